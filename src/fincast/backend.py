@@ -1,0 +1,158 @@
+"""Choose the Keras backend before Keras is imported, and report the devices it sees.
+
+Keras fixes its backend on first import, so every entry point calls
+:func:`select_backend` before anything imports ``keras``. This is the one module
+(besides explicitly gated fast paths) that may import TensorFlow, JAX or PyTorch.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import sys
+from dataclasses import dataclass, field
+
+BACKENDS = ("jax", "tensorflow", "torch")
+CHOICES = ("auto", *BACKENDS)
+# Measured training speed on a 2-core CPU (see the README's benchmark table):
+# TensorFlow's fused LSTM is fastest, then JAX; Keras' torch LSTM is a Python loop.
+CPU_PREFERENCE = ("tensorflow", "jax", "torch")
+GPU_PREFERENCE = ("jax", "torch", "tensorflow")
+_MODULE_OF = {"jax": "jax", "tensorflow": "tensorflow", "torch": "torch"}
+
+
+class BackendError(RuntimeError):
+    """The requested Keras backend cannot be used in this process."""
+
+
+@dataclass(frozen=True)
+class BackendInfo:
+    """The backend Keras runs on in this process, and the devices it sees."""
+
+    name: str
+    requested: str
+    devices: list[str] = field(default_factory=list)
+
+    @property
+    def has_accelerator(self) -> bool:
+        """True when any listed device is not a CPU."""
+        return any(not device.upper().startswith("CPU") for device in self.devices)
+
+    def as_tags(self) -> dict[str, str]:
+        """Flat string tags for experiment tracking."""
+        return {
+            "backend": self.name,
+            "backend_requested": self.requested,
+            "devices": ", ".join(self.devices) or "unknown",
+        }
+
+
+def installed_backends() -> list[str]:
+    """Names of the Keras backends whose framework is importable here."""
+    return [name for name in BACKENDS if importlib.util.find_spec(_MODULE_OF[name]) is not None]
+
+
+def gpu_present() -> bool:
+    """Cheap check for an NVIDIA GPU that does not import any framework."""
+    return shutil.which("nvidia-smi") is not None or os.path.exists("/dev/nvidia0")
+
+
+def _jax_has_gpu_plugin() -> bool:
+    return any(
+        importlib.util.find_spec(plugin) is not None
+        for plugin in ("jax_cuda12_plugin", "jax_cuda13_plugin", "jax_plugins.xla_cuda12")
+    )
+
+
+def resolve_backend(requested: str) -> str:
+    """Turn a requested backend name into the one to use.
+
+    ``KERAS_BACKEND`` in the environment wins over ``requested``. ``auto`` picks an
+    installed backend that can use a present GPU, else the fastest one on CPU.
+
+    Args:
+        requested: ``auto``, ``jax``, ``tensorflow`` or ``torch``.
+
+    Returns:
+        The backend name Keras should use.
+
+    Raises:
+        BackendError: the name is unknown or the framework is not installed.
+    """
+    from_environment = os.environ.get("KERAS_BACKEND", "").strip()
+    choice = (from_environment or requested or "auto").strip().lower()
+    if choice not in CHOICES:
+        origin = "KERAS_BACKEND" if from_environment else "backend"
+        raise BackendError(
+            f"Unknown backend {choice!r} (from {origin}); choose one of {', '.join(CHOICES)}."
+        )
+    installed = installed_backends()
+    if choice != "auto":
+        if choice not in installed:
+            raise BackendError(
+                f"Backend {choice!r} is not installed; installed backends: "
+                f"{', '.join(installed) or 'none'}. "
+                + ("Install it with: pip install 'fincast[torch]'." if choice == "torch" else "")
+            )
+        return choice
+    if not installed:
+        raise BackendError("No Keras backend is installed; install jax, tensorflow or torch.")
+    if gpu_present():
+        gpu_ready = [name for name in GPU_PREFERENCE if name in installed]
+        if "jax" in gpu_ready and not _jax_has_gpu_plugin():
+            gpu_ready.remove("jax")
+        if gpu_ready:
+            return gpu_ready[0]
+    return next(name for name in CPU_PREFERENCE if name in installed)
+
+
+def select_backend(requested: str = "auto") -> str:
+    """Set ``KERAS_BACKEND`` for this process; call before the first ``import keras``.
+
+    Raises:
+        BackendError: the backend is unknown, not installed, or Keras was already
+            imported with a different backend.
+    """
+    name = resolve_backend(requested)
+    keras_module = sys.modules.get("keras")
+    if keras_module is not None:
+        active = keras_module.backend.backend()
+        if active != name:
+            raise BackendError(
+                f"Keras is already running on {active!r} in this process; cannot switch "
+                f"to {name!r}. Start a new process with KERAS_BACKEND={name}."
+            )
+    os.environ["KERAS_BACKEND"] = name
+    return name
+
+
+def list_devices(name: str) -> list[str]:
+    """Devices the given (already selected) backend can run on, e.g. ``['CPU:0']``."""
+    if name == "jax":
+        import jax
+
+        return [f"{device.platform.upper()}:{device.id}" for device in jax.devices()]
+    if name == "tensorflow":
+        import tensorflow as tf
+
+        return [
+            device.name.removeprefix("/physical_device:")
+            for device in tf.config.list_physical_devices()
+        ]
+    if name == "torch":
+        import torch
+
+        devices = ["CPU:0"]
+        if torch.cuda.is_available():
+            devices += [f"GPU:{index}" for index in range(torch.cuda.device_count())]
+        return devices
+    raise BackendError(f"Unknown backend {name!r}; choose one of {', '.join(BACKENDS)}.")
+
+
+def describe_backend(requested: str = "auto") -> BackendInfo:
+    """Select the backend, import Keras on it, and list its devices."""
+    name = select_backend(requested)
+    import keras  # noqa: F401  (imported here, after the backend is fixed)
+
+    return BackendInfo(name=name, requested=requested, devices=list_devices(name))

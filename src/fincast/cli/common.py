@@ -1,0 +1,77 @@
+"""What every fincast command shares: Hydra app setup, backend choice, one-line errors."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import sys
+from collections.abc import Callable
+from typing import Any, NoReturn
+
+from omegaconf import DictConfig, OmegaConf
+
+from fincast.backend import BackendError, BackendInfo, describe_backend
+from fincast.paths import config_dir
+
+logger = logging.getLogger("fincast")
+
+
+_CARET_TOKEN = re.compile(r"(?<![\w'\"])([^\[\],\s'\"]*\^[^\[\],\s'\"]*)")
+
+
+def quote_index_symbols(arguments: list[str]) -> list[str]:
+    """Quote Yahoo index symbols such as ``^GSPC`` in overrides, which Hydra's grammar rejects.
+
+    >>> quote_index_symbols(["data.tickers=[^GSPC,AAPL]", "-m"])
+    ["data.tickers=['^GSPC',AAPL]", '-m']
+    """
+    quoted = []
+    for argument in arguments:
+        key, equals, value = argument.partition("=")
+        if equals and "^" in value and not argument.startswith("-"):
+            argument = key + equals + _CARET_TOKEN.sub(r"'\1'", value)
+        quoted.append(argument)
+    return quoted
+
+
+def run_hydra_app(task: Callable[[DictConfig], Any], config_name: str = "config") -> None:
+    """Run ``task`` as a Hydra app over fincast's config directory."""
+    import hydra
+
+    sys.argv[1:] = quote_index_symbols(sys.argv[1:])
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    app = hydra.main(config_path=str(config_dir()), config_name=config_name, version_base="1.3")
+    app(task)()
+
+
+def fail(command: str, error: BaseException | str) -> NoReturn:
+    """Print one clear line on stderr and exit with status 2 (an expected failure)."""
+    print(f"{command}: error: {error}", file=sys.stderr)
+    sys.exit(2)
+
+
+def start_backend(config: DictConfig, command: str) -> BackendInfo:
+    """Fix the Keras backend from ``config.backend`` (or KERAS_BACKEND) and report it."""
+    try:
+        info = describe_backend(str(config.backend))
+    except BackendError as error:
+        fail(command, error)
+    print(f"Backend: {info.name} (requested {info.requested}); devices: {', '.join(info.devices)}",
+          file=sys.stderr)
+    return info
+
+
+def plain(config: DictConfig) -> dict[str, Any]:
+    """The resolved config as plain Python containers."""
+    container = OmegaConf.to_container(config, resolve=True)
+    assert isinstance(container, dict)
+    return {str(key): value for key, value in container.items()}
+
+
+def default_model_uri(config: DictConfig) -> str:
+    """``config.model_uri`` or the champion of this task and model family."""
+    if config.get("model_uri"):
+        return str(config.model_uri)
+    return f"models:/fincast-{config.task.name}-{config.model.name}@champion"

@@ -1,0 +1,83 @@
+"""``fincast-train``: train a forecaster on the configured data, score it, track it, forecast."""
+
+from __future__ import annotations
+
+import sys
+
+from omegaconf import DictConfig, OmegaConf
+
+from fincast.cli.common import fail, plain, run_hydra_app, start_backend
+
+COMMAND = "fincast-train"
+
+
+def train(config: DictConfig) -> None:
+    """The Hydra task of ``fincast-train``."""
+    backend = start_backend(config, COMMAND)
+    from hydra.utils import instantiate
+
+    from fincast.data.sources import MarketDataError, MarketDataUnavailable
+    from fincast.tracking.mlflow_store import RunTracker, TrackingError, resolve_uri
+    from fincast.tracking.record import record_training
+    from fincast.training.pipeline import TrainingJob, run_training
+
+    job = TrainingJob(
+        tickers=list(config.data.tickers),
+        build_model=instantiate(config.model.builder),
+        model_family=str(config.model.name),
+        source=str(config.data.source),
+        data_options=plain(config.data.options),
+        cache_dir=str(config.data.cache_dir),
+        features=list(config.features.names),
+        price=str(config.features.price),
+        target=str(config.task.target),
+        lookback=int(config.task.lookback),
+        horizon=int(config.task.horizon),
+        task=str(config.task.name),
+        **plain(config.evaluation),
+        **plain(config.training),
+        seed=int(config.seed),
+        output_dir=str(config.paths.models),
+    )
+    tracker = None
+    if config.tracking.enabled:
+        try:
+            tracker = RunTracker(
+                resolve_uri(config.tracking.uri), str(config.tracking.experiment),
+                run_name=f"{job.model_family}-{backend.name}",
+            )
+        except TrackingError as error:
+            fail(COMMAND, error)
+    try:
+        outcome = run_training(job)
+    except (MarketDataError, MarketDataUnavailable, ValueError) as error:
+        if tracker:
+            tracker.finish("FAILED")
+        fail(COMMAND, error)
+    print(f"\nHeld-out scores, {outcome.card['test_start']} .. {outcome.card['test_end']} "
+          f"(log returns, {job.horizon}-day horizon; mae_vs_naive < 1 beats the random walk):")
+    print(outcome.scores.to_string(float_format=lambda value: f"{value:.6f}"))
+    print(f"\nModel saved: {outcome.model_path}")
+    if tracker:
+        model_uri = record_training(
+            tracker, outcome, params=plain(config), config_yaml=OmegaConf.to_yaml(config),
+            tags=backend.as_tags(), register=bool(config.tracking.register),
+        )
+        tracker.finish()
+        print(f"MLflow run: {tracker.run_id} in {tracker.uri}; model: {model_uri}")
+        if tracker.failures:
+            print("MLflow did not record: " + "; ".join(tracker.failures) +
+                  f". The model is safe at {outcome.model_path}.", file=sys.stderr)
+    for forecast in outcome.forecasts:
+        print(f"\nForecast for {forecast.ticker} after {forecast.as_of} "
+              f"(last price {forecast.last_price:,.2f}):")
+        print(forecast.to_frame().to_string(float_format=lambda value: f"{value:,.6f}"))
+
+
+def main() -> None:
+    """Console entry point."""
+    run_hydra_app(train)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Market data: sources, cache, validation, features and windows."""

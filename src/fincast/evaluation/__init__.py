@@ -1,0 +1,1 @@
+"""Honest evaluation: baselines, metrics and held-out scoring."""

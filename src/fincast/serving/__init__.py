@@ -1,0 +1,1 @@
+"""Load a registered or saved model and forecast from the latest data."""

@@ -1,0 +1,139 @@
+"""Forecast the next days from a self-contained model and a ticker's latest bars."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from fincast.data.features import make_features, price_series
+from fincast.data.windows import last_window
+
+CARD_SUFFIX = ".json"
+
+
+@dataclass
+class Forecaster:
+    """A loaded model with its card: features, lookback, horizon, data range, backend."""
+
+    model: Any
+    card: dict[str, Any]
+    uri: str
+
+    @property
+    def lookback(self) -> int:
+        return int(self.card["lookback"])
+
+    @property
+    def horizon(self) -> int:
+        return int(self.card["horizon"])
+
+    def predict_window(self, window: np.ndarray) -> np.ndarray:
+        """Forecast for input windows ``(n, lookback, features)`` through the compiled path."""
+        return np.asarray(self.model.predict_on_batch(window.astype("float32")))
+
+
+@dataclass
+class Forecast:
+    """Next-days forecast of one ticker."""
+
+    ticker: str
+    as_of: str
+    last_price: float
+    dates: list[str]
+    log_returns: list[float]
+    prices: list[float]
+    model_uri: str
+    backend: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form: ``forecast`` is a list of ``{date, value, price}`` per step."""
+        steps = [
+            {"step": step + 1, "date": date, "value": value, "price": price}
+            for step, (date, value, price) in enumerate(
+                zip(self.dates, self.log_returns, self.prices, strict=True)
+            )
+        ]
+        base = {key: value for key, value in asdict(self).items() if key not in ("dates", "log_returns", "prices", "extra")}
+        return {**base, "target": "log_return", **self.extra, "forecast": steps}
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per horizon step: date, forecast log return, implied price."""
+        return pd.DataFrame(
+            {"date": self.dates, "log_return": self.log_returns, "price": self.prices},
+            index=pd.RangeIndex(1, len(self.dates) + 1, name="step"),
+        )
+
+
+def load_forecaster(model_uri: str, tracking_uri: str | None = None) -> Forecaster:
+    """Load a model from a ``.keras`` file (card beside it) or an MLflow model URI.
+
+    Keras' ``safe_mode`` is on: no lambda or pickled code is executed.
+    """
+    import keras
+
+    import fincast.models.layers  # noqa: F401  (registers fincast's layers)
+
+    path = Path(model_uri)
+    if path.suffix == ".keras":
+        if not path.is_file():
+            raise FileNotFoundError(f"Model file {model_uri!r} does not exist.")
+        card_path = path.with_suffix(CARD_SUFFIX)
+        card = json.loads(card_path.read_text()) if card_path.is_file() else {}
+        model_file = path
+    else:
+        from fincast.tracking.mlflow_store import download_model, resolve_uri
+
+        model_file, metadata = download_model(model_uri, resolve_uri(tracking_uri))
+        card = dict(metadata.get("fincast", {}))
+    try:
+        model = keras.saving.load_model(model_file, compile=False, safe_mode=True)
+    except Exception as error:  # Keras raises ValueError, OSError, zipfile errors...
+        raise ValueError(
+            f"Cannot load the Keras model at {model_uri!r}: {type(error).__name__}: {error}. "
+            "Retrain it or pick another model."
+        ) from error
+    for key in ("features", "lookback", "horizon"):
+        if key not in card:
+            raise ValueError(f"Model {model_uri!r} has no fincast card entry {key!r}; retrain it with fincast-train.")
+    return Forecaster(model=model, card=card, uri=model_uri)
+
+
+def next_trading_days(as_of: pd.Timestamp, count: int) -> list[str]:
+    """The ``count`` business days after ``as_of`` as ISO dates (weekends skipped)."""
+    days = pd.bdate_range(as_of + pd.Timedelta(days=1), periods=count)
+    return [day.date().isoformat() for day in days]
+
+
+def forecast_ticker(forecaster: Forecaster, bars: pd.DataFrame, ticker: str) -> Forecast:
+    """Forecast the next ``horizon`` days of ``ticker`` from its latest bars."""
+    card = forecaster.card
+    price_column = card.get("price", "adj_close")
+    features = make_features(bars, card["features"], price=price_column)
+    window = last_window(features, forecaster.lookback)
+    log_returns = forecaster.predict_window(window)[0].astype("float64")
+    as_of = features.index[-1]
+    last_price = float(price_series(bars, price_column).loc[as_of])
+    prices = last_price * np.exp(np.cumsum(log_returns))
+    return Forecast(
+        ticker=ticker,
+        as_of=as_of.date().isoformat(),
+        last_price=last_price,
+        dates=next_trading_days(as_of, forecaster.horizon),
+        log_returns=[float(value) for value in log_returns],
+        prices=[float(value) for value in prices],
+        model_uri=forecaster.uri,
+        backend=_active_backend(),
+        extra={"trained_on_backend": card.get("backend"), "model_family": card.get("model")},
+    )
+
+
+def _active_backend() -> str:
+    import keras
+
+    return str(keras.backend.backend())

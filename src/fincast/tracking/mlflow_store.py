@@ -1,0 +1,277 @@
+"""The one module that talks to MLflow: runs, metrics, models, the registry.
+
+A tracking failure never loses a trained model: every call made during a run is
+guarded, failures are collected in :attr:`RunTracker.failures` and reported, and
+the caller has already saved the model locally.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import pandas as pd
+
+DEFAULT_URI = "sqlite:///mlflow.db"
+CHAMPION = "champion"
+MODEL_FILE = Path("data") / "model.keras"
+PROMOTION_METRIC = "test_mae_vs_naive"
+
+logger = logging.getLogger(__name__)
+Result = TypeVar("Result")
+
+
+class TrackingError(RuntimeError):
+    """The tracking store cannot be reached or does not hold what was asked for."""
+
+
+def resolve_uri(uri: str | None, base_dir: Path | None = None) -> str:
+    """Make a relative ``sqlite:///file.db`` URI absolute, under ``base_dir`` (default: cwd)."""
+    uri = uri or DEFAULT_URI
+    prefix = "sqlite:///"
+    if uri.startswith(prefix):
+        path = Path(uri.removeprefix(prefix))
+        if not path.is_absolute():
+            path = (base_dir or Path.cwd()) / path
+        return f"{prefix}{path.resolve()}"
+    return uri
+
+
+def artifact_root_for(uri: str) -> str | None:
+    """Where a local store keeps artifacts: ``mlartifacts/`` beside the SQLite file."""
+    if uri.startswith("sqlite:///"):
+        return (Path(uri.removeprefix("sqlite:///")).parent / "mlartifacts").as_uri()
+    return None
+
+
+def connect(uri: str) -> Any:
+    """Point MLflow at ``uri`` and check that it answers; return an ``MlflowClient``.
+
+    Raises:
+        TrackingError: the store cannot be reached, with the URI and what to do.
+    """
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
+    import mlflow
+
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+    try:
+        client.search_experiments(max_results=1)
+    except Exception as error:  # MLflow raises many types for an unreachable store
+        raise TrackingError(
+            f"Cannot reach the MLflow tracking store at {uri!r} ({type(error).__name__}). "
+            "Start the server, fix tracking.uri, or run with tracking=none."
+        ) from error
+    return client
+
+
+def ensure_experiment(client: Any, name: str, uri: str) -> str:
+    """The id of experiment ``name``, created (with a local artifact root) if missing."""
+    experiment = client.get_experiment_by_name(name)
+    if experiment is not None:
+        return str(experiment.experiment_id)
+    return str(client.create_experiment(name, artifact_location=artifact_root_for(uri)))
+
+
+def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """Nested mapping -> ``{"a.b": "value"}`` with MLflow-sized string values."""
+    flat: dict[str, str] = {}
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = str(value)[:6000]
+    return flat
+
+
+def _requirements() -> list[str]:
+    """What a serving environment needs to load a fincast model (skips MLflow's slow inference)."""
+    from importlib.metadata import version
+
+    return [f"keras=={version('keras')}", f"fincast=={version('fincast')}"]
+
+
+class _KerasFlavor:
+    """``mlflow.keras`` that creates the model folder before MLflow writes the input example.
+
+    MLflow 3.17's Keras flavour writes ``input_example.json`` before it creates the
+    folder, so ``mlflow.keras.log_model(..., input_example=...)`` fails.
+    """
+
+    @staticmethod
+    def save_model(path: str, **kwargs: Any) -> None:
+        import mlflow.keras
+
+        Path(path).mkdir(parents=True, exist_ok=True)
+        kwargs.pop("validate_serving_input", None)
+        mlflow.keras.save_model(path=path, **kwargs)
+
+
+class RunTracker:
+    """One MLflow run whose every call is guarded; failures are collected, not raised."""
+
+    def __init__(self, uri: str, experiment: str, run_name: str | None = None) -> None:
+        self.uri = uri
+        self.failures: list[str] = []
+        self.client = connect(uri)
+        self.experiment_id = ensure_experiment(self.client, experiment, uri)
+        self.run_id = self.client.create_run(self.experiment_id, run_name=run_name).info.run_id
+
+    def _guard(self, what: str, action: Callable[[], Result]) -> Result | None:
+        try:
+            return action()
+        except Exception as error:  # a tracking failure must never end the job
+            message = f"{what}: {type(error).__name__}: {error}"
+            self.failures.append(message)
+            logger.warning("MLflow could not record %s", message)
+            return None
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        """Log flat parameters (nested mappings are flattened with dots)."""
+        from mlflow.entities import Param
+
+        items = [Param(key, value) for key, value in flatten(params).items()]
+        for start in range(0, len(items), 100):
+            batch = items[start : start + 100]
+            self._guard("params", lambda batch=batch: self.client.log_batch(self.run_id, params=batch))
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        """Set string tags on the run."""
+        from mlflow.entities import RunTag
+
+        run_tags = [RunTag(key, str(value)) for key, value in tags.items()]
+        self._guard("tags", lambda: self.client.log_batch(self.run_id, tags=run_tags))
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int = 0) -> None:
+        """Log finite metric values at ``step``."""
+        import time
+
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        entries = [
+            Metric(key, float(value), now, step)
+            for key, value in metrics.items()
+            if value is not None and np.isfinite(value)
+        ]
+        self._guard("metrics", lambda: self.client.log_batch(self.run_id, metrics=entries))
+
+    def log_history(self, history: Mapping[str, list[float]]) -> None:
+        """Log per-epoch training curves (``loss``, ``val_loss``, ...) with the epoch as step."""
+        epochs = max((len(values) for values in history.values()), default=0)
+        for epoch in range(epochs):
+            self.log_metrics(
+                {f"epoch_{name}": values[epoch] for name, values in history.items() if epoch < len(values)},
+                step=epoch,
+            )
+
+    def log_text(self, text: str, artifact_file: str) -> None:
+        """Store ``text`` as an artifact file of the run."""
+        self._guard(artifact_file, lambda: self.client.log_text(self.run_id, text, artifact_file))
+
+    def log_table(self, table: pd.DataFrame, artifact_file: str) -> None:
+        """Store a table as CSV."""
+        self.log_text(table.to_csv(), artifact_file)
+
+    def log_model(
+        self,
+        model: Any,
+        *,
+        input_example: np.ndarray,
+        metadata: Mapping[str, Any],
+        registered_name: str | None,
+    ) -> str | None:
+        """Log ``model`` with MLflow's Keras flavour (signature + example) and register it.
+
+        Returns:
+            The model URI (``models:/name/version`` when registered), or ``None`` if logging failed.
+        """
+        import mlflow
+        from mlflow.models import Model, infer_signature
+
+        def action() -> str:
+            signature = infer_signature(input_example, np.asarray(model.predict_on_batch(input_example)))
+            with mlflow.start_run(run_id=self.run_id):
+                info = Model.log(
+                    artifact_path=None, name="model", flavor=_KerasFlavor, flavor_name="mlflow.keras", model=model,
+                    signature=signature, input_example=input_example, metadata=dict(metadata),
+                    registered_model_name=registered_name, validate_serving_input=False,
+                    pip_requirements=_requirements(),
+                )
+            version = info.registered_model_version
+            return f"models:/{registered_name}/{version}" if registered_name and version else info.model_uri
+
+        return self._guard("model", action)
+
+    def finish(self, status: str = "FINISHED") -> None:
+        """End the run with ``status`` (``FINISHED`` or ``FAILED``)."""
+        self._guard("run end", lambda: self.client.set_terminated(self.run_id, status=status))
+
+
+def promote_if_better(client: Any, name: str, version: str, score: float) -> bool:
+    """Move alias ``champion`` to ``version`` if its score beats the current champion's.
+
+    The score is ``test_mae_vs_naive`` (lower is better). With no champion yet, the
+    new version becomes champion.
+    """
+    try:
+        current = client.get_model_version_by_alias(name, CHAMPION)
+    except Exception:  # no such alias yet
+        current = None
+    if current is not None and current.version != version:
+        champion_score = client.get_run(current.run_id).data.metrics.get(PROMOTION_METRIC)
+        if champion_score is not None and champion_score <= score:
+            return False
+    client.set_registered_model_alias(name, CHAMPION, version)
+    return True
+
+
+@contextmanager
+def _quiet_mlflow() -> Iterator[None]:
+    previous = logging.getLogger("mlflow").level
+    logging.getLogger("mlflow").setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logging.getLogger("mlflow").setLevel(previous)
+
+
+def download_model(model_uri: str, tracking_uri: str, destination: Path | None = None) -> tuple[Path, dict[str, Any]]:
+    """Download a logged Keras model; return its ``.keras`` file and its fincast metadata.
+
+    Nothing is unpickled: the caller loads the ``.keras`` file with Keras' safe loader.
+
+    Raises:
+        TrackingError: the URI names no model in this store.
+    """
+    os.environ["MLFLOW_ALLOW_PICKLE_DESERIALIZATION"] = "false"
+    import mlflow
+    from mlflow.models import Model
+
+    connect(tracking_uri)
+    try:
+        with _quiet_mlflow():
+            local = Path(
+                mlflow.artifacts.download_artifacts(
+                    artifact_uri=model_uri, dst_path=str(destination) if destination else None
+                )
+            )
+    except Exception as error:  # MlflowException, missing alias, bad URI
+        raise TrackingError(
+            f"No model at {model_uri!r} in {tracking_uri!r}: {str(error).splitlines()[0]} "
+            "Train one with `fincast-train`, or pass model_uri=<models:/name@alias|path.keras>."
+        ) from error
+    model_file = local / MODEL_FILE
+    if not model_file.is_file():
+        raise TrackingError(f"{model_uri!r} is not a Keras model logged by fincast (no {MODEL_FILE}).")
+    metadata = Model.load(str(local / "MLmodel")).metadata or {}
+    return model_file, json.loads(json.dumps(metadata))

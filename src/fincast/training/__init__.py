@@ -1,0 +1,1 @@
+"""Training: compile, fit with early stopping, save self-contained models."""

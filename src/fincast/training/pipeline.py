@@ -1,0 +1,193 @@
+"""The main job: data -> features -> windows -> fit -> hold-out score -> save -> track -> forecast.
+
+Plain keyword arguments only (no Hydra), so the CLI, the dashboard and the tests
+all run the same code.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import pandas as pd
+
+import fincast
+from fincast.data.features import make_features
+from fincast.data.loading import load_bars
+from fincast.data.windows import Windows, make_windows, split_at
+from fincast.evaluation.baselines import historical_mean_returns, naive_returns
+from fincast.evaluation.holdout import score_forecasts
+from fincast.models.builders import fit_scaling
+from fincast.serving.forecast import Forecast, Forecaster, forecast_ticker
+from fincast.training.fit import TrainingResult, save_model, set_seed, train_model
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainingJob:
+    """Everything the main job needs, as plain values."""
+
+    tickers: list[str]
+    build_model: Callable[..., keras.Model]
+    model_family: str = "lstm"
+    source: str = "sample"
+    data_options: dict[str, Any] = field(default_factory=dict)
+    cache_dir: str = "data/cache"
+    features: list[str] = field(default_factory=lambda: ["log_return", "log_range", "volume_change"])
+    price: str = "adj_close"
+    target: str = "log_return"
+    lookback: int = 60
+    horizon: int = 5
+    test_days: int = 250
+    validation_fraction: float = 0.15
+    embargo: int | None = None
+    epochs: int = 20
+    batch_size: int = 256
+    learning_rate: float = 1e-3
+    patience: int = 5
+    seed: int = 42
+    verbose: int | str = 2
+    output_dir: str = "models"
+    task: str = "returns"
+
+
+@dataclass
+class Split:
+    """Chronological train / validation / test windows, pooled over tickers."""
+
+    train: Windows
+    validation: Windows
+    test: Windows
+    test_start: pd.Timestamp
+
+
+@dataclass
+class TrainingOutcome:
+    """What the main job produced."""
+
+    model_path: Path
+    card: dict[str, Any]
+    scores: pd.DataFrame
+    forecasts: list[Forecast]
+    training: TrainingResult
+    example_window: np.ndarray
+
+
+def registered_name(task: str, model_family: str) -> str:
+    """Registry name of a task and model family, e.g. ``fincast-returns-lstm``."""
+    return f"fincast-{task}-{model_family}"
+
+
+def _concat(parts: list[Windows]) -> Windows:
+    return Windows(
+        inputs=np.concatenate([part.inputs for part in parts]),
+        targets=np.concatenate([part.targets for part in parts]),
+        as_of=pd.DatetimeIndex(np.concatenate([part.as_of for part in parts])),
+        first_target=pd.DatetimeIndex(np.concatenate([part.first_target for part in parts])),
+        last_target=pd.DatetimeIndex(np.concatenate([part.last_target for part in parts])),
+    )
+
+
+def split_windows(windows: dict[str, Windows], job: TrainingJob) -> Split:
+    """Split every ticker at the same dates: test = the last ``test_days`` trading days.
+
+    Between train and validation and between validation and test, training windows
+    whose targets reach the next part are purged and ``embargo`` more are dropped.
+    """
+    embargo = job.horizon if job.embargo is None else job.embargo
+    if embargo < job.horizon:
+        raise ValueError(f"embargo must be at least the horizon ({job.horizon}). Received: embargo={embargo}")
+    all_days = pd.DatetimeIndex(np.unique(np.concatenate([w.first_target for w in windows.values()])))
+    if job.test_days < 1 or job.test_days >= len(all_days) // 2:
+        raise ValueError(
+            f"test_days must be between 1 and {len(all_days) // 2 - 1} for this data. "
+            f"Received: test_days={job.test_days}"
+        )
+    test_start = all_days[-job.test_days]
+    before, test = zip(*(split_at(w, test_start, embargo=embargo) for w in windows.values()), strict=True)
+    earlier = _concat(list(before))
+    days = pd.DatetimeIndex(np.unique(earlier.first_target))
+    validation_start = days[int(len(days) * (1 - job.validation_fraction))]
+    train, validation = zip(*(split_at(w, validation_start, embargo=embargo) for w in before), strict=True)
+    return Split(_concat(list(train)), _concat(list(validation)), _concat(list(test)), test_start)
+
+
+def _score(model: keras.Model, split: Split, horizon: int) -> pd.DataFrame:
+    forecasts = {
+        "model": np.asarray(model.predict(split.test.inputs, batch_size=1024, verbose=0)),
+        "naive": naive_returns(split.test.inputs, horizon=horizon),
+        "historical_mean": historical_mean_returns(
+            split.test.inputs, horizon=horizon, train_mean=float(split.train.targets.mean())
+        ),
+    }
+    return score_forecasts(split.test.targets, forecasts)
+
+
+def _card(job: TrainingJob, split: Split, scores: pd.DataFrame) -> dict[str, Any]:
+    return {
+        "fincast_version": fincast.__version__,
+        "task": job.task,
+        "model": job.model_family,
+        "backend": keras.backend.backend(),
+        "tickers": list(job.tickers),
+        "features": list(job.features),
+        "price": job.price,
+        "target": job.target,
+        "lookback": job.lookback,
+        "horizon": job.horizon,
+        "data_source": job.source,
+        "train_start": str(split.train.as_of.min().date()),
+        "train_end": str(split.train.last_target.max().date()),
+        "test_start": str(split.test_start.date()),
+        "test_end": str(split.test.last_target.max().date()),
+        "test_scores": json.loads(scores.to_json(orient="index")),
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+def run_training(job: TrainingJob) -> TrainingOutcome:
+    """Train, score against baselines on the held-out period, save, and forecast."""
+    set_seed(job.seed)
+    bars = load_bars(job.source, job.tickers, cache_dir=job.cache_dir, options=job.data_options)
+    features = {ticker: make_features(frame, job.features, price=job.price) for ticker, frame in bars.items()}
+    if job.target not in job.features:
+        raise ValueError(f"target {job.target!r} must be one of the features {job.features}.")
+    windows = {
+        ticker: make_windows(frame, job.target, lookback=job.lookback, horizon=job.horizon)
+        for ticker, frame in features.items()
+    }
+    split = split_windows(windows, job)
+    logger.info(
+        "Windows: %d train, %d validation, %d test (test from %s)",
+        len(split.train), len(split.validation), len(split.test), split.test_start.date(),
+    )
+    scaling = fit_scaling(split.train.inputs, split.train.targets)
+    model = job.build_model(
+        lookback=job.lookback, num_features=len(job.features), horizon=job.horizon, scaling=scaling
+    )
+    result = train_model(
+        model,
+        (split.train.inputs, split.train.targets),
+        (split.validation.inputs, split.validation.targets),
+        epochs=job.epochs, batch_size=job.batch_size, learning_rate=job.learning_rate,
+        patience=job.patience, verbose=job.verbose,
+    )
+    scores = _score(result.model, split, job.horizon)
+    card = _card(job, split, scores)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    model_path = save_model(
+        result.model, Path(job.output_dir) / registered_name(job.task, job.model_family) / f"{stamp}.keras"
+    )
+    model_path.with_suffix(".json").write_text(json.dumps(card, indent=2))
+    forecaster = Forecaster(model=result.model, card=card, uri=str(model_path))
+    forecasts = [forecast_ticker(forecaster, bars[ticker], ticker) for ticker in job.tickers]
+    example = split.test.inputs[-1:]
+    return TrainingOutcome(model_path, card, scores, forecasts, result, example)
