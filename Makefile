@@ -1,0 +1,66 @@
+# fincast: `make run` trains on the bundled data; `make test` runs the whole suite.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip
+CONSTRAINTS := constraints.txt
+APP_PORT ?= 8501
+UI_PORT ?= 5000
+TRACKING_DB := $(CURDIR)/mlflow.db
+ARGS ?=
+PYTEST_ARGS ?=
+
+.PHONY: help install install-dev run test test-fast app ui lint format clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-12s %s\n", $$1, $$2}'
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "fincast needs Python 3.11+; set PYTHON=python3.11")'
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+$(VENV)/.installed: $(BIN)/python pyproject.toml $(CONSTRAINTS)
+	$(PIP) install --quiet -c $(CONSTRAINTS) -e .
+	@touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed pyproject.toml $(CONSTRAINTS)
+	$(PIP) install --quiet -c $(CONSTRAINTS) -e '.[dev,torch]'
+	@touch $@
+
+install: $(VENV)/.installed ## Create .venv and install fincast (no torch)
+
+install-dev: $(VENV)/.installed-dev ## Install fincast with test tools and the CPU build of torch
+
+run: install ## Train the LSTM on the bundled S&P 500 data, score it, log to MLflow, print the forecast (ARGS=overrides)
+	$(BIN)/fincast-train $(ARGS)
+
+test: install-dev ## Run the whole test suite (unit, end-to-end)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-fast: install-dev ## Run the suite without the slow end-to-end tests
+	$(BIN)/python -m pytest -m "not e2e" $(PYTEST_ARGS)
+
+app: install ## Serve the Streamlit dashboard on http://127.0.0.1:8501 (APP_PORT=...)
+	FINCAST_TRACKING_URI=sqlite:///$(TRACKING_DB) $(BIN)/streamlit run app/Home.py \
+		--server.address 127.0.0.1 --server.port $(APP_PORT)
+
+ui: install ## Serve the MLflow UI over the local store on http://127.0.0.1:5000 (UI_PORT=...)
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(TRACKING_DB) \
+		--default-artifact-root $(CURDIR)/mlartifacts --host 127.0.0.1 --port $(UI_PORT)
+
+lint: install-dev ## ruff (lint + format check), mypy, hadolint
+	$(BIN)/ruff check src tests app
+	$(BIN)/ruff format --check src tests app
+	$(BIN)/mypy
+	$(BIN)/hadolint Dockerfile
+
+format: install-dev ## Format the code with ruff
+	$(BIN)/ruff format src tests app
+	$(BIN)/ruff check --fix src tests app
+
+clean: ## Remove caches and run outputs (keeps .venv, mlflow.db and models/)
+	rm -rf outputs multirun .pytest_cache .mypy_cache .ruff_cache test-artifacts

@@ -1,0 +1,96 @@
+"""Backend choice: environment wins, auto picks an installed backend, clear errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from fincast import backend
+
+
+def test_environment_variable_wins(monkeypatch):
+    monkeypatch.setenv("KERAS_BACKEND", "jax")
+    assert backend.resolve_backend("tensorflow") == "jax"
+
+
+def test_config_value_used_without_environment(monkeypatch):
+    monkeypatch.delenv("KERAS_BACKEND", raising=False)
+    assert backend.resolve_backend("tensorflow") == "tensorflow"
+
+
+def test_unknown_backend_names_the_choices(monkeypatch):
+    monkeypatch.delenv("KERAS_BACKEND", raising=False)
+    with pytest.raises(backend.BackendError, match="'mxnet'.*auto, jax, tensorflow, torch"):
+        backend.resolve_backend("mxnet")
+
+
+def test_missing_backend_lists_installed_ones(monkeypatch):
+    monkeypatch.delenv("KERAS_BACKEND", raising=False)
+    monkeypatch.setattr(backend, "installed_backends", lambda: ["jax", "tensorflow"])
+    with pytest.raises(backend.BackendError) as raised:
+        backend.resolve_backend("torch")
+    message = str(raised.value)
+    assert "'torch' is not installed" in message
+    assert "installed backends: jax, tensorflow" in message
+    assert "\n" not in message
+
+
+def test_auto_prefers_fastest_cpu_backend(monkeypatch):
+    monkeypatch.delenv("KERAS_BACKEND", raising=False)
+    monkeypatch.setattr(backend, "gpu_present", lambda: False)
+    monkeypatch.setattr(backend, "installed_backends", lambda: ["jax", "tensorflow", "torch"])
+    assert backend.resolve_backend("auto") == "tensorflow"
+    monkeypatch.setattr(backend, "installed_backends", lambda: ["jax", "torch"])
+    assert backend.resolve_backend("auto") == "jax"
+
+
+def test_auto_prefers_a_gpu_ready_backend(monkeypatch):
+    monkeypatch.delenv("KERAS_BACKEND", raising=False)
+    monkeypatch.setattr(backend, "gpu_present", lambda: True)
+    monkeypatch.setattr(backend, "installed_backends", lambda: ["jax", "tensorflow", "torch"])
+    monkeypatch.setattr(backend, "_jax_has_gpu_plugin", lambda: False)
+    assert backend.resolve_backend("auto") == "torch"
+    monkeypatch.setattr(backend, "_jax_has_gpu_plugin", lambda: True)
+    assert backend.resolve_backend("auto") == "jax"
+
+
+def test_installed_backends_sees_this_environment():
+    assert {"jax", "tensorflow"} <= set(backend.installed_backends())
+
+
+def test_cannot_switch_after_keras_is_imported(monkeypatch):
+    import keras
+
+    active = keras.backend.backend()
+    other = "tensorflow" if active != "tensorflow" else "jax"
+    monkeypatch.delenv("KERAS_BACKEND", raising=False)
+    with pytest.raises(backend.BackendError, match="already running"):
+        backend.select_backend(other)
+    monkeypatch.setenv("KERAS_BACKEND", active)
+    assert backend.select_backend("auto") == active
+
+
+def test_describe_backend_lists_cpu_devices():
+    info = backend.describe_backend("auto")
+    assert info.devices and info.devices[0].startswith("CPU")
+    assert info.as_tags()["backend"] == info.name
+    assert not info.has_accelerator
+
+
+@pytest.mark.parametrize("name", ["jax", "tensorflow"])
+def test_selection_happens_before_keras_import(name, monkeypatch):
+    monkeypatch.delenv("KERAS_BACKEND", raising=False)
+    code = (
+        "import fincast, sys; assert 'keras' not in sys.modules; "
+        "from fincast.backend import describe_backend; "
+        f"info = describe_backend('{name}'); import keras; "
+        "print(keras.backend.backend(), info.devices[0])"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=180,
+        env={"PATH": "/usr/bin:/bin", "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [name, "CPU:0"]

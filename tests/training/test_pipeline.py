@@ -1,0 +1,73 @@
+"""The main job on the bundled data: honest split, baselines, card, saved model, forecasts."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fincast.data.windows import make_windows
+from fincast.training.pipeline import TrainingJob, registered_name, split_windows
+
+
+def test_outcome_scores_model_next_to_baselines(tiny_outcome):
+    _, outcome = tiny_outcome
+    assert list(outcome.scores.index) == ["model", "naive", "historical_mean"]
+    assert outcome.scores.loc["naive", "mae_vs_naive"] == 1.0
+    assert np.isfinite(outcome.scores.loc["model", "mae"])
+
+
+def test_card_describes_the_model(tiny_outcome):
+    job, outcome = tiny_outcome
+    card = outcome.card
+    assert card["features"] == job.features and card["lookback"] == 10 and card["horizon"] == 3
+    assert card["tickers"] == ["^GSPC", "^IXIC"]
+    assert card["backend"] == "jax"
+    assert card["train_end"] < card["test_start"] <= card["test_end"] == "2018-12-31"
+    saved = json.loads(outcome.model_path.with_suffix(".json").read_text())
+    assert saved == card
+    assert outcome.model_path.parent.name == registered_name("returns", "lstm") == "fincast-returns-lstm"
+
+
+def test_forecasts_cover_every_ticker(tiny_outcome):
+    _, outcome = tiny_outcome
+    assert [forecast.ticker for forecast in outcome.forecasts] == ["^GSPC", "^IXIC"]
+    for forecast in outcome.forecasts:
+        assert forecast.as_of == "2018-12-31"
+        assert len(forecast.dates) == 3 and forecast.dates[0] > forecast.as_of
+        expected = forecast.last_price * np.exp(np.cumsum(forecast.log_returns))
+        np.testing.assert_allclose(forecast.prices, expected)
+
+
+def _windows(rows=400, lookback=10, horizon=3):
+    dates = pd.bdate_range("2020-01-01", periods=rows, name="date")
+    frame = pd.DataFrame({"log_return": np.arange(rows, dtype="float32")}, index=dates)
+    return {"A": make_windows(frame, "log_return", lookback=lookback, horizon=horizon)}
+
+
+@pytest.mark.parametrize("embargo", [None, 3, 10])
+def test_split_never_lets_training_targets_reach_later_parts(embargo):
+    job = TrainingJob(tickers=["A"], build_model=lambda **_: None, lookback=10, horizon=3,
+                      test_days=50, embargo=embargo)
+    split = split_windows(_windows(), job)
+    assert split.train.last_target.max() < split.validation.first_target.min()
+    assert split.validation.last_target.max() < split.test.first_target.min()
+    assert split.test.first_target.min() == split.test_start
+    gap = np.searchsorted(_windows()["A"].first_target, split.test_start)
+    gap -= np.searchsorted(_windows()["A"].first_target, split.validation.first_target.max())
+    assert gap > 3 + (embargo or 3) - 1
+
+
+def test_split_rejects_embargo_shorter_than_horizon():
+    job = TrainingJob(tickers=["A"], build_model=lambda **_: None, lookback=10, horizon=3, test_days=50,
+                      embargo=1)
+    with pytest.raises(ValueError, match="embargo=1"):
+        split_windows(_windows(), job)
+
+
+def test_split_rejects_too_many_test_days():
+    job = TrainingJob(tickers=["A"], build_model=lambda **_: None, lookback=10, horizon=3, test_days=5000)
+    with pytest.raises(ValueError, match="test_days=5000"):
+        split_windows(_windows(), job)
