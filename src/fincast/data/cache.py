@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-import re
+from urllib.parse import quote
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,8 +16,11 @@ METADATA_KEY = b"fincast"
 
 
 def cache_path(cache_dir: Path, ticker: str) -> Path:
-    """File that caches ``ticker`` (symbols like ``^GSPC`` become safe file names)."""
-    safe = re.sub(r"[^A-Za-z0-9._-]", "_", ticker)
+    """File that caches ``ticker``: percent-encoded, so ``^GSPC`` -> ``%5EGSPC.parquet``.
+
+    The encoding is reversible, so two tickers never share a file.
+    """
+    safe = quote(ticker, safe="").replace(".", "%2E")
     return Path(cache_dir) / f"{safe}.parquet"
 
 

@@ -68,12 +68,17 @@ def _tidy(frame: pd.DataFrame) -> pd.DataFrame:
     return tidy[columns].astype("float64")
 
 
+def _column_key(name: object) -> str:
+    """Case-, space- and underscore-insensitive column key: 'Adj Close' == 'adj_close'."""
+    return str(name).strip().lower().replace(" ", "").replace("_", "")
+
+
 def _match_columns(found: Sequence[str], mapping: dict[str, str], where: str) -> dict[str, str]:
     """Map actual column names to fincast names, case-insensitively."""
-    by_lower = {str(name).strip().lower(): str(name) for name in found}
+    by_key = {_column_key(name): str(name) for name in found}
     renames: dict[str, str] = {}
     for target, wanted in mapping.items():
-        actual = by_lower.get(wanted.strip().lower())
+        actual = by_key.get(_column_key(wanted))
         if actual is not None:
             renames[actual] = target
     missing = [
@@ -162,6 +167,7 @@ def yfinance_frame_to_bars(frame: pd.DataFrame, ticker: str) -> pd.DataFrame:
     if index.tz is not None:
         index = index.tz_localize(None)
     renamed.index = index.normalize().rename("date")
+    renamed.columns.name = None
     columns = [column for column in PRICE_COLUMNS if column in renamed.columns]
     return renamed[columns].astype("float64").sort_index()
 

@@ -21,6 +21,8 @@ def score_forecasts(actual: np.ndarray, forecasts: dict[str, np.ndarray]) -> pd.
     Raises:
         ValueError: a forecast's shape differs from ``actual``'s.
     """
+    if not forecasts:
+        raise ValueError("score_forecasts needs at least one forecast. Received: forecasts={}")
     rows = []
     for name, forecast in forecasts.items():
         if forecast.shape != actual.shape:

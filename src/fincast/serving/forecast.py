@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -91,14 +92,20 @@ def load_forecaster(model_uri: str, tracking_uri: str | None = None) -> Forecast
 
         model_file, metadata = download_model(model_uri, resolve_uri(tracking_uri))
         card = dict(metadata.get("fincast", {}))
+    if not zipfile.is_zipfile(model_file):
+        raise ValueError(
+            f"{model_uri!r} is not a Keras model file (a .keras file is a zip archive); "
+            "retrain it with fincast-train or pick another model."
+        )
     try:
         model = keras.saving.load_model(model_file, compile=False, safe_mode=True)
     except Exception as error:  # Keras raises ValueError, OSError, zipfile errors...
+        reason = str(error).strip().rstrip(".").replace("\n", " ")
         raise ValueError(
-            f"Cannot load the Keras model at {model_uri!r}: {type(error).__name__}: {error}. "
-            "Retrain it or pick another model."
+            f"Cannot load the Keras model at {model_uri!r} ({type(error).__name__}: {reason}); "
+            "retrain it with fincast-train or pick another model."
         ) from error
-    for key in ("features", "lookback", "horizon"):
+    for key in ("features", "lookback", "horizon", "tickers"):
         if key not in card:
             raise ValueError(f"Model {model_uri!r} has no fincast card entry {key!r}; retrain it with fincast-train.")
     return Forecaster(model=model, card=card, uri=model_uri)

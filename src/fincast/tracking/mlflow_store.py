@@ -227,7 +227,7 @@ def promote_if_better(client: Any, name: str, version: str, score: float) -> boo
         current = client.get_model_version_by_alias(name, CHAMPION)
     except Exception:  # no such alias yet
         current = None
-    if current is not None and current.version != version:
+    if current is not None and str(current.version) != str(version):
         champion_score = client.get_run(current.run_id).data.metrics.get(PROMOTION_METRIC)
         if champion_score is not None and champion_score <= score:
             return False
@@ -257,6 +257,12 @@ def download_model(model_uri: str, tracking_uri: str, destination: Path | None =
     import mlflow
     from mlflow.models import Model
 
+    database = tracking_uri.removeprefix("sqlite:///")
+    if database != tracking_uri and not Path(database).is_file():
+        raise TrackingError(
+            f"No tracking store at {database!r} yet, so no model {model_uri!r}. "
+            "Train one with `make run` or `fincast-train`."
+        )
     connect(tracking_uri)
     try:
         with _quiet_mlflow():
@@ -266,9 +272,11 @@ def download_model(model_uri: str, tracking_uri: str, destination: Path | None =
                 )
             )
     except Exception as error:  # MlflowException, missing alias, bad URI
+        reason = str(error).splitlines()[0].strip().rstrip(".")
         raise TrackingError(
-            f"No model at {model_uri!r} in {tracking_uri!r}: {str(error).splitlines()[0]} "
-            "Train one with `fincast-train`, or pass model_uri=<models:/name@alias|path.keras>."
+            f"No model at {model_uri!r} in {tracking_uri!r} ({reason}). "
+            "Train one with `make run` or `fincast-train`, or choose another model URI "
+            "(models:/<name>@<alias>, models:/<name>/<version> or a .keras file)."
         ) from error
     model_file = local / MODEL_FILE
     if not model_file.is_file():

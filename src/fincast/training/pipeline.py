@@ -144,6 +144,8 @@ def _card(job: TrainingJob, split: Split, scores: pd.DataFrame) -> dict[str, Any
         "lookback": job.lookback,
         "horizon": job.horizon,
         "data_source": job.source,
+        "data_options": {key: value for key, value in job.data_options.items() if key != "download"},
+        "cache_dir": job.cache_dir,
         "train_start": str(split.train.as_of.min().date()),
         "train_end": str(split.train.last_target.max().date()),
         "test_start": str(split.test_start.date()),

@@ -1,0 +1,1 @@
+"""Forecasters built from standard Keras layers and fincast's own ``keras.ops`` layers."""
