@@ -85,7 +85,9 @@ def show_forecast_table(forecast: Forecast) -> None:
     )
     safe_ticker = re.sub(r"[^A-Za-z0-9._-]", "", forecast.ticker) or "ticker"
     st.download_button(
-        "Download CSV", data=frame.to_csv(), mime="text/csv",
+        "Download CSV",
+        data=frame.to_csv(),
+        mime="text/csv",
         file_name=f"fincast_{safe_ticker}_{forecast.as_of}.csv",
     )
 

@@ -10,9 +10,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
-import functools  # noqa: E402
+import functools
 
-import pytest  # noqa: E402
+import pytest
 
 
 @pytest.fixture(scope="session")

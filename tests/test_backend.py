@@ -89,7 +89,10 @@ def test_selection_happens_before_keras_import(name, monkeypatch):
         "print(keras.backend.backend(), info.devices[0])"
     )
     result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=180,
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=180,
         env={"PATH": "/usr/bin:/bin", "TF_CPP_MIN_LOG_LEVEL": "3"},
     )
     assert result.returncode == 0, result.stderr

@@ -12,6 +12,7 @@ import os
 import shutil
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 
 BACKENDS = ("jax", "tensorflow", "torch")
 CHOICES = ("auto", *BACKENDS)
@@ -55,7 +56,7 @@ def installed_backends() -> list[str]:
 
 def gpu_present() -> bool:
     """Cheap check for an NVIDIA GPU that does not import any framework."""
-    return shutil.which("nvidia-smi") is not None or os.path.exists("/dev/nvidia0")
+    return shutil.which("nvidia-smi") is not None or Path("/dev/nvidia0").exists()
 
 
 def _jax_has_gpu_plugin() -> bool:

@@ -29,8 +29,13 @@ def model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     job = TrainingJob(
         tickers=TICKERS,
         build_model=functools.partial(fincast.models.builders.build_mlp, units=[8]),
-        model_family="mlp", lookback=10, horizon=3, epochs=1, test_days=50,
-        output_dir=str(output), verbose=0,
+        model_family="mlp",
+        lookback=10,
+        horizon=3,
+        epochs=1,
+        test_days=50,
+        output_dir=str(output),
+        verbose=0,
     )
     outcome = run_training(job)
     assert outcome.model_path.suffix == ".keras"

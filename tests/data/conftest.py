@@ -11,8 +11,9 @@ import pytest
 YF_COLUMNS = ("Close", "High", "Low", "Open", "Volume")  # yfinance 1.x sorts them
 
 
-def build_bars(rows: int = 10, *, start: str = "2024-01-02", seed: int = 0,
-               adj_close: bool = True) -> pd.DataFrame:
+def build_bars(
+    rows: int = 10, *, start: str = "2024-01-02", seed: int = 0, adj_close: bool = True
+) -> pd.DataFrame:
     """Clean fincast bars: business days, positive prices, low <= open/close <= high."""
     rng = np.random.default_rng(seed)
     close = 100.0 * np.exp(np.cumsum(rng.normal(0.0, 0.01, rows)))
@@ -27,8 +28,14 @@ def build_bars(rows: int = 10, *, start: str = "2024-01-02", seed: int = 0,
     return pd.DataFrame(data, index=pd.DatetimeIndex(index, name="date"))
 
 
-def build_yf_download(ticker: str = "AAPL", *, rows: int = 5, auto_adjust: bool = True,
-                      start: str = "2024-01-02", seed: int = 1) -> pd.DataFrame:
+def build_yf_download(
+    ticker: str = "AAPL",
+    *,
+    rows: int = 5,
+    auto_adjust: bool = True,
+    start: str = "2024-01-02",
+    seed: int = 1,
+) -> pd.DataFrame:
     """A frame shaped like yfinance 1.7's ``yf.download(ticker, ...)`` for one ticker.
 
     Two-level columns ``(Price, Ticker)``, sorted by price name, ``Adj Close`` only
@@ -36,8 +43,11 @@ def build_yf_download(ticker: str = "AAPL", *, rows: int = 5, auto_adjust: bool 
     """
     bars = build_bars(rows, start=start, seed=seed)
     data = {
-        "Close": bars["close"], "High": bars["high"], "Low": bars["low"],
-        "Open": bars["open"], "Volume": bars["volume"].astype("int64"),
+        "Close": bars["close"],
+        "High": bars["high"],
+        "Low": bars["low"],
+        "Open": bars["open"],
+        "Volume": bars["volume"].astype("int64"),
     }
     if not auto_adjust:
         data = {"Adj Close": bars["adj_close"], **data}

@@ -26,13 +26,16 @@ def test_round_trip_preserves_values_index_and_dtypes(tmp_path, make_bars) -> No
 
 def test_round_trip_of_irregular_dates_and_exact_floats(tmp_path) -> None:
     index = pd.DatetimeIndex(["1999-01-04", "2008-09-15", "2018-12-31"], name="date")
-    bars = pd.DataFrame({
-        "open": [0.1, 1e-12, 12345.678901234567],
-        "high": [0.3, 2e-12, 99999.99999999999],
-        "low": [0.05, 5e-13, 1.0000000000000002],
-        "close": [0.2, 1.5e-12, 5e4],
-        "volume": [0.0, 1.0, 9.007199254740993e15],
-    }, index=index)
+    bars = pd.DataFrame(
+        {
+            "open": [0.1, 1e-12, 12345.678901234567],
+            "high": [0.3, 2e-12, 99999.99999999999],
+            "low": [0.05, 5e-13, 1.0000000000000002],
+            "close": [0.2, 1.5e-12, 5e4],
+            "volume": [0.0, 1.0, 9.007199254740993e15],
+        },
+        index=index,
+    )
     cache.write_bars(tmp_path, "X", bars, source="csv")
     restored = cache.read_bars(tmp_path, "X")
     pd.testing.assert_frame_equal(restored, bars, check_exact=True)
@@ -70,14 +73,17 @@ def test_foreign_parquet_file_has_empty_metadata(tmp_path, make_bars) -> None:
     assert cache.read_metadata(tmp_path, "EXT") == {}
 
 
-@pytest.mark.parametrize(("ticker", "name"), [
-    ("^GSPC", "%5EGSPC.parquet"),
-    ("BRK-B", "BRK-B.parquet"),
-    ("BTC-USD", "BTC-USD.parquet"),
-    ("EURUSD=X", "EURUSD%3DX.parquet"),
-    ("../etc/passwd", "%2E%2E%2Fetc%2Fpasswd.parquet"),
-    ("a b/c\\d:e", "a%20b%2Fc%5Cd%3Ae.parquet"),
-])
+@pytest.mark.parametrize(
+    ("ticker", "name"),
+    [
+        ("^GSPC", "%5EGSPC.parquet"),
+        ("BRK-B", "BRK-B.parquet"),
+        ("BTC-USD", "BTC-USD.parquet"),
+        ("EURUSD=X", "EURUSD%3DX.parquet"),
+        ("../etc/passwd", "%2E%2E%2Fetc%2Fpasswd.parquet"),
+        ("a b/c\\d:e", "a%20b%2Fc%5Cd%3Ae.parquet"),
+    ],
+)
 def test_cache_path_is_a_safe_file_name(tmp_path, ticker: str, name: str) -> None:
     path = cache.cache_path(tmp_path, ticker)
     assert path.parent == tmp_path
@@ -85,7 +91,10 @@ def test_cache_path_is_a_safe_file_name(tmp_path, ticker: str, name: str) -> Non
 
 
 def test_similar_tickers_never_share_a_file(tmp_path) -> None:
-    names = {cache.cache_path(tmp_path, ticker).name for ticker in ("^GSPC", "_GSPC", "A/B", "A_B", "A.B")}
+    names = {
+        cache.cache_path(tmp_path, ticker).name
+        for ticker in ("^GSPC", "_GSPC", "A/B", "A_B", "A.B")
+    }
     assert len(names) == 5
 
 

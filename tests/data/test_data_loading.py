@@ -42,8 +42,7 @@ def test_unknown_source() -> None:
 def test_csv_source_with_path_option(tmp_path) -> None:
     path = tmp_path / "bars.csv"
     path.write_text(
-        "Date,Open,High,Low,Close,Volume\n"
-        "2024-01-02,10,12,9,11,1000\n2024-01-03,11,13,10,12,2000\n"
+        "Date,Open,High,Low,Close,Volume\n2024-01-02,10,12,9,11,1000\n2024-01-03,11,13,10,12,2000\n"
     )
     bars = load_bars("csv", ["MINE"], options={"path": str(path)})
     assert list(bars) == ["MINE"]
@@ -62,8 +61,12 @@ def test_csv_source_rejects_invalid_bars(tmp_path) -> None:
 
 def test_yfinance_fetches_and_caches(tmp_path, make_yf_download) -> None:
     download = FakeDownload({"AAPL": make_yf_download("AAPL", rows=6, auto_adjust=False)})
-    bars = load_bars("yfinance", ["AAPL"], cache_dir=tmp_path,
-                     options={"download": download, "start": "2024-01-01"})
+    bars = load_bars(
+        "yfinance",
+        ["AAPL"],
+        cache_dir=tmp_path,
+        options={"download": download, "start": "2024-01-01"},
+    )
     assert download.calls == ["AAPL"]
     assert len(bars["AAPL"]) == 6
     cached = cache.read_bars(tmp_path, "AAPL")
@@ -84,8 +87,7 @@ def test_yfinance_serves_cached_ticker_without_downloading(tmp_path, make_bars) 
 def test_yfinance_fetches_only_uncached(tmp_path, make_bars, make_yf_download) -> None:
     cache.write_bars(tmp_path, "OLD", make_bars(5), source="yfinance")
     download = FakeDownload({"NEW": make_yf_download("NEW", rows=4)})
-    bars = load_bars("yfinance", ["OLD", "NEW"], cache_dir=tmp_path,
-                     options={"download": download})
+    bars = load_bars("yfinance", ["OLD", "NEW"], cache_dir=tmp_path, options={"download": download})
     assert download.calls == ["NEW"]
     assert list(bars) == ["OLD", "NEW"]
     assert cache.read_bars(tmp_path, "NEW") is not None
@@ -94,8 +96,9 @@ def test_yfinance_fetches_only_uncached(tmp_path, make_bars, make_yf_download) -
 def test_refresh_replaces_cache_with_new_download(tmp_path, make_bars, make_yf_download) -> None:
     cache.write_bars(tmp_path, "AAPL", make_bars(3), source="yfinance")
     download = FakeDownload({"AAPL": make_yf_download("AAPL", rows=7)})
-    bars = load_bars("yfinance", ["AAPL"], cache_dir=tmp_path, refresh=True,
-                     options={"download": download})
+    bars = load_bars(
+        "yfinance", ["AAPL"], cache_dir=tmp_path, refresh=True, options={"download": download}
+    )
     assert download.calls == ["AAPL"]
     assert len(bars["AAPL"]) == 7
     assert len(cache.read_bars(tmp_path, "AAPL")) == 7
@@ -111,15 +114,18 @@ def test_failed_refresh_keeps_cache_bytes_and_serves_cached(
     reply = make_yf_empty("AAPL") if failure == "empty" else DNSError("Could not resolve host")
     download = FakeDownload({"AAPL": reply})
     with caplog.at_level(logging.WARNING, logger="fincast.data.loading"):
-        bars = load_bars("yfinance", ["AAPL"], cache_dir=tmp_path, refresh=True,
-                         options={"download": download})
+        bars = load_bars(
+            "yfinance", ["AAPL"], cache_dir=tmp_path, refresh=True, options={"download": download}
+        )
     assert download.calls == ["AAPL"]
     assert path.read_bytes() == before
     pd.testing.assert_frame_equal(bars["AAPL"], stored, check_freq=False)
-    warnings = [record.getMessage() for record in caplog.records
-                if record.name == "fincast.data.loading"]
-    assert any("AAPL" in message and str(stored.index[-1].date()) in message
-               for message in warnings)
+    warnings = [
+        record.getMessage() for record in caplog.records if record.name == "fincast.data.loading"
+    ]
+    assert any(
+        "AAPL" in message and str(stored.index[-1].date()) in message for message in warnings
+    )
     assert [p.name for p in tmp_path.iterdir()] == [path.name]
 
 
@@ -137,13 +143,17 @@ def test_uncached_failure_raises_unavailable(tmp_path, make_yf_empty, failure: s
 def test_batch_with_one_uncached_failure_raises_for_that_ticker(
     tmp_path, make_yf_download, make_yf_empty
 ) -> None:
-    download = FakeDownload({
-        "AAPL": make_yf_download("AAPL"), "BAD": make_yf_empty("BAD"),
-        "MSFT": make_yf_download("MSFT", seed=4),
-    })
+    download = FakeDownload(
+        {
+            "AAPL": make_yf_download("AAPL"),
+            "BAD": make_yf_empty("BAD"),
+            "MSFT": make_yf_download("MSFT", seed=4),
+        }
+    )
     with pytest.raises(MarketDataUnavailable) as caught:
-        load_bars("yfinance", ["AAPL", "BAD", "MSFT"], cache_dir=tmp_path,
-                  options={"download": download})
+        load_bars(
+            "yfinance", ["AAPL", "BAD", "MSFT"], cache_dir=tmp_path, options={"download": download}
+        )
     assert caught.value.ticker == "BAD"
     # The good downloads were still cached, so a retry needs only the bad ticker.
     assert cache.read_bars(tmp_path, "AAPL") is not None

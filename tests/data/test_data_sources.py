@@ -73,11 +73,14 @@ def _write_csv(path, text: str):
 
 
 def test_load_table_matches_columns_case_insensitively(tmp_path) -> None:
-    path = _write_csv(tmp_path / "spy.csv", """
+    path = _write_csv(
+        tmp_path / "spy.csv",
+        """
 Date,OPEN,High,low,Close,Adj_Close,VOLUME
 2024-01-03,11,13,10,12,11.5,2000
 2024-01-02,10,12,9,11,10.5,1000
-""")
+""",
+    )
     bars = load_table(path)
     assert list(bars) == ["spy"]  # named by the file's stem
     frame = bars["spy"]
@@ -90,21 +93,33 @@ Date,OPEN,High,low,Close,Adj_Close,VOLUME
 
 
 def test_load_table_single_series_named_by_first_ticker(tmp_path) -> None:
-    path = _write_csv(tmp_path / "data.csv", """
+    path = _write_csv(
+        tmp_path / "data.csv",
+        """
 date,open,high,low,close,volume
 2024-01-02,10,12,9,11,1000
-""")
+""",
+    )
     assert list(load_table(path, tickers=["MSFT"])) == ["MSFT"]
 
 
 def test_load_table_custom_column_mapping(tmp_path) -> None:
-    path = _write_csv(tmp_path / "custom.csv", """
+    path = _write_csv(
+        tmp_path / "custom.csv",
+        """
 Day,O,H,L,Last,Shares,Comment
 2024-01-02,10,12,9,11,1000,first
 2024-01-03,11,13,10,12,2000,second
-""")
-    mapping = {"date": "day", "open": "O", "high": "h", "low": "L", "close": "LAST",
-               "volume": "Shares"}
+""",
+    )
+    mapping = {
+        "date": "day",
+        "open": "O",
+        "high": "h",
+        "low": "L",
+        "close": "LAST",
+        "volume": "Shares",
+    }
     frame = load_table(path, tickers=["X"], columns=mapping)["X"]
     assert list(frame.columns) == ["open", "high", "low", "close", "volume"]
     assert frame["close"].tolist() == [11.0, 12.0]
@@ -140,11 +155,14 @@ def test_load_table_ticker_column_unknown_ticker(tmp_path) -> None:
 
 
 def test_load_table_us_date_format(tmp_path) -> None:
-    path = _write_csv(tmp_path / "us.csv", """
+    path = _write_csv(
+        tmp_path / "us.csv",
+        """
 date,open,high,low,close,volume
 01/02/2024,10,12,9,11,1000
 12/31/2024,11,13,10,12,2000
-""")
+""",
+    )
     frame = load_table(path, date_format="%m/%d/%Y")["us"]
     assert list(frame.index) == [pd.Timestamp("2024-01-02"), pd.Timestamp("2024-12-31")]
 
@@ -158,10 +176,13 @@ def test_load_table_parquet(tmp_path, make_bars) -> None:
 
 
 def test_load_table_missing_column_names_it_and_the_found_columns(tmp_path) -> None:
-    path = _write_csv(tmp_path / "short.csv", """
+    path = _write_csv(
+        tmp_path / "short.csv",
+        """
 Date,Open,High,Low,Close
 2024-01-02,10,12,9,11
-""")
+""",
+    )
     with pytest.raises(MarketDataError) as caught:
         load_table(path)
     message = str(caught.value)
@@ -171,23 +192,32 @@ Date,Open,High,Low,Close
 
 
 def test_load_table_missing_mapped_column_names_the_mapping(tmp_path) -> None:
-    path = _write_csv(tmp_path / "short.csv", """
+    path = _write_csv(
+        tmp_path / "short.csv",
+        """
 date,open,high,low,close,volume
 2024-01-02,10,12,9,11,1
-""")
+""",
+    )
     with pytest.raises(MarketDataError, match=r"close \(looked for 'Last'\)"):
         load_table(path, columns={"close": "Last"})
 
 
-@pytest.mark.parametrize(("text", "date_format"), [
-    ("not-a-date", None),
-    ("2024-01-02", "%m/%d/%Y"),
-])
+@pytest.mark.parametrize(
+    ("text", "date_format"),
+    [
+        ("not-a-date", None),
+        ("2024-01-02", "%m/%d/%Y"),
+    ],
+)
 def test_load_table_unparsable_dates(tmp_path, text: str, date_format: str | None) -> None:
-    path = _write_csv(tmp_path / "dates.csv", f"""
+    path = _write_csv(
+        tmp_path / "dates.csv",
+        f"""
 date,open,high,low,close,volume
 {text},10,12,9,11,1000
-""")
+""",
+    )
     with pytest.raises(MarketDataError, match=r"cannot parse column 'date' as dates") as caught:
         load_table(path, date_format=date_format)
     assert "date_format" in str(caught.value)

@@ -55,13 +55,16 @@ def _spoil(bars: pd.DataFrame, problem: str) -> pd.DataFrame:
     return bars
 
 
-@pytest.mark.parametrize(("problem", "words"), [
-    ("nan_price", "missing price"),
-    ("non_positive", "non-positive price"),
-    ("low_above_close", "low above"),
-    ("high_below_open", "high below"),
-    ("negative_volume", "negative volume"),
-])
+@pytest.mark.parametrize(
+    ("problem", "words"),
+    [
+        ("nan_price", "missing price"),
+        ("non_positive", "non-positive price"),
+        ("low_above_close", "low above"),
+        ("high_below_open", "high below"),
+        ("negative_volume", "negative volume"),
+    ],
+)
 def test_value_problems_name_ticker_and_first_bad_date(make_bars, problem, words) -> None:
     bars = make_bars(10)
     spoiled = _spoil(bars, problem)

@@ -15,12 +15,16 @@ def _frame(rows: int, columns: int = 2) -> pd.DataFrame:
     """Row r, column c holds r * 10 + c, so every value says where it came from."""
     values = np.arange(rows)[:, None] * 10 + np.arange(columns)[None, :]
     names = ["target", *[f"f{c}" for c in range(1, columns)]]
-    return pd.DataFrame(values.astype(float), columns=names,
-                        index=pd.bdate_range("2024-01-01", periods=rows, name="date"))
+    return pd.DataFrame(
+        values.astype(float),
+        columns=names,
+        index=pd.bdate_range("2024-01-01", periods=rows, name="date"),
+    )
 
 
-@pytest.mark.parametrize(("rows", "lookback", "horizon"), [(10, 3, 2), (5, 4, 1), (7, 1, 1),
-                                                           (12, 2, 5)])
+@pytest.mark.parametrize(
+    ("rows", "lookback", "horizon"), [(10, 3, 2), (5, 4, 1), (7, 1, 1), (12, 2, 5)]
+)
 def test_shapes_and_exact_contents(rows: int, lookback: int, horizon: int) -> None:
     features = _frame(rows, columns=3)
     windows = make_windows(features, "target", lookback=lookback, horizon=horizon)
@@ -35,8 +39,9 @@ def test_shapes_and_exact_contents(rows: int, lookback: int, horizon: int) -> No
     dates = features.index
     for i in range(count):
         np.testing.assert_array_equal(windows.inputs[i], values[i : i + lookback])
-        np.testing.assert_array_equal(windows.targets[i],
-                                      target[i + lookback : i + lookback + horizon])
+        np.testing.assert_array_equal(
+            windows.targets[i], target[i + lookback : i + lookback + horizon]
+        )
         assert windows.as_of[i] == dates[i + lookback - 1]
         assert windows.first_target[i] == dates[i + lookback]
         assert windows.last_target[i] == dates[i + lookback + horizon - 1]

@@ -30,8 +30,13 @@ def test_download_frame_becomes_bars(make_yf_download, auto_adjust: bool) -> Non
     assert bars.index.tz is None
     assert all(dtype == np.float64 for dtype in bars.dtypes)
     assert list(bars.index) == list(frame.index)
-    for source, target in [("Open", "open"), ("High", "high"), ("Low", "low"),
-                           ("Close", "close"), ("Volume", "volume")]:
+    for source, target in [
+        ("Open", "open"),
+        ("High", "high"),
+        ("Low", "low"),
+        ("Close", "close"),
+        ("Volume", "volume"),
+    ]:
         np.testing.assert_array_equal(bars[target].to_numpy(), frame[(source, "AAPL")].to_numpy())
     if not auto_adjust:
         np.testing.assert_array_equal(bars["adj_close"], frame[("Adj Close", "AAPL")])
@@ -56,12 +61,18 @@ def test_download_frame_is_sorted_by_date(make_yf_download) -> None:
 def test_history_frame_with_new_york_timezone(make_bars) -> None:
     """``Ticker.history``: single-level columns, extra columns, tz-aware midnight index."""
     bars = make_bars(5, adj_close=False)
-    history = pd.DataFrame({
-        "Open": bars["open"].to_numpy(), "High": bars["high"].to_numpy(),
-        "Low": bars["low"].to_numpy(), "Close": bars["close"].to_numpy(),
-        "Volume": bars["volume"].astype("int64").to_numpy(),
-        "Dividends": 0.0, "Stock Splits": 0.0,
-    }, index=pd.DatetimeIndex(bars.index.tz_localize("America/New_York"), name="Date"))
+    history = pd.DataFrame(
+        {
+            "Open": bars["open"].to_numpy(),
+            "High": bars["high"].to_numpy(),
+            "Low": bars["low"].to_numpy(),
+            "Close": bars["close"].to_numpy(),
+            "Volume": bars["volume"].astype("int64").to_numpy(),
+            "Dividends": 0.0,
+            "Stock Splits": 0.0,
+        },
+        index=pd.DatetimeIndex(bars.index.tz_localize("America/New_York"), name="Date"),
+    )
     result = yfinance_frame_to_bars(history, "AAPL")
     assert result.index.tz is None
     # The exchange's calendar day is kept, not shifted to the UTC day.
@@ -95,10 +106,12 @@ class FakeDownload:
 
 
 def test_fetch_good_frames_and_forwarded_arguments(make_yf_download) -> None:
-    download = FakeDownload({
-        "AAPL": make_yf_download("AAPL", auto_adjust=False),
-        "MSFT": make_yf_download("MSFT", auto_adjust=False, seed=7),
-    })
+    download = FakeDownload(
+        {
+            "AAPL": make_yf_download("AAPL", auto_adjust=False),
+            "MSFT": make_yf_download("MSFT", auto_adjust=False, seed=7),
+        }
+    )
     results, failures = fetch_yfinance(
         ["AAPL", "MSFT"], start="2024-01-01", end="2024-02-01", download=download
     )
@@ -149,11 +162,13 @@ def test_fetch_network_error_is_a_failure() -> None:
 @pytest.mark.parametrize("bad", ["empty", "raises"])
 def test_one_bad_ticker_does_not_stop_the_batch(make_yf_download, make_yf_empty, bad) -> None:
     reply = make_yf_empty("BAD") if bad == "empty" else DNSError("Could not resolve host")
-    download = FakeDownload({
-        "AAPL": make_yf_download("AAPL"),
-        "BAD": reply,
-        "MSFT": make_yf_download("MSFT", seed=3),
-    })
+    download = FakeDownload(
+        {
+            "AAPL": make_yf_download("AAPL"),
+            "BAD": reply,
+            "MSFT": make_yf_download("MSFT", seed=3),
+        }
+    )
     results, failures = fetch_yfinance(["AAPL", "BAD", "MSFT"], download=download)
     assert list(results) == ["AAPL", "MSFT"]
     assert [failure.ticker for failure in failures] == ["BAD"]
@@ -162,9 +177,15 @@ def test_one_bad_ticker_does_not_stop_the_batch(make_yf_download, make_yf_empty,
 
 def test_fetch_logs_each_failure(make_yf_empty, caplog) -> None:
     with caplog.at_level("ERROR", logger="fincast.data.sources"):
-        fetch_yfinance(["A", "B"], download=FakeDownload({
-            "A": make_yf_empty("A"), "B": DNSError("offline"),
-        }))
+        fetch_yfinance(
+            ["A", "B"],
+            download=FakeDownload(
+                {
+                    "A": make_yf_empty("A"),
+                    "B": DNSError("offline"),
+                }
+            ),
+        )
     messages = [record.getMessage() for record in caplog.records]
     assert len(messages) == 2
     assert "'A'" in messages[0] and "'B'" in messages[1]

@@ -41,7 +41,8 @@ def test_scores_every_forecaster(actual: np.ndarray) -> None:
     assert np.isnan(table.loc["naive", "hit_rate"])  # the random walk never calls a direction
     assert table.loc["model", "mae_vs_naive"] < 1.0
     assert table.loc["model", "mae_vs_naive"] == pytest.approx(
-        table.loc["model", "mae"] / table.loc["naive", "mae"])
+        table.loc["model", "mae"] / table.loc["naive", "mae"]
+    )
 
 
 def test_naive_alone_is_one(actual: np.ndarray) -> None:

@@ -30,10 +30,14 @@ def test_mae_and_rmse_match_sklearn(seed: int, shape: tuple[int, ...]) -> None:
     flat_actual, flat_forecast = actual.ravel(), forecast.ravel()
     assert mae(actual, forecast) == pytest.approx(
         mean_absolute_error(flat_actual.astype("float64"), flat_forecast.astype("float64")),
-        rel=1e-12)
+        rel=1e-12,
+    )
     assert rmse(actual, forecast) == pytest.approx(
-        math.sqrt(mean_squared_error(flat_actual.astype("float64"),
-                                     flat_forecast.astype("float64"))), rel=1e-12)
+        math.sqrt(
+            mean_squared_error(flat_actual.astype("float64"), flat_forecast.astype("float64"))
+        ),
+        rel=1e-12,
+    )
 
 
 def test_metrics_return_python_floats_and_accept_lists() -> None:
@@ -61,14 +65,17 @@ def test_float32_inputs_are_scored_in_float64() -> None:
     assert mae(actual, forecast) == pytest.approx(float(np.float32(0.1)), rel=1e-12)
 
 
-@pytest.mark.parametrize(("actual", "forecast", "expected"), [
-    ([1.0, -1.0, 2.0, -2.0], [0.5, -0.5, 1.0, -3.0], 1.0),
-    ([1.0, -1.0, 2.0, -2.0], [-0.5, 0.5, -1.0, 3.0], 0.0),
-    ([1.0, -1.0, 2.0, -2.0], [0.5, 0.5, 0.5, 0.5], 0.5),
-    ([1.0, -1.0, 2.0], [0.5, 0.5, 0.0], 0.5),  # zero forecasts are not calls
-    ([0.0, 0.0, 1.0, -1.0], [0.1, -0.1, 0.1, 0.1], 0.25),  # a flat actual is a miss
-    ([[1.0, -1.0], [2.0, 3.0]], [[1.0, 1.0], [1.0, 0.0]], 2 / 3),  # 2-D is flattened
-])
+@pytest.mark.parametrize(
+    ("actual", "forecast", "expected"),
+    [
+        ([1.0, -1.0, 2.0, -2.0], [0.5, -0.5, 1.0, -3.0], 1.0),
+        ([1.0, -1.0, 2.0, -2.0], [-0.5, 0.5, -1.0, 3.0], 0.0),
+        ([1.0, -1.0, 2.0, -2.0], [0.5, 0.5, 0.5, 0.5], 0.5),
+        ([1.0, -1.0, 2.0], [0.5, 0.5, 0.0], 0.5),  # zero forecasts are not calls
+        ([0.0, 0.0, 1.0, -1.0], [0.1, -0.1, 0.1, 0.1], 0.25),  # a flat actual is a miss
+        ([[1.0, -1.0], [2.0, 3.0]], [[1.0, 1.0], [1.0, 0.0]], 2 / 3),  # 2-D is flattened
+    ],
+)
 def test_hit_rate_hand_cases(actual, forecast, expected: float) -> None:
     assert hit_rate(np.array(actual), np.array(forecast)) == pytest.approx(expected)
 

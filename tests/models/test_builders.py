@@ -22,7 +22,9 @@ def data():
 def test_fit_scaling_uses_the_given_slice_only(data):
     inputs, targets = data
     scaling = fit_scaling(inputs, targets)
-    np.testing.assert_allclose(scaling.input_mean, inputs.reshape(-1, FEATURES).mean(axis=0), rtol=1e-5)
+    np.testing.assert_allclose(
+        scaling.input_mean, inputs.reshape(-1, FEATURES).mean(axis=0), rtol=1e-5
+    )
     np.testing.assert_allclose(scaling.target_scale, targets.std(axis=0), rtol=1e-5)
     constant = fit_scaling(np.ones_like(inputs), np.zeros_like(targets))
     assert min(constant.input_variance) > 0 and min(constant.target_scale) > 0
@@ -31,7 +33,12 @@ def test_fit_scaling_uses_the_given_slice_only(data):
 @pytest.mark.parametrize("builder", [build_lstm, build_mlp])
 def test_builders_output_real_units(builder, data):
     inputs, targets = data
-    model = builder(lookback=LOOKBACK, num_features=FEATURES, horizon=HORIZON, scaling=fit_scaling(inputs, targets))
+    model = builder(
+        lookback=LOOKBACK,
+        num_features=FEATURES,
+        horizon=HORIZON,
+        scaling=fit_scaling(inputs, targets),
+    )
     assert model.input_shape == (None, LOOKBACK, FEATURES)
     assert model.output_shape == (None, HORIZON)
     # The model's first layer normalises the raw inputs with the training statistics.
@@ -44,24 +51,47 @@ def test_builders_output_real_units(builder, data):
 def test_builders_reject_bad_arguments(data):
     scaling = fit_scaling(*data)
     with pytest.raises(ValueError, match="units=0"):
-        build_lstm(lookback=LOOKBACK, num_features=FEATURES, horizon=HORIZON, scaling=scaling, units=0)
+        build_lstm(
+            lookback=LOOKBACK, num_features=FEATURES, horizon=HORIZON, scaling=scaling, units=0
+        )
     with pytest.raises(ValueError, match="dropout=1.5"):
-        build_lstm(lookback=LOOKBACK, num_features=FEATURES, horizon=HORIZON, scaling=scaling, dropout=1.5)
+        build_lstm(
+            lookback=LOOKBACK, num_features=FEATURES, horizon=HORIZON, scaling=scaling, dropout=1.5
+        )
     with pytest.raises(ValueError, match="units=\\[\\]"):
-        build_mlp(lookback=LOOKBACK, num_features=FEATURES, horizon=HORIZON, scaling=scaling, units=[])
+        build_mlp(
+            lookback=LOOKBACK, num_features=FEATURES, horizon=HORIZON, scaling=scaling, units=[]
+        )
 
 
 def test_stacked_lstm_has_each_layer(data):
-    model = build_lstm(lookback=LOOKBACK, num_features=FEATURES, horizon=HORIZON,
-                       scaling=fit_scaling(*data), num_layers=3, units=8)
-    assert [layer.name for layer in model.layers if "lstm" in layer.name] == ["lstm_0", "lstm_1", "lstm_2"]
+    model = build_lstm(
+        lookback=LOOKBACK,
+        num_features=FEATURES,
+        horizon=HORIZON,
+        scaling=fit_scaling(*data),
+        num_layers=3,
+        units=8,
+    )
+    assert [layer.name for layer in model.layers if "lstm" in layer.name] == [
+        "lstm_0",
+        "lstm_1",
+        "lstm_2",
+    ]
 
 
 @pytest.mark.parametrize("builder", [build_lstm, build_mlp])
 def test_saved_model_gives_the_same_forecasts(builder, data, tmp_path):
     inputs, targets = data
-    model = builder(lookback=LOOKBACK, num_features=FEATURES, horizon=HORIZON, scaling=fit_scaling(inputs, targets))
+    model = builder(
+        lookback=LOOKBACK,
+        num_features=FEATURES,
+        horizon=HORIZON,
+        scaling=fit_scaling(inputs, targets),
+    )
     path = tmp_path / "model.keras"
     model.save(path)
     loaded = keras.saving.load_model(path, safe_mode=True, compile=False)
-    np.testing.assert_allclose(loaded.predict_on_batch(inputs), model.predict_on_batch(inputs), atol=1e-6)
+    np.testing.assert_allclose(
+        loaded.predict_on_batch(inputs), model.predict_on_batch(inputs), atol=1e-6
+    )

@@ -24,7 +24,11 @@ def test_rescale_weights_are_not_trainable():
 
 @pytest.mark.parametrize(
     ("offset", "scale", "message"),
-    [([0.0], [0.0], "scale=\\[0.0\\]"), ([0.0, 1.0], [1.0], "Received: offset"), ([], [], "non-empty")],
+    [
+        ([0.0], [0.0], "scale=\\[0.0\\]"),
+        ([0.0, 1.0], [1.0], "Received: offset"),
+        ([], [], "non-empty"),
+    ],
 )
 def test_rescale_rejects_bad_values(offset, scale, message):
     with pytest.raises(ValueError, match=message):
@@ -43,7 +47,9 @@ def test_rescale_config_round_trip():
     clone = keras.saving.deserialize_keras_object(config)
     assert clone.get_config() == layer.get_config()
     x = np.array([[2.0]], dtype="float32")
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(clone(x)), keras.ops.convert_to_numpy(layer(x)))
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(clone(x)), keras.ops.convert_to_numpy(layer(x))
+    )
 
 
 def test_rescale_survives_save_and_safe_load(tmp_path):

@@ -32,7 +32,11 @@ def test_resolve_uri_makes_sqlite_paths_absolute(tmp_path):
 
 
 def test_flatten_nested_config():
-    assert flatten({"a": {"b": 1, "c": [1, 2]}, "d": None}) == {"a.b": "1", "a.c": "[1, 2]", "d": "None"}
+    assert flatten({"a": {"b": 1, "c": [1, 2]}, "d": None}) == {
+        "a.b": "1",
+        "a.c": "[1, 2]",
+        "d": "None",
+    }
 
 
 def test_unreachable_server_fails_fast_with_advice():
@@ -52,7 +56,9 @@ def test_run_logs_params_metrics_tags_and_history(store):
     run = mlflow.MlflowClient(store, registry_uri=store).get_run(tracker.run_id)
     assert run.data.params == {"model.units": "4", "seed": "1"}
     assert run.data.metrics["test_mae"] == 0.5 and "bad" not in run.data.metrics
-    history = mlflow.MlflowClient(store, registry_uri=store).get_metric_history(tracker.run_id, "epoch_loss")
+    history = mlflow.MlflowClient(store, registry_uri=store).get_metric_history(
+        tracker.run_id, "epoch_loss"
+    )
     assert [metric.value for metric in history] == [3.0, 2.0, 1.0]
     assert run.data.tags["backend"] == "jax" and run.info.status == "FINISHED"
     assert tracker.failures == []
@@ -69,7 +75,9 @@ def test_failures_are_collected_not_raised(store):
 def test_record_registers_model_and_promotes_champion(store, tiny_outcome, tmp_path):
     _, outcome = tiny_outcome
     tracker = RunTracker(store, "unit")
-    uri = record_training(tracker, outcome, params={"seed": 1}, config_yaml="seed: 1\n", tags={"backend": "jax"})
+    uri = record_training(
+        tracker, outcome, params={"seed": 1}, config_yaml="seed: 1\n", tags={"backend": "jax"}
+    )
     tracker.finish()
     assert uri == "models:/fincast-returns-lstm/1"
     client = mlflow.MlflowClient(store, registry_uri=store)
@@ -80,7 +88,9 @@ def test_record_registers_model_and_promotes_champion(store, tiny_outcome, tmp_p
     assert run.data.tags["version_keras"] == __import__("keras").__version__
     artifacts = {item.path for item in client.list_artifacts(tracker.run_id)}
     assert {"config", "evaluation", "forecast"} <= artifacts
-    model_file, metadata = download_model("models:/fincast-returns-lstm@champion", store, tmp_path / "dl")
+    model_file, metadata = download_model(
+        "models:/fincast-returns-lstm@champion", store, tmp_path / "dl"
+    )
     assert model_file.name == "model.keras" and metadata["fincast"]["lookback"] == 10
 
 
@@ -106,4 +116,6 @@ def test_download_of_a_missing_model_says_how_to_train(store):
 def test_scores_as_metrics_names(tiny_outcome):
     _, outcome = tiny_outcome
     metrics = scores_as_metrics(outcome.scores)
-    assert {"test_mae", "test_mae_vs_naive", "test_naive_mae", "test_historical_mean_rmse"} <= set(metrics)
+    assert {"test_mae", "test_mae_vs_naive", "test_naive_mae", "test_historical_mean_rmse"} <= set(
+        metrics
+    )

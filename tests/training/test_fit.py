@@ -17,15 +17,26 @@ def _learnable(count=512, lookback=8, seed=0):
 
 
 def _model(inputs, targets, builder=build_mlp, **options):
-    return builder(lookback=inputs.shape[1], num_features=inputs.shape[2], horizon=targets.shape[1],
-                   scaling=fit_scaling(inputs, targets), **options)
+    return builder(
+        lookback=inputs.shape[1],
+        num_features=inputs.shape[2],
+        horizon=targets.shape[1],
+        scaling=fit_scaling(inputs, targets),
+        **options,
+    )
 
 
 def test_training_reduces_the_loss():
     inputs, targets = _learnable()
     set_seed(1)
-    result = train_model(_model(inputs, targets), (inputs, targets), epochs=15, batch_size=64,
-                         learning_rate=1e-2, verbose=0)
+    result = train_model(
+        _model(inputs, targets),
+        (inputs, targets),
+        epochs=15,
+        batch_size=64,
+        learning_rate=1e-2,
+        verbose=0,
+    )
     losses = result.history["loss"]
     assert result.epochs == 15
     assert losses[-1] < 0.2 * losses[0]
@@ -35,8 +46,16 @@ def test_early_stopping_stops_and_restores_best():
     inputs, targets = _learnable()
     noise = np.random.default_rng(3).normal(size=targets.shape).astype("float32")
     set_seed(2)
-    result = train_model(_model(inputs, noise, units=[64]), (inputs, noise), (inputs[:64], noise[:64] * 5),
-                         epochs=60, batch_size=32, learning_rate=1e-2, patience=2, verbose=0)
+    result = train_model(
+        _model(inputs, noise, units=[64]),
+        (inputs, noise),
+        (inputs[:64], noise[:64] * 5),
+        epochs=60,
+        batch_size=32,
+        learning_rate=1e-2,
+        patience=2,
+        verbose=0,
+    )
     assert result.epochs < 60
     best = min(result.history["val_loss"])
     restored = float(np.mean((result.model.predict(inputs[:64], verbose=0) - noise[:64] * 5) ** 2))

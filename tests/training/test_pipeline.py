@@ -28,7 +28,11 @@ def test_card_describes_the_model(tiny_outcome):
     assert card["train_end"] < card["test_start"] <= card["test_end"] == "2018-12-31"
     saved = json.loads(outcome.model_path.with_suffix(".json").read_text())
     assert saved == card
-    assert outcome.model_path.parent.name == registered_name("returns", "lstm") == "fincast-returns-lstm"
+    assert (
+        outcome.model_path.parent.name
+        == registered_name("returns", "lstm")
+        == "fincast-returns-lstm"
+    )
 
 
 def test_forecasts_cover_every_ticker(tiny_outcome):
@@ -49,8 +53,14 @@ def _windows(rows=400, lookback=10, horizon=3):
 
 @pytest.mark.parametrize("embargo", [None, 3, 10])
 def test_split_never_lets_training_targets_reach_later_parts(embargo):
-    job = TrainingJob(tickers=["A"], build_model=lambda **_: None, lookback=10, horizon=3,
-                      test_days=50, embargo=embargo)
+    job = TrainingJob(
+        tickers=["A"],
+        build_model=lambda **_: None,
+        lookback=10,
+        horizon=3,
+        test_days=50,
+        embargo=embargo,
+    )
     split = split_windows(_windows(), job)
     assert split.train.last_target.max() < split.validation.first_target.min()
     assert split.validation.last_target.max() < split.test.first_target.min()
@@ -61,13 +71,16 @@ def test_split_never_lets_training_targets_reach_later_parts(embargo):
 
 
 def test_split_rejects_embargo_shorter_than_horizon():
-    job = TrainingJob(tickers=["A"], build_model=lambda **_: None, lookback=10, horizon=3, test_days=50,
-                      embargo=1)
+    job = TrainingJob(
+        tickers=["A"], build_model=lambda **_: None, lookback=10, horizon=3, test_days=50, embargo=1
+    )
     with pytest.raises(ValueError, match="embargo=1"):
         split_windows(_windows(), job)
 
 
 def test_split_rejects_too_many_test_days():
-    job = TrainingJob(tickers=["A"], build_model=lambda **_: None, lookback=10, horizon=3, test_days=5000)
+    job = TrainingJob(
+        tickers=["A"], build_model=lambda **_: None, lookback=10, horizon=3, test_days=5000
+    )
     with pytest.raises(ValueError, match="test_days=5000"):
         split_windows(_windows(), job)

@@ -26,12 +26,18 @@ def backtest(config: DictConfig) -> None:
     try:
         forecaster = load_forecaster(model_uri, str(config.tracking.uri))
         tickers = list(config.data.tickers)
-        bars = load_bars(str(config.data.source), tickers, cache_dir=str(config.data.cache_dir),
-                         options=plain(config.data.options))
+        bars = load_bars(
+            str(config.data.source),
+            tickers,
+            cache_dir=str(config.data.cache_dir),
+            options=plain(config.data.options),
+        )
         for ticker in tickers:
             scores = score_unseen(forecaster, bars[ticker])
-            print(f"{ticker}: {scores.attrs['windows']} unseen windows, "
-                  f"{scores.attrs['first_day']} .. {scores.attrs['last_day']} ({model_uri})")
+            print(
+                f"{ticker}: {scores.attrs['windows']} unseen windows, "
+                f"{scores.attrs['first_day']} .. {scores.attrs['last_day']} ({model_uri})"
+            )
             print(scores.to_string(float_format=lambda value: f"{value:.6f}"))
     except TrackingError as error:
         fail(COMMAND, f"{error} (no model yet? run `fincast-train` first)")

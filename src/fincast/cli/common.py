@@ -7,7 +7,7 @@ import os
 import re
 import sys
 from collections.abc import Callable
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -15,6 +15,7 @@ from fincast.backend import BackendError, BackendInfo, describe_backend
 from fincast.paths import config_dir
 
 logger = logging.getLogger("fincast")
+Number = TypeVar("Number", int, float)
 
 
 _CARET_TOKEN = re.compile(r"(?<![\w'\"])([^\[\],\s'\"]*\^[^\[\],\s'\"]*)")
@@ -58,8 +59,10 @@ def start_backend(config: DictConfig, command: str) -> BackendInfo:
         info = describe_backend(str(config.backend))
     except BackendError as error:
         fail(command, error)
-    print(f"Backend: {info.name} (requested {info.requested}); devices: {', '.join(info.devices)}",
-          file=sys.stderr)
+    print(
+        f"Backend: {info.name} (requested {info.requested}); devices: {', '.join(info.devices)}",
+        file=sys.stderr,
+    )
     return info
 
 
@@ -68,6 +71,22 @@ def plain(config: DictConfig) -> dict[str, Any]:
     container = OmegaConf.to_container(config, resolve=True)
     assert isinstance(container, dict)
     return {str(key): value for key, value in container.items()}
+
+
+def typed(config: DictConfig, key: str, kind: type[Number]) -> Number:
+    """The value at dotted ``key`` converted to ``kind``, or a ValueError naming key and value.
+
+    >>> typed(OmegaConf.create({"training": {"epochs": "3"}}), "training.epochs", int)
+    3
+    """
+    value = OmegaConf.select(config, key)
+    try:
+        if isinstance(value, bool) or (kind is int and isinstance(value, float)):
+            raise TypeError
+        return kind(value)
+    except (TypeError, ValueError):
+        name = "an integer" if kind is int else "a number"
+        raise ValueError(f"{key} must be {name}. Received: {key}={value!r}") from None
 
 
 def default_model_uri(config: DictConfig) -> str:

@@ -1,6 +1,6 @@
 """``fincast-fetch``: download (or load) market data, validate it and cache it.
 
-    fincast-fetch data=yfinance 'data.tickers=[AAPL,MSFT]'
+fincast-fetch data=yfinance 'data.tickers=[AAPL,MSFT]'
 """
 
 from __future__ import annotations
@@ -23,14 +23,21 @@ def fetch(config: DictConfig) -> None:
     failed = 0
     for ticker in config.data.tickers:
         try:
-            bars = load_bars(str(config.data.source), [ticker], cache_dir=Path(config.data.cache_dir),
-                             refresh=True, options=plain(config.data.options))[ticker]
+            bars = load_bars(
+                str(config.data.source),
+                [ticker],
+                cache_dir=Path(config.data.cache_dir),
+                refresh=True,
+                options=plain(config.data.options),
+            )[ticker]
         except (MarketDataError, MarketDataUnavailable) as error:
             failed += 1
             print(f"{COMMAND}: error: {error}", file=sys.stderr)
             continue
-        print(f"{ticker}: {len(bars)} rows, {bars.index[0].date()} .. {bars.index[-1].date()} "
-              f"({config.data.source})")
+        print(
+            f"{ticker}: {len(bars)} rows, {bars.index[0].date()} .. {bars.index[-1].date()} "
+            f"({config.data.source})"
+        )
     if failed:
         sys.exit(2)
 

@@ -25,8 +25,12 @@ def forecast(config: DictConfig) -> None:
     try:
         forecaster = load_forecaster(model_uri, str(config.tracking.uri))
         tickers = list(config.data.tickers)
-        bars = load_bars(str(config.data.source), tickers, cache_dir=str(config.data.cache_dir),
-                         options=plain(config.data.options))
+        bars = load_bars(
+            str(config.data.source),
+            tickers,
+            cache_dir=str(config.data.cache_dir),
+            options=plain(config.data.options),
+        )
         results = [forecast_ticker(forecaster, bars[ticker], ticker) for ticker in tickers]
     except TrackingError as error:
         fail(COMMAND, f"{error} (no model yet? run `fincast-train` or `make run` first)")
@@ -37,8 +41,10 @@ def forecast(config: DictConfig) -> None:
         print(json.dumps(payloads[0] if len(payloads) == 1 else {"forecasts": payloads}))
         return
     for result in results:
-        print(f"Forecast for {result.ticker} after {result.as_of} from {result.model_uri} "
-              f"(backend {result.backend}):")
+        print(
+            f"Forecast for {result.ticker} after {result.as_of} from {result.model_uri} "
+            f"(backend {result.backend}):"
+        )
         print(result.to_frame().to_string(float_format=lambda value: f"{value:,.6f}"))
 
 

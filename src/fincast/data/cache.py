@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import os
-from urllib.parse import quote
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import quote
 
 import pandas as pd
 import pyarrow as pa
@@ -50,7 +50,7 @@ def write_bars(cache_dir: Path, ticker: str, bars: pd.DataFrame, *, source: str)
             pq.write_table(table, handle)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(temporary, target)
+        temporary.replace(target)
     finally:
         temporary.unlink(missing_ok=True)
     return target

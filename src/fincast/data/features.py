@@ -21,13 +21,13 @@ def price_series(bars: pd.DataFrame, price: str = "adj_close") -> pd.Series:
 
 def log_return(bars: pd.DataFrame, price: str) -> pd.Series:
     """Daily log return ``log(p_t / p_{t-1})``."""
-    series = price_series(bars, price)
-    return np.log(series).diff()
+    prices = price_series(bars, price).astype("float64")
+    return prices.apply(np.log).diff()
 
 
 def log_range(bars: pd.DataFrame, price: str) -> pd.Series:
     """Intraday range ``log(high_t / low_t)``, a volatility proxy."""
-    return np.log(bars["high"] / bars["low"])
+    return pd.Series(np.log(bars["high"] / bars["low"]), index=bars.index)
 
 
 def volume_change(bars: pd.DataFrame, price: str) -> pd.Series:

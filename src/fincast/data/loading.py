@@ -46,7 +46,9 @@ def load_bars(
     elif source == "yfinance":
         bars = _load_yfinance(tickers, Path(cache_dir), refresh=refresh, options=options)
     else:
-        raise sources.MarketDataError(f"Unknown data source {source!r}; choose one of {', '.join(SOURCES)}.")
+        raise sources.MarketDataError(
+            f"Unknown data source {source!r}; choose one of {', '.join(SOURCES)}."
+        )
     return {ticker: validate_bars(frame, ticker) for ticker, frame in bars.items()}
 
 
@@ -56,16 +58,18 @@ def _load_yfinance(
     cached = {ticker: cache.read_bars(cache_dir, ticker) for ticker in tickers}
     to_fetch = [ticker for ticker, frame in cached.items() if refresh or frame is None]
     fetched, failures = sources.fetch_yfinance(to_fetch, **options) if to_fetch else ({}, [])
-    for ticker, frame in fetched.items():
-        cache.write_bars(cache_dir, ticker, validate_bars(frame, ticker), source="yfinance")
+    for ticker, bars in fetched.items():
+        cache.write_bars(cache_dir, ticker, validate_bars(bars, ticker), source="yfinance")
     result: dict[str, pd.DataFrame] = {}
     for ticker in tickers:
-        frame = fetched.get(ticker)
+        frame: pd.DataFrame | None = fetched.get(ticker)
         if frame is None:
             frame = cached[ticker]
         if frame is None:
             raise next(failure for failure in failures if failure.ticker == ticker)
         if ticker not in fetched and refresh:
-            logger.warning("Using cached %s up to %s: the refresh failed.", ticker, frame.index[-1].date())
+            logger.warning(
+                "Using cached %s up to %s: the refresh failed.", ticker, frame.index[-1].date()
+            )
         result[ticker] = frame
     return result

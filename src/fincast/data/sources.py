@@ -58,7 +58,9 @@ def load_sample(tickers: Sequence[str], data_dir: Path | None = None) -> dict[st
             f"Ticker(s) {', '.join(missing)} are not in the bundled sample; it has "
             f"{', '.join(available)}. Use data=yfinance or data=csv for other series."
         )
-    return {ticker: _tidy(panel[panel["ticker"] == ticker].drop(columns="ticker")) for ticker in tickers}
+    return {
+        ticker: _tidy(panel[panel["ticker"] == ticker].drop(columns="ticker")) for ticker in tickers
+    }
 
 
 def _tidy(frame: pd.DataFrame) -> pd.DataFrame:
@@ -161,7 +163,7 @@ def yfinance_frame_to_bars(frame: pd.DataFrame, ticker: str) -> pd.DataFrame:
     if isinstance(frame.columns, pd.MultiIndex):
         levels = [list(frame.columns.get_level_values(level)) for level in range(2)]
         ticker_level = 1 if ticker in levels[1] else 0
-        frame = frame.xs(ticker, axis=1, level=ticker_level)
+        frame = pd.DataFrame(frame.xs(ticker, axis=1, level=ticker_level))
     renamed = frame.rename(columns=lambda name: str(name).strip().lower().replace(" ", "_"))
     index = pd.DatetimeIndex(renamed.index)
     if index.tz is not None:
@@ -200,20 +202,31 @@ def fetch_yfinance(
     for ticker in tickers:
         try:
             frame = download(
-                ticker, start=start, end=end, interval=interval,
-                auto_adjust=auto_adjust, progress=False, threads=False,
+                ticker,
+                start=start,
+                end=end,
+                interval=interval,
+                auto_adjust=auto_adjust,
+                progress=False,
+                threads=False,
             )
         except Exception as error:  # yfinance raises curl, requests and its own errors
-            failures.append(MarketDataUnavailable(
-                ticker, f"{type(error).__name__}: {error}",
-                "Check your network connection and retry later, or use data=sample.",
-            ))
+            failures.append(
+                MarketDataUnavailable(
+                    ticker,
+                    f"{type(error).__name__}: {error}",
+                    "Check your network connection and retry later, or use data=sample.",
+                )
+            )
             continue
         if frame is None or frame.empty:
-            failures.append(MarketDataUnavailable(
-                ticker, "Yahoo Finance returned no rows (offline, rate-limited or unknown symbol)",
-                "Check the symbol on finance.yahoo.com, retry later, or use data=sample.",
-            ))
+            failures.append(
+                MarketDataUnavailable(
+                    ticker,
+                    "Yahoo Finance returned no rows (offline, rate-limited or unknown symbol)",
+                    "Check the symbol on finance.yahoo.com, retry later, or use data=sample.",
+                )
+            )
             continue
         results[ticker] = yfinance_frame_to_bars(frame, ticker)
     for failure in failures:

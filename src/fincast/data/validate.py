@@ -35,7 +35,11 @@ def validate_bars(bars: pd.DataFrame, ticker: str, *, min_rows: int = 2) -> pd.D
     prices = bars[["open", "high", "low", "close"]]
     _fail_where(prices.isna().any(axis=1), ticker, "missing price")
     _fail_where((prices <= 0).any(axis=1), ticker, "non-positive price")
-    _fail_where(bars["low"] > bars[["open", "close", "high"]].min(axis=1), ticker, "low above open/close/high")
+    _fail_where(
+        bars["low"] > bars[["open", "close", "high"]].min(axis=1),
+        ticker,
+        "low above open/close/high",
+    )
     _fail_where(bars["high"] < bars[["open", "close"]].max(axis=1), ticker, "high below open/close")
     _fail_where(bars["volume"].isna(), ticker, "missing volume")
     _fail_where(bars["volume"] < 0, ticker, "negative volume")

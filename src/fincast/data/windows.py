@@ -56,7 +56,7 @@ def make_windows(features: pd.DataFrame, target: str, *, lookback: int, horizon:
     inputs = np.lib.stride_tricks.sliding_window_view(values, lookback, axis=0)[:count]
     inputs = np.ascontiguousarray(inputs.transpose(0, 2, 1))
     targets = np.lib.stride_tricks.sliding_window_view(target_values[lookback:], horizon)[:count]
-    dates = features.index
+    dates = pd.DatetimeIndex(features.index)
     return Windows(
         inputs=inputs,
         targets=np.ascontiguousarray(targets),
@@ -87,4 +87,3 @@ def split_at(windows: Windows, cutoff: pd.Timestamp, *, embargo: int) -> tuple[W
     earlier = np.zeros(len(windows), dtype=bool)
     earlier[earlier_positions[: max(len(earlier_positions) - embargo, 0)]] = True
     return windows.select(earlier), windows.select(later & ~earlier)
-

@@ -29,13 +29,16 @@ def score_forecasts(actual: np.ndarray, forecasts: dict[str, np.ndarray]) -> pd.
             raise ValueError(
                 f"Forecast {name!r} has shape {forecast.shape}, actual has {actual.shape}."
             )
-        rows.append({
-            "forecaster": name,
-            "mae": mae(actual, forecast),
-            "rmse": rmse(actual, forecast),
-            "hit_rate": hit_rate(actual, forecast),
-        })
+        rows.append(
+            {
+                "forecaster": name,
+                "mae": mae(actual, forecast),
+                "rmse": rmse(actual, forecast),
+                "hit_rate": hit_rate(actual, forecast),
+            }
+        )
     table = pd.DataFrame(rows).set_index("forecaster")
     if REFERENCE in table.index:
-        table["mae_vs_naive"] = table["mae"] / table.loc[REFERENCE, "mae"]
+        reference = float(table["mae"].loc[REFERENCE])
+        table["mae_vs_naive"] = table["mae"] / reference
     return table

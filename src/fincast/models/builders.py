@@ -45,7 +45,9 @@ def _check_positive(**values: int) -> None:
             raise ValueError(f"{name} must be a positive integer. Received: {name}={value}")
 
 
-def _normalised_input(lookback: int, num_features: int, scaling: Scaling) -> tuple[keras.KerasTensor, keras.KerasTensor]:
+def _normalised_input(
+    lookback: int, num_features: int, scaling: Scaling
+) -> tuple[keras.KerasTensor, keras.KerasTensor]:
     inputs = keras.Input(shape=(lookback, num_features), name="window")
     normalised = keras.layers.Normalization(
         axis=-1, mean=scaling.input_mean, variance=scaling.input_variance, name="normalise"
@@ -79,8 +81,13 @@ def build_lstm(
         num_layers: stacked LSTM layers.
         dropout: dropout rate on each layer's inputs, in ``[0, 1)``.
     """
-    _check_positive(lookback=lookback, num_features=num_features, horizon=horizon,
-                    units=units, num_layers=num_layers)
+    _check_positive(
+        lookback=lookback,
+        num_features=num_features,
+        horizon=horizon,
+        units=units,
+        num_layers=num_layers,
+    )
     if not 0.0 <= dropout < 1.0:
         raise ValueError(f"dropout must be in [0, 1). Received: dropout={dropout}")
     inputs, hidden = _normalised_input(lookback, num_features, scaling)
@@ -103,7 +110,9 @@ def build_mlp(
     """Dense layers over the flattened window; a direct multi-horizon head."""
     _check_positive(lookback=lookback, num_features=num_features, horizon=horizon)
     if not units or any(int(width) < 1 for width in units):
-        raise ValueError(f"units must be a non-empty list of positive widths. Received: units={units}")
+        raise ValueError(
+            f"units must be a non-empty list of positive widths. Received: units={units}"
+        )
     if not 0.0 <= dropout < 1.0:
         raise ValueError(f"dropout must be in [0, 1). Received: dropout={dropout}")
     inputs, hidden = _normalised_input(lookback, num_features, scaling)

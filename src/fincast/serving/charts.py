@@ -37,21 +37,29 @@ def forecast_figure(history: pd.Series, forecast: Forecast) -> go.Figure:
     figure = go.Figure()
     figure.add_trace(
         go.Scatter(
-            x=history.index, y=history.to_numpy(), mode="lines", name=f"{forecast.ticker} close",
+            x=history.index,
+            y=history.to_numpy(),
+            mode="lines",
+            name=f"{forecast.ticker} close",
             line={"color": HISTORY_COLOUR, "width": 2},
             hovertemplate="%{x|%Y-%m-%d}: %{y:,.2f}<extra></extra>",
         )
     )
     figure.add_trace(
         go.Scatter(
-            x=path_dates, y=path_prices, mode="lines+markers", name="forecast",
+            x=path_dates,
+            y=path_prices,
+            mode="lines+markers",
+            name="forecast",
             line={"color": FORECAST_COLOUR, "width": 2, "dash": "dash"},
             hovertemplate="%{x|%Y-%m-%d}: %{y:,.2f}<extra>forecast</extra>",
         )
     )
     figure.update_layout(
         title=f"{forecast.ticker}: last {len(history)} days, {len(forecast.prices)}-day forecast",
-        xaxis_title="date", yaxis_title="price", hovermode="x unified",
+        xaxis_title="date",
+        yaxis_title="price",
+        hovermode="x unified",
         legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},
         margin={"l": 10, "r": 10, "t": 60, "b": 10},
     )

@@ -60,7 +60,11 @@ class Forecast:
                 zip(self.dates, self.log_returns, self.prices, strict=True)
             )
         ]
-        base = {key: value for key, value in asdict(self).items() if key not in ("dates", "log_returns", "prices", "extra")}
+        base = {
+            key: value
+            for key, value in asdict(self).items()
+            if key not in ("dates", "log_returns", "prices", "extra")
+        }
         return {**base, "target": "log_return", **self.extra, "forecast": steps}
 
     def to_frame(self) -> pd.DataFrame:
@@ -107,7 +111,10 @@ def load_forecaster(model_uri: str, tracking_uri: str | None = None) -> Forecast
         ) from error
     for key in ("features", "lookback", "horizon", "tickers"):
         if key not in card:
-            raise ValueError(f"Model {model_uri!r} has no fincast card entry {key!r}; retrain it with fincast-train.")
+            raise ValueError(
+                f"Model {model_uri!r} has no fincast card entry {key!r}; "
+                "retrain it with fincast-train."
+            )
     return Forecaster(model=model, card=card, uri=model_uri)
 
 

@@ -141,8 +141,10 @@ class RunTracker:
 
         items = [Param(key, value) for key, value in flatten(params).items()]
         for start in range(0, len(items), 100):
-            batch = items[start : start + 100]
-            self._guard("params", lambda batch=batch: self.client.log_batch(self.run_id, params=batch))
+            self._log_params_batch(items[start : start + 100])
+
+    def _log_params_batch(self, batch: list[Any]) -> None:
+        self._guard("params", lambda: self.client.log_batch(self.run_id, params=batch))
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         """Set string tags on the run."""
@@ -170,7 +172,11 @@ class RunTracker:
         epochs = max((len(values) for values in history.values()), default=0)
         for epoch in range(epochs):
             self.log_metrics(
-                {f"epoch_{name}": values[epoch] for name, values in history.items() if epoch < len(values)},
+                {
+                    f"epoch_{name}": values[epoch]
+                    for name, values in history.items()
+                    if epoch < len(values)
+                },
                 step=epoch,
             )
 
@@ -199,16 +205,29 @@ class RunTracker:
         from mlflow.models import Model, infer_signature
 
         def action() -> str:
-            signature = infer_signature(input_example, np.asarray(model.predict_on_batch(input_example)))
+            signature = infer_signature(
+                input_example, np.asarray(model.predict_on_batch(input_example))
+            )
             with mlflow.start_run(run_id=self.run_id):
                 info = Model.log(
-                    artifact_path=None, name="model", flavor=_KerasFlavor, flavor_name="mlflow.keras", model=model,
-                    signature=signature, input_example=input_example, metadata=dict(metadata),
-                    registered_model_name=registered_name, validate_serving_input=False,
+                    artifact_path=None,
+                    name="model",
+                    flavor=_KerasFlavor,
+                    flavor_name="mlflow.keras",
+                    model=model,
+                    signature=signature,
+                    input_example=input_example,
+                    metadata=dict(metadata),
+                    registered_model_name=registered_name,
+                    validate_serving_input=False,
                     pip_requirements=_requirements(),
                 )
             version = info.registered_model_version
-            return f"models:/{registered_name}/{version}" if registered_name and version else info.model_uri
+            return (
+                f"models:/{registered_name}/{version}"
+                if registered_name and version
+                else info.model_uri
+            )
 
         return self._guard("model", action)
 
@@ -245,7 +264,9 @@ def _quiet_mlflow() -> Iterator[None]:
         logging.getLogger("mlflow").setLevel(previous)
 
 
-def download_model(model_uri: str, tracking_uri: str, destination: Path | None = None) -> tuple[Path, dict[str, Any]]:
+def download_model(
+    model_uri: str, tracking_uri: str, destination: Path | None = None
+) -> tuple[Path, dict[str, Any]]:
     """Download a logged Keras model; return its ``.keras`` file and its fincast metadata.
 
     Nothing is unpickled: the caller loads the ``.keras`` file with Keras' safe loader.
@@ -280,6 +301,8 @@ def download_model(model_uri: str, tracking_uri: str, destination: Path | None =
         ) from error
     model_file = local / MODEL_FILE
     if not model_file.is_file():
-        raise TrackingError(f"{model_uri!r} is not a Keras model logged by fincast (no {MODEL_FILE}).")
+        raise TrackingError(
+            f"{model_uri!r} is not a Keras model logged by fincast (no {MODEL_FILE})."
+        )
     metadata = Model.load(str(local / "MLmodel")).metadata or {}
     return model_file, json.loads(json.dumps(metadata))

@@ -64,18 +64,27 @@ def record_training(
     """
     card = outcome.card
     tracker.log_params(params)
-    tracker.set_tags({**tags, **git_tags(), **library_versions(), "model_file": str(outcome.model_path)})
+    tracker.set_tags(
+        {**tags, **git_tags(), **library_versions(), "model_file": str(outcome.model_path)}
+    )
     tracker.log_text(config_yaml, "config/config.yaml")
     tracker.log_history(outcome.training.history)
     metrics = scores_as_metrics(outcome.scores)
-    metrics.update({"train_seconds": outcome.training.seconds, "epochs_run": outcome.training.epochs})
+    metrics.update(
+        {"train_seconds": outcome.training.seconds, "epochs_run": outcome.training.epochs}
+    )
     tracker.log_metrics(metrics)
     tracker.log_table(outcome.scores, "evaluation/holdout_scores.csv")
-    forecasts = pd.concat([forecast.to_frame().assign(ticker=forecast.ticker) for forecast in outcome.forecasts])
+    forecasts = pd.concat(
+        [forecast.to_frame().assign(ticker=forecast.ticker) for forecast in outcome.forecasts]
+    )
     tracker.log_table(forecasts, "forecast/next_days.csv")
     name = registered_name(card["task"], card["model"]) if register else None
     model_uri = tracker.log_model(
-        outcome.training.model, input_example=outcome.example_window, metadata={"fincast": card}, registered_name=name
+        outcome.training.model,
+        input_example=outcome.example_window,
+        metadata={"fincast": card},
+        registered_name=name,
     )
     if name and model_uri and model_uri.startswith("models:/"):
         version = model_uri.rsplit("/", 1)[-1]

@@ -82,12 +82,18 @@ def train_model(
         callbacks=all_callbacks,
     )
     seconds = time.perf_counter() - started
-    clean_history = {name: [float(value) for value in values] for name, values in history.history.items()}
+    clean_history = {
+        name: [float(value) for value in values] for name, values in history.history.items()
+    }
     return TrainingResult(model=model, history=clean_history, seconds=seconds)
 
 
 def save_model(model: keras.Model, path: str | Path) -> Path:
-    """Save ``model`` to ``path`` (``.keras``) atomically: a half-written file never replaces a good one."""
+    """Save ``model`` to ``path`` (``.keras``) atomically.
+
+    The model is written to a sibling temporary file first, so a crash or a full
+    disk never leaves a half-written file in place of a good one.
+    """
     target = Path(path)
     if target.suffix != ".keras":
         raise ValueError(f"Model files must end in .keras. Received: path={str(target)!r}")
@@ -95,7 +101,7 @@ def save_model(model: keras.Model, path: str | Path) -> Path:
     temporary = target.with_name(f".{target.stem}.{os.getpid()}.tmp.keras")
     try:
         model.save(temporary)
-        os.replace(temporary, target)
+        temporary.replace(target)
     finally:
         temporary.unlink(missing_ok=True)
     return target

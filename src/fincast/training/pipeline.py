@@ -41,7 +41,9 @@ class TrainingJob:
     source: str = "sample"
     data_options: dict[str, Any] = field(default_factory=dict)
     cache_dir: str = "data/cache"
-    features: list[str] = field(default_factory=lambda: ["log_return", "log_range", "volume_change"])
+    features: list[str] = field(
+        default_factory=lambda: ["log_return", "log_range", "volume_change"]
+    )
     price: str = "adj_close"
     target: str = "log_return"
     lookback: int = 60
@@ -104,19 +106,27 @@ def split_windows(windows: dict[str, Windows], job: TrainingJob) -> Split:
     """
     embargo = job.horizon if job.embargo is None else job.embargo
     if embargo < job.horizon:
-        raise ValueError(f"embargo must be at least the horizon ({job.horizon}). Received: embargo={embargo}")
-    all_days = pd.DatetimeIndex(np.unique(np.concatenate([w.first_target for w in windows.values()])))
+        raise ValueError(
+            f"embargo must be at least the horizon ({job.horizon}). Received: embargo={embargo}"
+        )
+    all_days = pd.DatetimeIndex(
+        np.unique(np.concatenate([w.first_target for w in windows.values()]))
+    )
     if job.test_days < 1 or job.test_days >= len(all_days) // 2:
         raise ValueError(
             f"test_days must be between 1 and {len(all_days) // 2 - 1} for this data. "
             f"Received: test_days={job.test_days}"
         )
     test_start = all_days[-job.test_days]
-    before, test = zip(*(split_at(w, test_start, embargo=embargo) for w in windows.values()), strict=True)
+    before, test = zip(
+        *(split_at(w, test_start, embargo=embargo) for w in windows.values()), strict=True
+    )
     earlier = _concat(list(before))
     days = pd.DatetimeIndex(np.unique(earlier.first_target))
     validation_start = days[int(len(days) * (1 - job.validation_fraction))]
-    train, validation = zip(*(split_at(w, validation_start, embargo=embargo) for w in before), strict=True)
+    train, validation = zip(
+        *(split_at(w, validation_start, embargo=embargo) for w in before), strict=True
+    )
     return Split(_concat(list(train)), _concat(list(validation)), _concat(list(test)), test_start)
 
 
@@ -144,10 +154,14 @@ def _card(job: TrainingJob, split: Split, scores: pd.DataFrame) -> dict[str, Any
         "lookback": job.lookback,
         "horizon": job.horizon,
         "data_source": job.source,
-        "data_options": {key: value for key, value in job.data_options.items() if key != "download"},
+        "data_options": {
+            key: value for key, value in job.data_options.items() if key != "download"
+        },
         "cache_dir": job.cache_dir,
         "train_start": str(split.train.as_of.min().date()),
         "train_end": str(split.train.last_target.max().date()),
+        # the last day any fitting step saw (validation drives early stopping)
+        "fit_end": str(split.validation.last_target.max().date()),
         "test_start": str(split.test_start.date()),
         "test_end": str(split.test.last_target.max().date()),
         "test_scores": json.loads(scores.to_json(orient="index")),
@@ -159,7 +173,10 @@ def run_training(job: TrainingJob) -> TrainingOutcome:
     """Train, score against baselines on the held-out period, save, and forecast."""
     set_seed(job.seed)
     bars = load_bars(job.source, job.tickers, cache_dir=job.cache_dir, options=job.data_options)
-    features = {ticker: make_features(frame, job.features, price=job.price) for ticker, frame in bars.items()}
+    features = {
+        ticker: make_features(frame, job.features, price=job.price)
+        for ticker, frame in bars.items()
+    }
     if job.target not in job.features:
         raise ValueError(f"target {job.target!r} must be one of the features {job.features}.")
     windows = {
@@ -169,7 +186,10 @@ def run_training(job: TrainingJob) -> TrainingOutcome:
     split = split_windows(windows, job)
     logger.info(
         "Windows: %d train, %d validation, %d test (test from %s)",
-        len(split.train), len(split.validation), len(split.test), split.test_start.date(),
+        len(split.train),
+        len(split.validation),
+        len(split.test),
+        split.test_start.date(),
     )
     scaling = fit_scaling(split.train.inputs, split.train.targets)
     model = job.build_model(
@@ -179,14 +199,18 @@ def run_training(job: TrainingJob) -> TrainingOutcome:
         model,
         (split.train.inputs, split.train.targets),
         (split.validation.inputs, split.validation.targets),
-        epochs=job.epochs, batch_size=job.batch_size, learning_rate=job.learning_rate,
-        patience=job.patience, verbose=job.verbose,
+        epochs=job.epochs,
+        batch_size=job.batch_size,
+        learning_rate=job.learning_rate,
+        patience=job.patience,
+        verbose=job.verbose,
     )
     scores = _score(result.model, split, job.horizon)
     card = _card(job, split, scores)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     model_path = save_model(
-        result.model, Path(job.output_dir) / registered_name(job.task, job.model_family) / f"{stamp}.keras"
+        result.model,
+        Path(job.output_dir) / registered_name(job.task, job.model_family) / f"{stamp}.keras",
     )
     model_path.with_suffix(".json").write_text(json.dumps(card, indent=2))
     forecaster = Forecaster(model=result.model, card=card, uri=str(model_path))
