@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 from omegaconf import DictConfig, OmegaConf
-
-from typing import TYPE_CHECKING
 
 from fincast.cli.common import fail, plain, run_hydra_app, start_backend, typed
 
