@@ -8,6 +8,7 @@ Run with ``streamlit run app/Home.py``. Settings come from the environment:
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from typing import Any
@@ -41,9 +42,10 @@ def get_forecaster(model_uri: str, tracking_uri: str) -> Forecaster:
 
 
 @st.cache_data(max_entries=16, show_spinner="Loading market data...")
-def get_bars(source: str, ticker: str) -> pd.DataFrame:
-    """Validated daily bars of one ticker from the model's data source."""
-    return load_bars(source, [ticker])[ticker]
+def get_bars(source: str, ticker: str, options_json: str, cache_dir: str) -> pd.DataFrame:
+    """Validated daily bars of one ticker from the model's data source (as on its card)."""
+    options = json.loads(options_json)
+    return load_bars(source, [ticker], cache_dir=cache_dir, options=options)[ticker]
 
 
 def one_line(error: BaseException) -> str:
@@ -147,7 +149,12 @@ def main() -> None:
         "History shown (trading days)", min_value=20, max_value=2500, value=250, step=10
     )
     try:
-        bars = get_bars(str(card.get("data_source", "sample")), ticker)
+        bars = get_bars(
+            str(card.get("data_source", "sample")),
+            ticker,
+            json.dumps(card.get("data_options", {}), sort_keys=True),
+            str(card.get("cache_dir", "data/cache")),
+        )
         forecast = forecast_ticker(forecaster, bars, ticker)
     except (MarketDataError, MarketDataUnavailable, ValueError, OSError) as error:
         st.error(one_line(error))
