@@ -94,3 +94,26 @@ def default_model_uri(config: DictConfig) -> str:
     if config.get("model_uri"):
         return str(config.model_uri)
     return f"models:/fincast-{config.task.name}-{config.model.name}@champion"
+
+
+def load_model_and_bars(config: DictConfig, command: str) -> tuple[Any, dict[str, Any]]:
+    """The configured model (``model_uri`` or the champion) and the configured tickers' bars.
+
+    Expected failures (no model, bad file, bad data) end the command with one line.
+    """
+    from fincast.data.loading import load_bars
+    from fincast.data.sources import MarketDataError, MarketDataUnavailable
+    from fincast.serving.forecast import load_forecaster
+    from fincast.tracking.mlflow_store import TrackingError
+
+    try:
+        forecaster = load_forecaster(default_model_uri(config), str(config.tracking.uri))
+        bars = load_bars(
+            str(config.data.source),
+            [str(ticker) for ticker in config.data.tickers],
+            cache_dir=str(config.data.cache_dir),
+            options=plain(config.data.options),
+        )
+    except (TrackingError, MarketDataError, MarketDataUnavailable, ValueError, OSError) as error:
+        fail(command, error)
+    return forecaster, bars

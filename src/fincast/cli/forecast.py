@@ -6,7 +6,7 @@ import json
 
 from omegaconf import DictConfig
 
-from fincast.cli.common import default_model_uri, fail, plain, run_hydra_app, start_backend
+from fincast.cli.common import fail, load_model_and_bars, run_hydra_app, start_backend
 
 COMMAND = "fincast-forecast"
 
@@ -16,25 +16,13 @@ def forecast(config: DictConfig) -> None:
     if config.output not in ("table", "json"):
         fail(COMMAND, f"output must be table or json. Received: output={config.output}")
     start_backend(config, COMMAND)
-    from fincast.data.loading import load_bars
-    from fincast.data.sources import MarketDataError, MarketDataUnavailable
-    from fincast.serving.forecast import forecast_ticker, load_forecaster
-    from fincast.tracking.mlflow_store import TrackingError
+    from fincast.data.sources import MarketDataError
+    from fincast.serving.forecast import forecast_ticker
 
-    model_uri = default_model_uri(config)
+    forecaster, bars = load_model_and_bars(config, COMMAND)
     try:
-        forecaster = load_forecaster(model_uri, str(config.tracking.uri))
-        tickers = list(config.data.tickers)
-        bars = load_bars(
-            str(config.data.source),
-            tickers,
-            cache_dir=str(config.data.cache_dir),
-            options=plain(config.data.options),
-        )
-        results = [forecast_ticker(forecaster, bars[ticker], ticker) for ticker in tickers]
-    except TrackingError as error:
-        fail(COMMAND, f"{error} (no model yet? run `fincast-train` or `make run` first)")
-    except (MarketDataError, MarketDataUnavailable, ValueError, FileNotFoundError) as error:
+        results = [forecast_ticker(forecaster, frame, ticker) for ticker, frame in bars.items()]
+    except (MarketDataError, ValueError) as error:
         fail(COMMAND, error)
     if config.output == "json":
         payloads = [result.to_dict() for result in results]
