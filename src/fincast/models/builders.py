@@ -7,6 +7,7 @@ fitted on the training slice only, live inside the model.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import keras
@@ -122,3 +123,11 @@ def build_mlp(
         if dropout:
             hidden = keras.layers.Dropout(dropout, name=f"dropout_{index}")(hidden)
     return keras.Model(inputs, _forecast_head(hidden, horizon, scaling), name="mlp_forecaster")
+
+
+# Every model family by its config name (``conf/model/<name>.yaml``); each builder takes
+# ``lookback``, ``num_features``, ``horizon`` and ``scaling`` as keyword arguments.
+BUILDERS: dict[str, Callable[..., keras.Model]] = {
+    "lstm": build_lstm,
+    "mlp": build_mlp,
+}
