@@ -3,16 +3,44 @@
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from omegaconf import DictConfig, OmegaConf
 
 from fincast.cli.common import fail, plain, run_hydra_app, start_backend, typed
 
 if TYPE_CHECKING:  # the pipeline imports keras, which must wait for the backend choice
-    from fincast.training.pipeline import TrainingJob
+    from fincast.tracking.mlflow_store import RunTracker
+    from fincast.training.pipeline import TrainingJob, TrainingOutcome
 
 COMMAND = "fincast-train"
+
+
+def data_checks(config: DictConfig) -> dict[str, Any]:
+    """The data-check options of ``config.data`` (defaults where a key is absent).
+
+    ``on_invalid`` (raise | warn | repair), ``calendar`` (an exchange code or null),
+    ``calendars`` ({ticker: exchange code}) and ``max_daily_move`` (a number or null).
+    """
+    data = config.data
+    move = data.get("max_daily_move", 0.4)
+    calendar = data.get("calendar", "XNYS")
+    return {
+        "on_invalid": str(data.get("on_invalid", "raise")),
+        "calendar": str(calendar) if calendar else None,
+        "calendars": {str(key): str(value) for key, value in (data.get("calendars") or {}).items()},
+        "max_daily_move": None if move is None else _number("data.max_daily_move", move),
+    }
+
+
+def _number(key: str, value: Any) -> float:
+    try:
+        if isinstance(value, bool):
+            raise TypeError
+        return float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{key} must be a number or null. Received: {key}={value!r}") from None
 
 
 def training_job(config: DictConfig) -> TrainingJob:
@@ -33,6 +61,8 @@ def training_job(config: DictConfig) -> TrainingJob:
         source=str(config.data.source),
         data_options=plain(config.data.options),
         cache_dir=str(config.data.cache_dir),
+        refresh=str(config.data.get("refresh", "missing")),
+        **data_checks(config),
         features=[str(name) for name in config.features.names],
         price=str(config.features.price),
         target=str(config.task.target),
@@ -52,11 +82,64 @@ def training_job(config: DictConfig) -> TrainingJob:
     )
 
 
-def train(config: DictConfig) -> None:
-    """The Hydra task of ``fincast-train``."""
+def start_tracker(config: DictConfig, run_name: str) -> RunTracker | None:
+    """The MLflow run of this job (a child of the sweep's run in a multirun), or None."""
+    if not config.tracking.enabled:
+        return None
+    from fincast.tracking.mlflow_store import RunTracker, TrackingError, resolve_uri
+    from fincast.tracking.sweep import parent_run_id
+
+    try:
+        return RunTracker(
+            resolve_uri(config.tracking.uri),
+            str(config.tracking.experiment),
+            run_name=run_name,
+            parent_run_id=parent_run_id(),
+        )
+    except TrackingError as error:
+        fail(COMMAND, error)
+
+
+def print_outcome(outcome: TrainingOutcome) -> None:
+    """The held-out scores, where the model went, and the forecasts."""
+    card = outcome.card
+    print(
+        f"\nHeld-out scores, {card['test_start']} .. {card['test_end']} (log returns, "
+        f"{card['horizon']}-day horizon; mae_vs_naive < 1 beats the random walk):"
+    )
+    print(outcome.scores.to_string(float_format=lambda value: f"{value:.6f}"))
+    print(f"\nModel saved: {outcome.model_path}")
+    for forecast in outcome.forecasts:
+        print(
+            f"\nForecast for {forecast.ticker} after {forecast.as_of} "
+            f"(last price {forecast.last_price:,.2f}):"
+        )
+        print(forecast.to_frame().to_string(float_format=lambda value: f"{value:,.6f}"))
+
+
+def report_tracking(tracker: RunTracker, model_uri: str | None, model_path: Path) -> None:
+    """Say where the run went, and what MLflow did not record."""
+    print(f"\nMLflow run: {tracker.run_id} in {tracker.uri}; model: {model_uri}")
+    if tracker.failures:
+        missed = sorted({failure.split(":", 1)[0] for failure in tracker.failures})
+        print(
+            f"{COMMAND}: warning: MLflow did not record {', '.join(missed)} "
+            f"({len(tracker.failures)} calls failed; first: {tracker.failures[0]}). "
+            f"The model is safe at {model_path}.",
+            file=sys.stderr,
+        )
+
+
+def train(config: DictConfig) -> float:
+    """The Hydra task of ``fincast-train``.
+
+    Returns:
+        The best validation loss, the objective of hyperparameter sweeps (never
+        the test score, which stays untouched by model selection).
+    """
     backend = start_backend(config, COMMAND)
     from fincast.data.sources import MarketDataError, MarketDataUnavailable
-    from fincast.tracking.mlflow_store import RunTracker, TrackingError, resolve_uri
+    from fincast.tracking.callbacks import EpochLogger
     from fincast.tracking.record import record_training
     from fincast.training.pipeline import run_training
 
@@ -64,28 +147,16 @@ def train(config: DictConfig) -> None:
         job = training_job(config)
     except ValueError as error:
         fail(COMMAND, error)
-    tracker = None
-    if config.tracking.enabled:
-        try:
-            tracker = RunTracker(
-                resolve_uri(config.tracking.uri),
-                str(config.tracking.experiment),
-                run_name=f"{job.model_family}-{backend.name}",
-            )
-        except TrackingError as error:
-            fail(COMMAND, error)
+    tracker = start_tracker(config, run_name=f"{job.model_family}-{backend.name}")
+    if tracker:
+        job.callbacks.append(EpochLogger(tracker))
     try:
         outcome = run_training(job)
     except (MarketDataError, MarketDataUnavailable, ValueError) as error:
         if tracker:
             tracker.finish("FAILED")
         fail(COMMAND, error)
-    print(
-        f"\nHeld-out scores, {outcome.card['test_start']} .. {outcome.card['test_end']} "
-        f"(log returns, {job.horizon}-day horizon; mae_vs_naive < 1 beats the random walk):"
-    )
-    print(outcome.scores.to_string(float_format=lambda value: f"{value:.6f}"))
-    print(f"\nModel saved: {outcome.model_path}")
+    print_outcome(outcome)
     if tracker:
         model_uri = record_training(
             tracker,
@@ -96,20 +167,9 @@ def train(config: DictConfig) -> None:
             register=bool(config.tracking.register),
         )
         tracker.finish()
-        print(f"MLflow run: {tracker.run_id} in {tracker.uri}; model: {model_uri}")
-        if tracker.failures:
-            print(
-                "MLflow did not record: "
-                + "; ".join(tracker.failures)
-                + f". The model is safe at {outcome.model_path}.",
-                file=sys.stderr,
-            )
-    for forecast in outcome.forecasts:
-        print(
-            f"\nForecast for {forecast.ticker} after {forecast.as_of} "
-            f"(last price {forecast.last_price:,.2f}):"
-        )
-        print(forecast.to_frame().to_string(float_format=lambda value: f"{value:,.6f}"))
+        report_tracking(tracker, model_uri, outcome.model_path)
+    validation = outcome.training.history.get("val_loss") or outcome.training.history["loss"]
+    return float(min(validation))
 
 
 def main() -> None:

@@ -73,6 +73,19 @@ def connect(uri: str) -> Any:
     return client
 
 
+def store_answers(uri: str, timeout: float = 3.0) -> bool:
+    """Whether a tracking server answers its health check (local stores always do)."""
+    if not uri.startswith(("http://", "https://")):
+        return True
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout) as response:  # noqa: S310
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
 def ensure_experiment(client: Any, name: str, uri: str) -> str:
     """The id of experiment ``name``, created (with a local artifact root) if missing."""
     experiment = client.get_experiment_by_name(name)
@@ -119,20 +132,35 @@ class _KerasFlavor:
 class RunTracker:
     """One MLflow run whose every call is guarded; failures are collected, not raised."""
 
-    def __init__(self, uri: str, experiment: str, run_name: str | None = None) -> None:
+    def __init__(
+        self,
+        uri: str,
+        experiment: str,
+        run_name: str | None = None,
+        parent_run_id: str | None = None,
+    ) -> None:
         self.uri = uri
         self.failures: list[str] = []
+        self.unreachable = False
+        self.epochs_logged = 0
         self.client = connect(uri)
         self.experiment_id = ensure_experiment(self.client, experiment, uri)
-        self.run_id = self.client.create_run(self.experiment_id, run_name=run_name).info.run_id
+        tags = {"mlflow.parentRunId": parent_run_id} if parent_run_id else None
+        run = self.client.create_run(self.experiment_id, run_name=run_name, tags=tags)
+        self.run_id = run.info.run_id
 
     def _guard(self, what: str, action: Callable[[], Result]) -> Result | None:
+        """Run one tracking call; on failure record it, and stop calling a store that is gone."""
+        if self.unreachable:
+            self.failures.append(f"{what}: skipped, the tracking store stopped answering")
+            return None
         try:
             return action()
         except Exception as error:  # a tracking failure must never end the job
-            message = f"{what}: {type(error).__name__}: {error}"
-            self.failures.append(message)
-            logger.warning("MLflow could not record %s", message)
+            reason = " ".join(str(error).split())[:300]
+            self.failures.append(f"{what}: {type(error).__name__}: {reason}")
+            logger.warning("MLflow could not record %s: %s", what, reason)
+            self.unreachable = not store_answers(self.uri)
             return None
 
     def log_params(self, params: Mapping[str, Any]) -> None:
@@ -187,6 +215,13 @@ class RunTracker:
     def log_table(self, table: pd.DataFrame, artifact_file: str) -> None:
         """Store a table as CSV."""
         self.log_text(table.to_csv(), artifact_file)
+
+    def log_file(self, path: str | Path, artifact_dir: str | None = None) -> None:
+        """Store a local file (a plot, a report) as an artifact under ``artifact_dir``."""
+        self._guard(
+            f"{artifact_dir or ''}/{Path(path).name}",
+            lambda: self.client.log_artifact(self.run_id, str(path), artifact_dir),
+        )
 
     def log_model(
         self,
@@ -306,3 +341,122 @@ def download_model(
         )
     metadata = Model.load(str(local / "MLmodel")).metadata or {}
     return model_file, json.loads(json.dumps(metadata))
+
+
+# Read helpers for the dashboard (Runs, Backtest and Forecast pages). They never create a
+# store: a missing SQLite file is a TrackingError that says how to make one.
+
+
+def open_store(uri: str) -> Any:
+    """An ``MlflowClient`` on an existing store (``connect`` would create a missing SQLite file).
+
+    Raises:
+        TrackingError: no SQLite file at the URI's path, or the server does not answer.
+    """
+    database = uri.removeprefix("sqlite:///")
+    if database != uri and not Path(database).is_file():
+        raise TrackingError(
+            f"No MLflow store at {database!r} yet. Train a model with `make run` "
+            "(or `fincast-train`), or set FINCAST_TRACKING_URI to your store."
+        )
+    return connect(uri)
+
+
+def _run_row(run: Any) -> dict[str, Any]:
+    info, data = run.info, run.data
+    tags = {
+        f"tags.{key}": value
+        for key, value in data.tags.items()
+        if not key.startswith("mlflow.") or key == "mlflow.parentRunId"
+    }
+    return {
+        "run_id": info.run_id,
+        "run_name": info.run_name,
+        "experiment_id": info.experiment_id,
+        "status": info.status,
+        "start_time": pd.to_datetime(info.start_time, unit="ms", utc=True),
+        "end_time": pd.to_datetime(info.end_time, unit="ms", utc=True),
+        **{f"metrics.{key}": value for key, value in data.metrics.items()},
+        **{f"params.{key}": value for key, value in data.params.items()},
+        **tags,
+    }
+
+
+def list_runs(uri: str, experiment: str, max_results: int = 500) -> pd.DataFrame:
+    """Runs of ``experiment``, newest first: one row per run.
+
+    Columns: ``run_id``, ``run_name``, ``experiment_id``, ``status``, ``start_time``,
+    ``end_time`` (UTC), then ``metrics.<name>``, ``params.<name>`` and ``tags.<name>``
+    (MLflow's own ``mlflow.*`` tags left out). An unknown experiment gives an empty frame.
+
+    Raises:
+        TrackingError: see :func:`open_store`.
+    """
+    client = open_store(uri)
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        return pd.DataFrame(columns=["run_id", "run_name", "experiment_id", "status"])
+    runs = client.search_runs(
+        [found.experiment_id], max_results=max_results, order_by=["attributes.start_time DESC"]
+    )
+    frame = pd.DataFrame([_run_row(run) for run in runs])
+    return frame if len(frame) else pd.DataFrame(columns=["run_id", "run_name", "status"])
+
+
+def list_model_versions(uri: str, prefix: str = "fincast-") -> pd.DataFrame:
+    """Registered versions of the models named ``prefix*``: name, version, aliases, run_id.
+
+    Sorted by name, newest version first; ``aliases`` is a list (``["champion"]``).
+
+    Raises:
+        TrackingError: see :func:`open_store`.
+    """
+    client = open_store(uri)
+    versions = client.search_model_versions(f"name LIKE '{prefix}%'")
+    rows = [
+        {
+            "name": version.name,
+            "version": int(version.version),
+            "aliases": sorted(getattr(version, "aliases", []) or []),
+            "run_id": version.run_id,
+            "created": pd.to_datetime(version.creation_timestamp, unit="ms", utc=True),
+        }
+        for version in versions
+    ]
+    columns = ["name", "version", "aliases", "run_id", "created"]
+    frame = pd.DataFrame(rows, columns=columns)
+    return frame.sort_values(["name", "version"], ascending=[True, False], ignore_index=True)
+
+
+def run_of_model(uri: str, model_uri: str) -> str | None:
+    """The run that logged a registered model (``models:/name/version`` or ``@alias``)."""
+    if not model_uri.startswith("models:/"):
+        return model_uri.split("/")[1] if model_uri.startswith("runs:/") else None
+    name, _, rest = model_uri.removeprefix("models:/").partition("/")
+    client = open_store(uri)
+    try:
+        if "@" in name:
+            name, alias = name.split("@", 1)
+            return str(client.get_model_version_by_alias(name, alias).run_id)
+        return str(client.get_model_version(name, rest).run_id)
+    except Exception:  # no such model, version or alias
+        return None
+
+
+def list_run_files(uri: str, run_id: str, path: str = "") -> list[str]:
+    """Every artifact file of a run under ``path``, as paths relative to the run's root."""
+    client = open_store(uri)
+    files: list[str] = []
+    pending = [path or None]
+    while pending:
+        for item in client.list_artifacts(run_id, pending.pop()):
+            (pending if item.is_dir else files).append(item.path)
+    return sorted(files)
+
+
+def download_run_file(uri: str, run_id: str, path: str, destination: Path) -> Path:
+    """Download one artifact (file or folder) of a run into ``destination``; its local path."""
+    client = open_store(uri)
+    destination.mkdir(parents=True, exist_ok=True)
+    with _quiet_mlflow():
+        return Path(client.download_artifacts(run_id, path, str(destination)))

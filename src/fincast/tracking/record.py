@@ -8,6 +8,7 @@ from typing import Any
 
 import pandas as pd
 
+from fincast.data.report import reports_frame
 from fincast.tracking.mlflow_store import PROMOTION_METRIC, RunTracker, promote_if_better
 from fincast.training.pipeline import TrainingOutcome, registered_name
 
@@ -68,13 +69,17 @@ def record_training(
         {**tags, **git_tags(), **library_versions(), "model_file": str(outcome.model_path)}
     )
     tracker.log_text(config_yaml, "config/config.yaml")
-    tracker.log_history(outcome.training.history)
+    if not tracker.epochs_logged:  # not logged live by EpochLogger
+        tracker.log_history(outcome.training.history)
     metrics = scores_as_metrics(outcome.scores)
     metrics.update(
         {"train_seconds": outcome.training.seconds, "epochs_run": outcome.training.epochs}
     )
     tracker.log_metrics(metrics)
     tracker.log_table(outcome.scores, "evaluation/holdout_scores.csv")
+    if outcome.validation:  # the data checks: counts per check and ticker, and repairs
+        checks = reports_frame(outcome.validation).set_index(["ticker", "check"])
+        tracker.log_table(checks, "data/validation.csv")
     forecasts = pd.concat(
         [forecast.to_frame().assign(ticker=forecast.ticker) for forecast in outcome.forecasts]
     )
