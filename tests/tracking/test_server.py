@@ -32,10 +32,23 @@ def start_server(root: Path) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     root.mkdir(parents=True, exist_ok=True)
     process = subprocess.Popen(
-        [str(BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
-         "--backend-store-uri", f"sqlite:///{root / 'server.db'}",
-         "--artifacts-destination", str(root / "artifacts"), "--workers", "1"],
-        stdout=subprocess.DEVNULL, stderr=(root / "server.log").open("wb"), start_new_session=True,
+        [
+            str(BIN / "mlflow"),
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--backend-store-uri",
+            f"sqlite:///{root / 'server.db'}",
+            "--artifacts-destination",
+            str(root / "artifacts"),
+            "--workers",
+            "1",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=(root / "server.log").open("wb"),
+        start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
@@ -68,19 +81,30 @@ def server(tmp_path_factory) -> Iterator[str]:
 
 def cli(command: str, *overrides: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {key: value for key, value in os.environ.items() if key != "KERAS_BACKEND"}
-    return subprocess.run([str(BIN / command), *overrides], cwd=cwd, capture_output=True,
-                          text=True, timeout=600, env=env)
+    return subprocess.run(
+        [str(BIN / command), *overrides],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
 
 
 def rest(url: str, path: str, body: dict[str, object]) -> dict[str, object]:
-    request = urllib.request.Request(f"{url}/api/2.0/mlflow/{path}", data=json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        f"{url}/api/2.0/mlflow/{path}",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(request, timeout=30) as response:
         return json.loads(response.read())
 
 
 def test_train_and_forecast_through_the_server(server, tmp_path):
-    result = cli("fincast-train", *TINY, "training.epochs=2", f"tracking.uri={server}", cwd=tmp_path)
+    result = cli(
+        "fincast-train", *TINY, "training.epochs=2", f"tracking.uri={server}", cwd=tmp_path
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert not (tmp_path / "mlflow.db").exists()
     client = mlflow.MlflowClient(server, registry_uri=server)
@@ -88,13 +112,18 @@ def test_train_and_forecast_through_the_server(server, tmp_path):
     (run,) = client.search_runs([experiment.experiment_id])
     assert run.data.params["tracking.uri"] == server
     assert len(client.get_metric_history(run.info.run_id, "epoch_loss")) == 2
-    assert {item.path for item in client.list_artifacts(run.info.run_id)} >= {"config", "evaluation"}
+    assert {item.path for item in client.list_artifacts(run.info.run_id)} >= {
+        "config",
+        "evaluation",
+    }
     searched = rest(server, "runs/search", {"experiment_ids": [experiment.experiment_id]})
     metrics = {metric["key"] for metric in searched["runs"][0]["data"]["metrics"]}
     assert {"test_mae", "test_naive_mae"} <= metrics
     version = client.get_model_version_by_alias("fincast-returns-lstm", "champion")
     assert version.run_id == run.info.run_id
-    forecast = cli("fincast-forecast", "backend=jax", "output=json", f"tracking.uri={server}", cwd=tmp_path)
+    forecast = cli(
+        "fincast-forecast", "backend=jax", "output=json", f"tracking.uri={server}", cwd=tmp_path
+    )
     assert forecast.returncode == 0, forecast.stderr[-3000:]
     assert json.loads(forecast.stdout)["model_uri"] == "models:/fincast-returns-lstm@champion"
 
@@ -103,9 +132,18 @@ def test_server_lost_mid_run_keeps_the_model(tmp_path):
     process, url = start_server(tmp_path / "server")
     env = {key: value for key, value in os.environ.items() if key != "KERAS_BACKEND"}
     trainer = subprocess.Popen(
-        [str(BIN / "fincast-train"), *TINY, "training.epochs=40", "training.patience=0",
-         f"tracking.uri={url}"],
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        [
+            str(BIN / "fincast-train"),
+            *TINY,
+            "training.epochs=40",
+            "training.patience=0",
+            f"tracking.uri={url}",
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
     )
     assert trainer.stdout is not None
     seen = []
@@ -122,8 +160,16 @@ def test_server_lost_mid_run_keeps_the_model(tmp_path):
 
 
 def test_multirun_groups_jobs_under_one_parent(server, tmp_path):
-    result = cli("fincast-train", "-m", *TINY, "model=lstm,mlp", "training.epochs=1",
-                 f"tracking.uri={server}", "tracking.experiment=sweep", cwd=tmp_path)
+    result = cli(
+        "fincast-train",
+        "-m",
+        *TINY,
+        "model=lstm,mlp",
+        "training.epochs=1",
+        f"tracking.uri={server}",
+        "tracking.experiment=sweep",
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     client = mlflow.MlflowClient(server, registry_uri=server)
     runs = client.search_runs([client.get_experiment_by_name("sweep").experiment_id])
