@@ -8,7 +8,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from fincast.data.windows import Windows, last_window, make_windows, split_at
+from fincast.data.windows import Windows, concat_windows, last_window, make_windows, split_at
 
 
 def _frame(rows: int, columns: int = 2) -> pd.DataFrame:
@@ -33,7 +33,6 @@ def test_shapes_and_exact_contents(rows: int, lookback: int, horizon: int) -> No
     assert windows.inputs.shape == (count, lookback, 3)
     assert windows.targets.shape == (count, horizon)
     assert windows.inputs.dtype == np.float32 and windows.targets.dtype == np.float32
-    assert windows.inputs.flags.c_contiguous and windows.targets.flags.c_contiguous
     values = features.to_numpy()
     target = features["target"].to_numpy()
     dates = features.index
@@ -165,3 +164,72 @@ def test_train_and_test_targets_never_overlap(rows, lookback, horizon, cutoff_da
     eligible = int((windows.last_target < cutoff).sum())
     assert len(train) == max(eligible - embargo, 0)
     assert len(test) == int((windows.first_target >= cutoff).sum())
+
+
+def _float32_frame(rows: int, columns: int = 3) -> tuple[np.ndarray, pd.DataFrame]:
+    """A float32 array and a frame over the same memory (one block, no copy)."""
+    values = np.random.default_rng(0).normal(size=(rows, columns)).astype("float32")
+    names = ["target", *[f"f{c}" for c in range(1, columns)]]
+    index = pd.bdate_range("2024-01-01", periods=rows, name="date")
+    return values, pd.DataFrame(values, columns=names, index=index, copy=False)
+
+
+def test_windows_are_views_of_the_feature_array() -> None:
+    values, features = _float32_frame(500)
+    windows = make_windows(features, "target", lookback=60, horizon=5)
+    assert np.shares_memory(windows.inputs, values)
+    assert np.shares_memory(windows.targets, values)
+    # 436 windows of 60 x 3 floats, yet no memory beyond the 500 x 3 feature rows.
+    assert windows.inputs.shape == (436, 60, 3)
+    assert not windows.inputs.flags.writeable  # a view must never be written through
+    np.testing.assert_array_equal(windows.inputs[17], values[17:77])
+    np.testing.assert_array_equal(windows.targets[17], values[77:82, 0])
+
+
+def test_windows_of_the_pipeline_features_share_memory_with_them() -> None:
+    from fincast.data.features import make_features
+    from fincast.data.sources import load_sample
+
+    features = make_features(load_sample(["^GSPC"])["^GSPC"], ["log_return", "log_range"])
+    windows = make_windows(features, "log_return", lookback=20, horizon=3)
+    assert np.shares_memory(windows.inputs, features.to_numpy())
+
+
+def test_split_parts_stay_views() -> None:
+    values, features = _float32_frame(200)
+    windows = make_windows(features, "target", lookback=10, horizon=3)
+    train, test = split_at(windows, windows.first_target[120], embargo=3)
+    assert np.shares_memory(train.inputs, values) and np.shares_memory(test.inputs, values)
+    assert len(train) == 120 - 2 - 3 and len(test) == len(windows) - 120
+
+
+def test_multi_horizon_targets_are_the_next_days_of_the_target() -> None:
+    features = _frame(40)
+    windows = make_windows(features, "target", lookback=5, horizon=4)
+    # Row r holds r * 10 in the target column: window i targets rows i+5 .. i+8.
+    np.testing.assert_array_equal(windows.targets[0], [50, 60, 70, 80])
+    np.testing.assert_array_equal(windows.targets[:, 0] + 30, windows.targets[:, 3])
+
+
+def test_panel_carries_the_ticker_of_every_window() -> None:
+    a = make_windows(_frame(20), "target", lookback=3, horizon=2, ticker="A")
+    b = make_windows(_frame(12), "target", lookback=3, horizon=2, ticker="B")
+    panel = concat_windows([a, b])
+    assert len(panel) == len(a) + len(b) == 16 + 8
+    assert list(panel.tickers) == ["A"] * 16 + ["B"] * 8
+    np.testing.assert_array_equal(panel.inputs[16], b.inputs[0])
+    # Splitting the panel keeps each window with its ticker.
+    train, test = split_at(panel, panel.first_target[10], embargo=2)
+    assert set(train.tickers) == {"A", "B"} and set(test.tickers) == {"A"}
+    assert (train.last_target < panel.first_target[10]).all()
+    for part in (train, test):
+        for ticker, as_of in zip(part.tickers, part.as_of, strict=True):
+            source = a if ticker == "A" else b
+            assert as_of in source.as_of
+
+
+def test_unnamed_windows_get_empty_tickers() -> None:
+    windows = make_windows(_frame(10), "target", lookback=2, horizon=2)
+    assert list(windows.tickers) == [""] * len(windows)
+    with pytest.raises(ValueError, match="at least one part"):
+        concat_windows([])

@@ -87,7 +87,7 @@ def test_forecast_json_from_the_registered_model(trained):
     assert payload["model_uri"] == "models:/fincast-returns-lstm@champion"
     steps = payload["forecast"]
     assert [step["step"] for step in steps] == [1, 2, 3, 4, 5]
-    assert steps[0]["date"] == "2019-01-01" and all(
+    assert steps[0]["date"] == "2019-01-02" and all(
         isinstance(step["value"], float) for step in steps
     )
 

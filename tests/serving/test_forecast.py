@@ -12,12 +12,25 @@ from fincast.data.sources import load_sample
 from fincast.serving.forecast import forecast_ticker, load_forecaster, next_trading_days
 
 
-def test_next_trading_days_skip_weekends():
+def test_next_trading_days_skip_weekends_and_exchange_holidays():
     assert next_trading_days(pd.Timestamp("2018-12-28"), 3) == [
         "2018-12-31",
-        "2019-01-01",
-        "2019-01-02",
+        "2019-01-02",  # New Year's Day is an NYSE holiday
+        "2019-01-03",
     ]
+    assert next_trading_days(pd.Timestamp("2024-12-24"), 2, "XLON") == ["2024-12-27", "2024-12-30"]
+    assert next_trading_days(pd.Timestamp("2018-12-28"), 2, None) == ["2018-12-31", "2019-01-01"]
+
+
+def test_forecast_dates_follow_the_calendar_on_the_card(tiny_outcome):
+    _, outcome = tiny_outcome
+    assert outcome.card["calendar"] == "XNYS"
+    assert [forecast.dates[0] for forecast in outcome.forecasts] == ["2019-01-02"] * 2
+    forecaster = load_forecaster(str(outcome.model_path))
+    forecaster.card = {**forecaster.card, "calendars": {"^GSPC": "XLON"}}
+    bars = load_sample(["^GSPC"])["^GSPC"].loc[:"2018-12-24"]
+    forecast = forecast_ticker(forecaster, bars, "^GSPC")
+    assert forecast.dates[:2] == ["2018-12-27", "2018-12-28"]  # London: 25th and 26th shut
 
 
 def test_saved_file_loads_and_forecasts_like_the_trained_model(tiny_outcome):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import mlflow
+import pandas as pd
 import pytest
 
 from fincast.tracking.mlflow_store import (
@@ -87,7 +88,16 @@ def test_record_registers_model_and_promotes_champion(store, tiny_outcome, tmp_p
     assert "test_naive_mae" in run.data.metrics and run.data.tags["champion"] == "true"
     assert run.data.tags["version_keras"] == __import__("keras").__version__
     artifacts = {item.path for item in client.list_artifacts(tracker.run_id)}
-    assert {"config", "evaluation", "forecast"} <= artifacts
+    assert {"config", "evaluation", "forecast", "data"} <= artifacts
+    checks = pd.read_csv(
+        mlflow.artifacts.download_artifacts(
+            run_id=tracker.run_id,
+            artifact_path="data/validation.csv",
+            tracking_uri=store,
+            dst_path=str(tmp_path / "checks"),
+        )
+    )
+    assert set(checks["ticker"]) == {"^GSPC", "^IXIC"} and checks["count"].sum() == 0
     model_file, metadata = download_model(
         "models:/fincast-returns-lstm@champion", store, tmp_path / "dl"
     )

@@ -1,8 +1,20 @@
-"""Sliding windows over a feature frame, and chronological splits with an embargo."""
+"""Sliding windows over a feature frame, and chronological splits with an embargo.
+
+Windows are views, not copies: ``inputs[i]`` is a strided view of feature rows
+``i .. i+lookback-1`` (``numpy.lib.stride_tricks.sliding_window_view``), so one
+ticker's windows cost no more memory than its feature frame, whatever the lookback.
+:func:`split_at` keeps them views (each part is a contiguous run of windows).
+
+Copies happen in two places, on purpose: :func:`concat_windows` stacks several
+tickers' windows into one panel (numpy cannot view rows of separate arrays as one),
+and Keras gathers each shuffled batch. On JAX and PyTorch, ``model.fit`` copies one
+batch at a time; TensorFlow's array adapter turns the whole training array into one
+tensor first, so it holds one dense copy of the training windows while it fits.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -10,34 +22,60 @@ import pandas as pd
 
 @dataclass(frozen=True)
 class Windows:
-    """Model inputs and targets of one ticker, in time order.
+    """Model inputs and targets, in time order per ticker, with the ticker of each window.
 
     Window ``i`` sees feature rows ``i .. i+lookback-1`` (its last day is ``as_of[i]``)
     and targets the next ``horizon`` values of the target column.
     """
 
-    inputs: np.ndarray  # (n, lookback, features) float32
+    inputs: np.ndarray  # (n, lookback, features) float32, usually a read-only view
     targets: np.ndarray  # (n, horizon) float32
     as_of: pd.DatetimeIndex  # last input day of each window
     first_target: pd.DatetimeIndex  # first target day of each window
     last_target: pd.DatetimeIndex  # last target day of each window
+    tickers: np.ndarray = field(default_factory=lambda: np.array([], dtype=object))
+
+    def __post_init__(self) -> None:
+        if len(self.tickers) != len(self.inputs):  # unnamed windows: one empty name each
+            object.__setattr__(self, "tickers", np.full(len(self.inputs), "", dtype=object))
 
     def __len__(self) -> int:
         return len(self.inputs)
 
     def select(self, mask: np.ndarray) -> Windows:
-        """The windows where ``mask`` is true."""
+        """The windows where ``mask`` is true (a boolean mask or positions: a copy)."""
         return Windows(
             self.inputs[mask],
             self.targets[mask],
             self.as_of[mask],
             self.first_target[mask],
             self.last_target[mask],
+            self.tickers[mask],
+        )
+
+    def part(self, start: int, stop: int) -> Windows:
+        """Windows ``start .. stop-1``: views of this object's arrays, no copy."""
+        return Windows(
+            self.inputs[start:stop],
+            self.targets[start:stop],
+            self.as_of[start:stop],
+            self.first_target[start:stop],
+            self.last_target[start:stop],
+            self.tickers[start:stop],
         )
 
 
-def make_windows(features: pd.DataFrame, target: str, *, lookback: int, horizon: int) -> Windows:
-    """Cut ``features`` into (lookback -> horizon) windows.
+def make_windows(
+    features: pd.DataFrame, target: str, *, lookback: int, horizon: int, ticker: str = ""
+) -> Windows:
+    """Cut ``features`` into (lookback -> horizon) windows, as views of its values.
+
+    Args:
+        features: one ticker's features, indexed by date.
+        target: the column whose next ``horizon`` values are forecast.
+        lookback: days of features in each input window.
+        horizon: days forecast at once (multi-horizon target).
+        ticker: carried along in :attr:`Windows.tickers`.
 
     Raises:
         ValueError: lookback or horizon below 1, or too few rows for one window.
@@ -51,18 +89,35 @@ def make_windows(features: pd.DataFrame, target: str, *, lookback: int, horizon:
             f"{rows} rows are too few for lookback={lookback} and horizon={horizon}; "
             f"need at least {lookback + horizon}."
         )
-    values = features.to_numpy(dtype="float32")
-    target_values = features[target].to_numpy(dtype="float32")
+    values = features.to_numpy(dtype="float32")  # a view when the frame is one float32 block
+    target_values = values[:, list(features.columns).index(target)]
     inputs = np.lib.stride_tricks.sliding_window_view(values, lookback, axis=0)[:count]
-    inputs = np.ascontiguousarray(inputs.transpose(0, 2, 1))
     targets = np.lib.stride_tricks.sliding_window_view(target_values[lookback:], horizon)[:count]
     dates = pd.DatetimeIndex(features.index)
     return Windows(
-        inputs=inputs,
-        targets=np.ascontiguousarray(targets),
+        inputs=inputs.transpose(0, 2, 1),  # (n, features, lookback) -> (n, lookback, features)
+        targets=targets,
         as_of=dates[lookback - 1 : lookback - 1 + count],
         first_target=dates[lookback : lookback + count],
         last_target=dates[lookback + horizon - 1 :][:count],
+        tickers=np.full(count, ticker, dtype=object),
+    )
+
+
+def concat_windows(parts: list[Windows]) -> Windows:
+    """Stack several tickers' windows into one panel for a global model (a copy).
+
+    The result keeps each part's order; :attr:`Windows.tickers` says whose window each is.
+    """
+    if not parts:
+        raise ValueError("concat_windows needs at least one part. Received: parts=[]")
+    return Windows(
+        inputs=np.concatenate([part.inputs for part in parts]),
+        targets=np.concatenate([part.targets for part in parts]),
+        as_of=pd.DatetimeIndex(np.concatenate([part.as_of for part in parts])),
+        first_target=pd.DatetimeIndex(np.concatenate([part.first_target for part in parts])),
+        last_target=pd.DatetimeIndex(np.concatenate([part.last_target for part in parts])),
+        tickers=np.concatenate([part.tickers for part in parts]),
     )
 
 
@@ -79,11 +134,20 @@ def split_at(windows: Windows, cutoff: pd.Timestamp, *, embargo: int) -> tuple[W
     The later part holds windows whose first target day is on or after ``cutoff``.
     The earlier part holds windows whose every target day is before ``cutoff``,
     minus the last ``embargo`` of them, so no training target is near a test target.
+    For one ticker's windows both parts are contiguous, so both stay views.
     """
     if embargo < 0:
         raise ValueError(f"embargo must be >= 0. Received: {embargo=}")
-    later = windows.first_target >= cutoff
+    later_positions = np.flatnonzero(windows.first_target >= cutoff)
     earlier_positions = np.flatnonzero(windows.last_target < cutoff)
-    earlier = np.zeros(len(windows), dtype=bool)
-    earlier[earlier_positions[: max(len(earlier_positions) - embargo, 0)]] = True
-    return windows.select(earlier), windows.select(later & ~earlier)
+    earlier_positions = earlier_positions[: max(len(earlier_positions) - embargo, 0)]
+    return _take(windows, earlier_positions), _take(windows, later_positions)
+
+
+def _take(windows: Windows, positions: np.ndarray) -> Windows:
+    if len(positions) == 0:
+        return windows.part(0, 0)
+    start, stop = int(positions[0]), int(positions[-1]) + 1
+    if stop - start == len(positions):  # a contiguous run: a view
+        return windows.part(start, stop)
+    return windows.select(positions)

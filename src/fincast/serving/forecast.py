@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from fincast.data.calendars import DEFAULT_CALENDAR, calendar_for, next_sessions
 from fincast.data.features import make_features, price_series
 from fincast.data.windows import last_window
 
@@ -118,9 +119,18 @@ def load_forecaster(model_uri: str, tracking_uri: str | None = None) -> Forecast
     return Forecaster(model=model, card=card, uri=model_uri)
 
 
-def next_trading_days(as_of: pd.Timestamp, count: int) -> list[str]:
-    """The ``count`` business days after ``as_of`` as ISO dates (weekends skipped)."""
-    days = pd.bdate_range(as_of + pd.Timedelta(days=1), periods=count)
+def next_trading_days(
+    as_of: pd.Timestamp, count: int, calendar: str | None = DEFAULT_CALENDAR
+) -> list[str]:
+    """The ``count`` sessions of exchange ``calendar`` after ``as_of``, as ISO dates.
+
+    Weekends and the exchange's holidays are skipped (2018-12-31 -> 2019-01-02 on
+    XNYS); with ``calendar=None``, only weekends are.
+    """
+    if not calendar:
+        days = pd.bdate_range(as_of + pd.Timedelta(days=1), periods=count)
+    else:
+        days = next_sessions(calendar, as_of, count)
     return [day.date().isoformat() for day in days]
 
 
@@ -138,13 +148,18 @@ def forecast_ticker(forecaster: Forecaster, bars: pd.DataFrame, ticker: str) -> 
         ticker=ticker,
         as_of=as_of.date().isoformat(),
         last_price=last_price,
-        dates=next_trading_days(as_of, forecaster.horizon),
+        dates=next_trading_days(as_of, forecaster.horizon, _calendar_of(card, ticker)),
         log_returns=[float(value) for value in log_returns],
         prices=[float(value) for value in prices],
         model_uri=forecaster.uri,
         backend=_active_backend(),
         extra={"trained_on_backend": card.get("backend"), "model_family": card.get("model")},
     )
+
+
+def _calendar_of(card: dict[str, Any], ticker: str) -> str | None:
+    """The ticker's exchange calendar from the card (XNYS for cards that predate it)."""
+    return calendar_for(ticker, card.get("calendar", DEFAULT_CALENDAR), card.get("calendars"))
 
 
 def _active_backend() -> str:

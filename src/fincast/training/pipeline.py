@@ -21,7 +21,9 @@ import pandas as pd
 import fincast
 from fincast.data.features import make_features
 from fincast.data.loading import load_bars
-from fincast.data.windows import Windows, make_windows, split_at
+from fincast.data.report import ValidationReport
+from fincast.data.validate import DEFAULT_MAX_DAILY_MOVE, ValidationPolicy
+from fincast.data.windows import Windows, concat_windows, make_windows, split_at
 from fincast.evaluation.baselines import historical_mean_returns, naive_returns
 from fincast.evaluation.holdout import score_forecasts
 from fincast.models.builders import fit_scaling
@@ -41,6 +43,11 @@ class TrainingJob:
     source: str = "sample"
     data_options: dict[str, Any] = field(default_factory=dict)
     cache_dir: str = "data/cache"
+    # data checks (fincast.data.validate): raise | warn | repair, exchange calendars, jumps
+    on_invalid: str = "raise"
+    calendar: str | None = "XNYS"
+    calendars: dict[str, str] = field(default_factory=dict)
+    max_daily_move: float | None = DEFAULT_MAX_DAILY_MOVE
     features: list[str] = field(
         default_factory=lambda: ["log_return", "log_range", "volume_change"]
     )
@@ -81,21 +88,12 @@ class TrainingOutcome:
     forecasts: list[Forecast]
     training: TrainingResult
     example_window: np.ndarray
+    validation: list[ValidationReport] = field(default_factory=list)
 
 
 def registered_name(task: str, model_family: str) -> str:
     """Registry name of a task and model family, e.g. ``fincast-returns-lstm``."""
     return f"fincast-{task}-{model_family}"
-
-
-def _concat(parts: list[Windows]) -> Windows:
-    return Windows(
-        inputs=np.concatenate([part.inputs for part in parts]),
-        targets=np.concatenate([part.targets for part in parts]),
-        as_of=pd.DatetimeIndex(np.concatenate([part.as_of for part in parts])),
-        first_target=pd.DatetimeIndex(np.concatenate([part.first_target for part in parts])),
-        last_target=pd.DatetimeIndex(np.concatenate([part.last_target for part in parts])),
-    )
 
 
 def split_windows(windows: dict[str, Windows], job: TrainingJob) -> Split:
@@ -121,13 +119,18 @@ def split_windows(windows: dict[str, Windows], job: TrainingJob) -> Split:
     before, test = zip(
         *(split_at(w, test_start, embargo=embargo) for w in windows.values()), strict=True
     )
-    earlier = _concat(list(before))
+    earlier = concat_windows(list(before))
     days = pd.DatetimeIndex(np.unique(earlier.first_target))
     validation_start = days[int(len(days) * (1 - job.validation_fraction))]
     train, validation = zip(
         *(split_at(w, validation_start, embargo=embargo) for w in before), strict=True
     )
-    return Split(_concat(list(train)), _concat(list(validation)), _concat(list(test)), test_start)
+    return Split(
+        concat_windows(list(train)),
+        concat_windows(list(validation)),
+        concat_windows(list(test)),
+        test_start,
+    )
 
 
 def _score(model: keras.Model, split: Split, horizon: int) -> pd.DataFrame:
@@ -158,6 +161,10 @@ def _card(job: TrainingJob, split: Split, scores: pd.DataFrame) -> dict[str, Any
             key: value for key, value in job.data_options.items() if key != "download"
         },
         "cache_dir": job.cache_dir,
+        # exchange calendars: forecasts are dated on the ticker's next sessions
+        "calendar": job.calendar,
+        "calendars": dict(job.calendars),
+        "on_invalid": job.on_invalid,
         "train_start": str(split.train.as_of.min().date()),
         "train_end": str(split.train.last_target.max().date()),
         # the last day any fitting step saw (validation drives early stopping)
@@ -169,10 +176,29 @@ def _card(job: TrainingJob, split: Split, scores: pd.DataFrame) -> dict[str, Any
     }
 
 
+def load_checked_bars(job: TrainingJob) -> tuple[dict[str, pd.DataFrame], list[ValidationReport]]:
+    """The job's bars after the data checks, and each ticker's report.
+
+    ``job.on_invalid`` decides what a failed check does: raise, warn, or repair.
+    """
+    bars = load_bars(job.source, job.tickers, cache_dir=job.cache_dir, options=job.data_options)
+    policy = ValidationPolicy(
+        on_invalid=job.on_invalid,
+        calendar=job.calendar,
+        calendars=dict(job.calendars),
+        max_daily_move=job.max_daily_move,
+        price=job.price,
+    )
+    checked = {ticker: policy.validate(frame, ticker) for ticker, frame in bars.items()}
+    return {ticker: pair[0] for ticker, pair in checked.items()}, [
+        pair[1] for pair in checked.values()
+    ]
+
+
 def run_training(job: TrainingJob) -> TrainingOutcome:
     """Train, score against baselines on the held-out period, save, and forecast."""
     set_seed(job.seed)
-    bars = load_bars(job.source, job.tickers, cache_dir=job.cache_dir, options=job.data_options)
+    bars, reports = load_checked_bars(job)
     features = {
         ticker: make_features(frame, job.features, price=job.price)
         for ticker, frame in bars.items()
@@ -180,7 +206,9 @@ def run_training(job: TrainingJob) -> TrainingOutcome:
     if job.target not in job.features:
         raise ValueError(f"target {job.target!r} must be one of the features {job.features}.")
     windows = {
-        ticker: make_windows(frame, job.target, lookback=job.lookback, horizon=job.horizon)
+        ticker: make_windows(
+            frame, job.target, lookback=job.lookback, horizon=job.horizon, ticker=ticker
+        )
         for ticker, frame in features.items()
     }
     split = split_windows(windows, job)
@@ -216,4 +244,4 @@ def run_training(job: TrainingJob) -> TrainingOutcome:
     forecaster = Forecaster(model=result.model, card=card, uri=str(model_path))
     forecasts = [forecast_ticker(forecaster, bars[ticker], ticker) for ticker in job.tickers]
     example = split.test.inputs[-1:]
-    return TrainingOutcome(model_path, card, scores, forecasts, result, example)
+    return TrainingOutcome(model_path, card, scores, forecasts, result, example, reports)

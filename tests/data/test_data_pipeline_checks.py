@@ -1,0 +1,110 @@
+"""The main job with the data checks: policies, reports, tickers and training-only scaling."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+
+from fincast.data.sources import MarketDataError, load_sample
+from fincast.models.builders import build_mlp
+from fincast.training.pipeline import TrainingJob, load_checked_bars, run_training
+
+
+def _csv(path: Path, bars: pd.DataFrame) -> Path:
+    bars.rename_axis("date").reset_index().to_csv(path, index=False)
+    return path
+
+
+def _job(path: Path, tmp_path: Path, **overrides) -> TrainingJob:
+    settings = {
+        "tickers": ["SPX"],
+        "build_model": functools.partial(build_mlp, units=[4]),
+        "model_family": "mlp",
+        "source": "csv",
+        "data_options": {"path": str(path)},
+        "lookback": 5,
+        "horizon": 2,
+        "epochs": 1,
+        "test_days": 100,
+        "verbose": 0,
+        "output_dir": str(tmp_path / "models"),
+    }
+    return TrainingJob(**{**settings, **overrides})
+
+
+@pytest.fixture(scope="module")
+def recent() -> pd.DataFrame:
+    return load_sample(["^GSPC"])["^GSPC"].loc["2015-01-01":]
+
+
+def test_normalisation_comes_from_the_training_slice_only(recent, tmp_path):
+    """Wildly different test-period data leave the model's scaling statistics unchanged."""
+    job = _job(_csv(tmp_path / "a.csv", recent), tmp_path)
+    first = run_training(job)
+    wild = recent.copy()
+    test_days = wild.index >= pd.Timestamp(first.card["test_start"]) - pd.Timedelta(days=3)
+    scale = np.exp(np.linspace(0.0, 3.0, int(test_days.sum())))  # a 20-fold rally
+    wild.loc[test_days, ["open", "high", "low", "close", "adj_close"]] *= scale[:, None]
+    wild.loc[test_days, "volume"] *= 50.0
+    second = run_training(_job(_csv(tmp_path / "b.csv", wild), tmp_path))
+    assert first.card["fit_end"] == second.card["fit_end"] < first.card["test_start"]
+    for name in ("normalise", "rescale"):
+        before = first.training.model.get_layer(name).get_config()
+        after = second.training.model.get_layer(name).get_config()
+        assert before == after, name
+    assert first.training.model.get_layer("normalise").get_config()["mean"] is not None
+    # ...while the test scores did see the change.
+    assert not first.scores.equals(second.scores)
+
+
+def test_validation_reports_travel_with_the_outcome(tiny_outcome):
+    _, outcome = tiny_outcome
+    assert [report.ticker for report in outcome.validation] == ["^GSPC", "^IXIC"]
+    assert all(report.ok and report.calendar == "XNYS" for report in outcome.validation)
+    assert outcome.card["calendar"] == "XNYS" and outcome.card["on_invalid"] == "raise"
+
+
+def test_a_non_session_day_stops_raise_and_is_dropped_by_repair(recent, tmp_path):
+    saturday = recent.iloc[[10]].set_axis(pd.DatetimeIndex(["2015-01-17"], name="date"))
+    path = _csv(tmp_path / "weekend.csv", pd.concat([recent, saturday]).sort_index())
+    with pytest.raises(MarketDataError, match="SPX: day that is not a trading session on 1"):
+        load_checked_bars(_job(path, tmp_path))
+    bars, reports = load_checked_bars(_job(path, tmp_path, on_invalid="repair"))
+    assert reports[0].repairs["extra_sessions"] == 1
+    pd.testing.assert_index_equal(bars["SPX"].index, recent.index, check_names=False)
+    kept, _ = load_checked_bars(_job(path, tmp_path, on_invalid="warn"))
+    assert pd.Timestamp("2015-01-17") in kept["SPX"].index
+
+
+def test_calendar_per_ticker_and_no_calendar(recent, tmp_path):
+    path = _csv(tmp_path / "spx.csv", recent)
+    _, reports = load_checked_bars(
+        _job(path, tmp_path, calendars={"SPX": "XLON"}, on_invalid="warn")
+    )
+    assert reports[0].calendar == "XLON" and reports[0].counts()["extra_sessions"] > 0
+    _, reports = load_checked_bars(_job(path, tmp_path, calendar=None))
+    assert reports[0].calendar is None and reports[0].ok
+
+
+def test_panel_split_carries_tickers(tiny_outcome):
+    from fincast.data.features import make_features
+    from fincast.data.windows import make_windows
+    from fincast.training.pipeline import split_windows
+
+    job, _ = tiny_outcome
+    windows = {
+        ticker: make_windows(
+            make_features(frame, job.features), job.target, lookback=10, horizon=3, ticker=ticker
+        )
+        for ticker, frame in load_sample(job.tickers).items()
+    }
+    split = split_windows(windows, job)
+    for part in (split.train, split.validation, split.test):
+        assert set(part.tickers) == {"^GSPC", "^IXIC"}
+        assert len(part.tickers) == len(part.inputs)
+    assert keras.backend.backend() == "jax"
