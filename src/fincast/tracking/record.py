@@ -9,7 +9,6 @@ from typing import Any
 import pandas as pd
 
 from fincast.data.report import reports_frame
-from fincast.data.report import reports_frame
 from fincast.tracking.mlflow_store import PROMOTION_METRIC, RunTracker, promote_if_better
 from fincast.training.pipeline import TrainingOutcome, registered_name
 
@@ -78,9 +77,6 @@ def record_training(
     )
     tracker.log_metrics(metrics)
     tracker.log_table(outcome.scores, "evaluation/holdout_scores.csv")
-    if outcome.validation:  # the data checks: counts per check and ticker, and repairs
-        checks = reports_frame(outcome.validation).set_index(["ticker", "check"])
-        tracker.log_table(checks, "data/validation.csv")
     if outcome.validation:  # the data checks: counts per check and ticker, and repairs
         checks = reports_frame(outcome.validation).set_index(["ticker", "check"])
         tracker.log_table(checks, "data/validation.csv")
