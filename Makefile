@@ -13,7 +13,7 @@ TRACKING_DB := $(CURDIR)/mlflow.db
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: help install install-dev run test test-fast app ui lint format clean
+.PHONY: help install install-dev run test test-fast bench app ui lint format clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-12s %s\n", $$1, $$2}'
@@ -28,12 +28,12 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml $(CONSTRAINTS)
 	@touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed pyproject.toml $(CONSTRAINTS)
-	$(PIP) install --quiet -c $(CONSTRAINTS) -e '.[dev,torch]'
+	$(PIP) install --quiet -c $(CONSTRAINTS) -e '.[dev,torch,sweeps,ray]'
 	@touch $@
 
 install: $(VENV)/.installed ## Create .venv and install fincast (no torch)
 
-install-dev: $(VENV)/.installed-dev ## Install fincast with test tools and the CPU build of torch
+install-dev: $(VENV)/.installed-dev ## Install fincast with test tools, sweep plugins and the CPU build of torch
 
 run: install ## Train the LSTM on the bundled S&P 500 data, score it, log to MLflow, print the forecast (ARGS=overrides)
 	$(BIN)/fincast-train $(ARGS)
@@ -43,6 +43,10 @@ test: install-dev ## Run the whole test suite (unit, end-to-end)
 
 test-fast: install-dev ## Run the suite without the slow end-to-end tests
 	$(BIN)/python -m pytest -m "not e2e" $(PYTEST_ARGS)
+
+bench: install-dev ## Speed benchmarks per backend (training, forecast latency; ~6 min) -> benchmarks/results/
+	$(BIN)/python benchmarks/train_speed.py
+	$(BIN)/python benchmarks/latency.py
 
 app: install ## Serve the Streamlit dashboard on http://127.0.0.1:8501 (APP_PORT=...)
 	FINCAST_TRACKING_URI=sqlite:///$(TRACKING_DB) $(BIN)/streamlit run app/Home.py \

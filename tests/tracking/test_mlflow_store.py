@@ -113,8 +113,38 @@ def test_worse_model_does_not_take_the_champion_alias(store, tiny_outcome):
         tracker.finish()
     # Same score: the first version stays champion (ties do not promote).
     assert str(client.get_model_version_by_alias("fincast-returns-lstm", CHAMPION).version) == "1"
-    assert promote_if_better(client, "fincast-returns-lstm", "2", score=0.0) is True
+    key = client.get_run(tracker.run_id).data.tags["evaluation_key"]
+    moved, reason = promote_if_better(
+        client, "fincast-returns-lstm", "2", score=0.0, evaluation_key=key
+    )
+    assert moved and "new champion" in reason
     assert str(client.get_model_version_by_alias("fincast-returns-lstm", CHAMPION).version) == "2"
+
+
+def test_champion_scored_on_other_data_is_kept(store, tiny_outcome):
+    _, outcome = tiny_outcome
+    for _ in range(2):
+        record_training(RunTracker(store, "unit"), outcome, params={}, config_yaml="", tags={})
+    client = mlflow.MlflowClient(store, registry_uri=store)
+    moved, reason = promote_if_better(
+        client, "fincast-returns-lstm", "2", score=0.0, evaluation_key="other"
+    )
+    assert not moved and "other data" in reason
+    moved, _ = promote_if_better(client, "fincast-returns-lstm", "2", score=9.0, mode="always")
+    assert moved
+    with pytest.raises(ValueError, match="'sometimes'"):
+        promote_if_better(client, "fincast-returns-lstm", "2", score=0.0, mode="sometimes")
+
+
+def test_run_logs_the_input_dataset_with_its_fingerprint(store, tiny_outcome):
+    _, outcome = tiny_outcome
+    tracker = RunTracker(store, "unit")
+    record_training(tracker, outcome, params={}, config_yaml="", tags={})
+    run = mlflow.MlflowClient(store, registry_uri=store).get_run(tracker.run_id)
+    (dataset_input,) = run.inputs.dataset_inputs
+    assert dataset_input.dataset.name == "^GSPC+^IXIC"
+    assert dataset_input.dataset.digest == outcome.card["data_fingerprint"][:36]
+    assert tracker.failures == []
 
 
 def test_download_of_a_missing_model_says_how_to_train(store):

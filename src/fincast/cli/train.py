@@ -165,6 +165,7 @@ def train(config: DictConfig) -> float:
             config_yaml=OmegaConf.to_yaml(config),
             tags=backend.as_tags(),
             register=bool(config.tracking.register),
+            promotion=str(config.tracking.get("promotion", "better_on_same_data")),
         )
         tracker.finish()
         report_tracking(tracker, model_uri, outcome.model_path)

@@ -266,27 +266,70 @@ class RunTracker:
 
         return self._guard("model", action)
 
+    def log_dataset(self, frame: pd.DataFrame, *, name: str, source: str, digest: str) -> None:
+        """Log the input data as an MLflow dataset (schema, profile and content digest)."""
+        import mlflow
+        from mlflow.data.pandas_dataset import from_pandas
+
+        def action() -> None:
+            dataset = from_pandas(frame, source=source, name=name, digest=digest[:36] or None)
+            with mlflow.start_run(run_id=self.run_id):
+                mlflow.log_input(dataset, context="training")
+
+        self._guard("dataset", action)
+
     def finish(self, status: str = "FINISHED") -> None:
         """End the run with ``status`` (``FINISHED`` or ``FAILED``)."""
         self._guard("run end", lambda: self.client.set_terminated(self.run_id, status=status))
 
 
-def promote_if_better(client: Any, name: str, version: str, score: float) -> bool:
-    """Move alias ``champion`` to ``version`` if its score beats the current champion's.
+PROMOTION_MODES = ("better_on_same_data", "always", "never")
+EVALUATION_TAG = "evaluation_key"
 
-    The score is ``test_mae_vs_naive`` (lower is better). With no champion yet, the
-    new version becomes champion.
+
+def promote_if_better(
+    client: Any,
+    name: str,
+    version: str,
+    score: float,
+    *,
+    evaluation_key: str = "",
+    mode: str = "better_on_same_data",
+) -> tuple[bool, str]:
+    """Move alias ``champion`` to ``version`` when the promotion rule says so.
+
+    ``better_on_same_data`` (default): promote when there is no champion yet, or when
+    ``score`` (``test_mae_vs_naive``, lower is better) beats the champion's score
+    measured on the same data and test period (the same ``evaluation_key``, a tag of
+    the champion's run); scores from other data are not comparable, so the champion
+    stays. ``always`` promotes every new version; ``never`` leaves the alias alone.
+
+    Returns:
+        Whether the alias moved, and why (one line).
     """
+    if mode not in PROMOTION_MODES:
+        raise ValueError(
+            f"Unknown promotion mode {mode!r}; choose one of {', '.join(PROMOTION_MODES)}."
+        )
+    if mode == "never":
+        return False, "promotion is off (tracking.promotion=never)"
     try:
         current = client.get_model_version_by_alias(name, CHAMPION)
     except Exception:  # no such alias yet
         current = None
-    if current is not None and str(current.version) != str(version):
-        champion_score = client.get_run(current.run_id).data.metrics.get(PROMOTION_METRIC)
+    if (
+        mode == "better_on_same_data"
+        and current is not None
+        and str(current.version) != str(version)
+    ):
+        champion = client.get_run(current.run_id).data
+        if champion.tags.get(EVALUATION_TAG, "") != evaluation_key:
+            return False, f"champion v{current.version} was scored on other data or another period"
+        champion_score = champion.metrics.get(PROMOTION_METRIC)
         if champion_score is not None and champion_score <= score:
-            return False
+            return False, f"champion v{current.version} scores {champion_score:.6f} <= {score:.6f}"
     client.set_registered_model_alias(name, CHAMPION, version)
-    return True
+    return True, f"v{version} is the new champion ({PROMOTION_METRIC}={score:.6f})"
 
 
 @contextmanager
@@ -412,16 +455,20 @@ def list_model_versions(uri: str, prefix: str = "fincast-") -> pd.DataFrame:
         TrackingError: see :func:`open_store`.
     """
     client = open_store(uri)
-    versions = client.search_model_versions(f"name LIKE '{prefix}%'")
+    pattern = f"name LIKE '{prefix}%'"
+    aliases: dict[tuple[str, int], list[str]] = {}
+    for model in client.search_registered_models(pattern):  # versions found by search lack them
+        for alias, number in (getattr(model, "aliases", None) or {}).items():
+            aliases.setdefault((model.name, int(number)), []).append(str(alias))
     rows = [
         {
             "name": version.name,
             "version": int(version.version),
-            "aliases": sorted(getattr(version, "aliases", []) or []),
+            "aliases": sorted(aliases.get((version.name, int(version.version)), [])),
             "run_id": version.run_id,
             "created": pd.to_datetime(version.creation_timestamp, unit="ms", utc=True),
         }
-        for version in versions
+        for version in client.search_model_versions(pattern)
     ]
     columns = ["name", "version", "aliases", "run_id", "created"]
     frame = pd.DataFrame(rows, columns=columns)

@@ -8,8 +8,14 @@ from typing import Any
 
 import pandas as pd
 
+from fincast.data.fingerprint import panel_frame
 from fincast.data.report import reports_frame
-from fincast.tracking.mlflow_store import PROMOTION_METRIC, RunTracker, promote_if_better
+from fincast.tracking.mlflow_store import (
+    EVALUATION_TAG,
+    PROMOTION_METRIC,
+    RunTracker,
+    promote_if_better,
+)
 from fincast.training.pipeline import TrainingOutcome, registered_name
 
 
@@ -57,6 +63,7 @@ def record_training(
     config_yaml: str,
     tags: Mapping[str, str],
     register: bool = True,
+    promotion: str = "better_on_same_data",
 ) -> str | None:
     """Log one training job to ``tracker``'s run; register and maybe promote the model.
 
@@ -68,7 +75,15 @@ def record_training(
     tracker.set_tags(
         {**tags, **git_tags(), **library_versions(), "model_file": str(outcome.model_path)}
     )
+    tracker.set_tags({EVALUATION_TAG: evaluation_key(card)})
     tracker.log_text(config_yaml, "config/config.yaml")
+    if outcome.bars:
+        tracker.log_dataset(
+            panel_frame(outcome.bars),
+            name="+".join(sorted(outcome.bars)),
+            source=data_location(card),
+            digest=str(card.get("data_fingerprint", "")),
+        )
     if not tracker.epochs_logged:  # not logged live by EpochLogger
         tracker.log_history(outcome.training.history)
     metrics = scores_as_metrics(outcome.scores)
@@ -93,9 +108,36 @@ def record_training(
     )
     if name and model_uri and model_uri.startswith("models:/"):
         version = model_uri.rsplit("/", 1)[-1]
-        promoted = tracker._guard(
+        decision = tracker._guard(
             "champion alias",
-            lambda: promote_if_better(tracker.client, name, version, metrics[PROMOTION_METRIC]),
+            lambda: promote_if_better(
+                tracker.client,
+                name,
+                version,
+                metrics[PROMOTION_METRIC],
+                evaluation_key=evaluation_key(card),
+                mode=promotion,
+            ),
         )
-        tracker.set_tags({"champion": str(bool(promoted)).lower()})
+        promoted, reason = decision or (False, "the registry did not answer")
+        tracker.set_tags({"champion": str(promoted).lower(), "champion_reason": reason})
     return model_uri
+
+
+def data_location(card: Mapping[str, Any]) -> str:
+    """A local path naming where the training data came from (the dataset's source)."""
+    from pathlib import Path
+
+    from fincast.paths import sample_data_dir
+
+    source = card.get("data_source")
+    if source == "sample":
+        return str(sample_data_dir().resolve())
+    path = card.get("data_options", {}).get("path")
+    return str(Path(path or card.get("cache_dir", "data/cache")).resolve())
+
+
+def evaluation_key(card: Mapping[str, Any]) -> str:
+    """What makes two held-out scores comparable: same data, features, horizon and period."""
+    parts = [card.get(key, "") for key in ("data_fingerprint", "test_start", "test_end", "horizon")]
+    return "|".join(map(str, parts))
