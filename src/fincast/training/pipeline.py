@@ -20,6 +20,7 @@ import pandas as pd
 
 import fincast
 from fincast.data.features import make_features
+from fincast.data.fingerprint import data_fingerprint
 from fincast.data.loading import load_bars
 from fincast.data.report import ValidationReport
 from fincast.data.validate import DEFAULT_MAX_DAILY_MOVE, ValidationPolicy
@@ -66,6 +67,8 @@ class TrainingJob:
     verbose: int | str = 2
     output_dir: str = "models"
     task: str = "returns"
+    # extra Keras callbacks, e.g. fincast.tracking.callbacks.EpochLogger
+    callbacks: list[keras.callbacks.Callback] = field(default_factory=list)
 
 
 @dataclass
@@ -89,6 +92,7 @@ class TrainingOutcome:
     training: TrainingResult
     example_window: np.ndarray
     validation: list[ValidationReport] = field(default_factory=list)
+    bars: dict[str, pd.DataFrame] = field(default_factory=dict)
 
 
 def registered_name(task: str, model_family: str) -> str:
@@ -232,9 +236,11 @@ def run_training(job: TrainingJob) -> TrainingOutcome:
         learning_rate=job.learning_rate,
         patience=job.patience,
         verbose=job.verbose,
+        callbacks=job.callbacks,
     )
     scores = _score(result.model, split, job.horizon)
     card = _card(job, split, scores)
+    card["data_fingerprint"] = data_fingerprint(bars)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     model_path = save_model(
         result.model,
@@ -244,4 +250,4 @@ def run_training(job: TrainingJob) -> TrainingOutcome:
     forecaster = Forecaster(model=result.model, card=card, uri=str(model_path))
     forecasts = [forecast_ticker(forecaster, bars[ticker], ticker) for ticker in job.tickers]
     example = split.test.inputs[-1:]
-    return TrainingOutcome(model_path, card, scores, forecasts, result, example, reports)
+    return TrainingOutcome(model_path, card, scores, forecasts, result, example, reports, bars)
