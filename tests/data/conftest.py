@@ -80,3 +80,71 @@ def make_yf_download() -> Callable[..., pd.DataFrame]:
 @pytest.fixture
 def make_yf_empty() -> Callable[..., pd.DataFrame]:
     return build_yf_empty
+
+
+def yf_frame(bars: pd.DataFrame, ticker: str, *, auto_adjust: bool = False) -> pd.DataFrame:
+    """fincast bars in the shape of yfinance 1.7's ``download`` for one ticker.
+
+    ``auto_adjust=True`` scales OHLC by ``adj_close / close`` and drops ``Adj Close``,
+    as Yahoo does; otherwise ``Adj Close`` comes first (columns sorted by name).
+    """
+    factor = bars["adj_close"] / bars["close"] if auto_adjust else 1.0
+    data = {
+        "Close": bars["close"] * factor,
+        "High": bars["high"] * factor,
+        "Low": bars["low"] * factor,
+        "Open": bars["open"] * factor,
+        "Volume": bars["volume"].astype("int64"),
+    }
+    if not auto_adjust and "adj_close" in bars:
+        data = {"Adj Close": bars["adj_close"], **data}
+    frame = pd.DataFrame(data)
+    frame.index = pd.DatetimeIndex(bars.index.to_numpy(), name="Date")
+    frame.columns = pd.MultiIndex.from_tuples(
+        [(column, ticker) for column in frame.columns], names=["Price", "Ticker"]
+    )
+    return frame
+
+
+class FakeYahoo:
+    """Stands in for ``yfinance.download``, recording every call.
+
+    A reply per ticker is one of: fincast bars (a "Yahoo history": served from
+    ``start`` to ``end`` in yfinance's shape, adjusted as asked), a ready frame
+    (returned as is), an exception (raised), or a list of those used one per call
+    (the last one repeats).
+    """
+
+    def __init__(self, replies: dict[str, object]) -> None:
+        self.replies = replies
+        self.calls: list[tuple[str, dict]] = []
+
+    @property
+    def tickers(self) -> list[str]:
+        return [ticker for ticker, _ in self.calls]
+
+    def __call__(self, ticker: str, **kwargs):
+        self.calls.append((ticker, kwargs))
+        reply = self.replies[ticker]
+        if isinstance(reply, list):
+            reply = reply.pop(0) if len(reply) > 1 else reply[0]
+        if isinstance(reply, BaseException):
+            raise reply
+        if isinstance(reply, pd.DataFrame) and not isinstance(reply.columns, pd.MultiIndex):
+            index = reply.index
+            mask = np.ones(len(reply), dtype=bool)
+            if kwargs.get("start"):
+                mask &= index >= pd.Timestamp(kwargs["start"])
+            if kwargs.get("end"):
+                mask &= index < pd.Timestamp(kwargs["end"])
+            return yf_frame(reply[mask], ticker, auto_adjust=kwargs.get("auto_adjust", True))
+        return reply
+
+
+def no_sleep(seconds: float) -> None:
+    """Retries in tests wait for nothing."""
+
+
+@pytest.fixture
+def fake_yahoo() -> type[FakeYahoo]:
+    return FakeYahoo

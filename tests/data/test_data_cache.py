@@ -10,6 +10,16 @@ import pyarrow.parquet as pq
 import pytest
 
 from fincast.data import cache
+from fincast.data.sources import MarketDataError
+
+
+def visible(folder) -> list[str]:
+    """File names a user sees (the ``.locks`` folder and temp files are hidden)."""
+    return sorted(path.name for path in folder.iterdir() if not path.name.startswith("."))
+
+
+def hidden_temporaries(folder) -> list[str]:
+    return [path.name for path in folder.iterdir() if path.name.endswith(".tmp")]
 
 
 def test_round_trip_preserves_values_index_and_dtypes(tmp_path, make_bars) -> None:
@@ -102,7 +112,7 @@ def test_caret_ticker_round_trip(tmp_path, make_bars) -> None:
     bars = make_bars(4)
     path = cache.write_bars(tmp_path, "^GSPC", bars, source="yfinance")
     assert path.name == "%5EGSPC.parquet"
-    assert [p.name for p in tmp_path.iterdir()] == ["%5EGSPC.parquet"]
+    assert visible(tmp_path) == ["%5EGSPC.parquet"]
     pd.testing.assert_frame_equal(cache.read_bars(tmp_path, "^GSPC"), bars, check_freq=False)
 
 
@@ -123,7 +133,7 @@ def test_empty_frame_refused_and_existing_file_untouched(tmp_path, make_bars) ->
     with pytest.raises(ValueError, match="Refusing to cache an empty frame for 'AAPL'"):
         cache.write_bars(tmp_path, "AAPL", make_bars(6).iloc[:0], source="yfinance")
     assert path.read_bytes() == before
-    assert [p.name for p in tmp_path.iterdir()] == ["AAPL.parquet"]
+    assert visible(tmp_path) == ["AAPL.parquet"]
 
 
 def test_empty_frame_refused_without_creating_anything(tmp_path, make_bars) -> None:
@@ -136,7 +146,8 @@ def test_overwrite_replaces_and_leaves_no_temp_file(tmp_path, make_bars) -> None
     cache.write_bars(tmp_path, "AAPL", make_bars(3), source="yfinance")
     newer = make_bars(8, seed=5)
     cache.write_bars(tmp_path, "AAPL", newer, source="yfinance")
-    assert [p.name for p in tmp_path.iterdir()] == ["AAPL.parquet"]  # no .tmp left
+    assert visible(tmp_path) == ["AAPL.parquet"]
+    assert hidden_temporaries(tmp_path) == []
     pd.testing.assert_frame_equal(cache.read_bars(tmp_path, "AAPL"), newer, check_freq=False)
 
 
@@ -148,7 +159,8 @@ def test_failed_write_leaves_no_temp_file_and_old_file_intact(tmp_path, make_bar
     with pytest.raises(Exception):  # noqa: B017 - pyarrow's error type is not the point
         cache.write_bars(tmp_path, "AAPL", unwritable, source="yfinance")
     assert path.read_bytes() == before
-    assert [p.name for p in tmp_path.iterdir()] == ["AAPL.parquet"]
+    assert visible(tmp_path) == ["AAPL.parquet"]
+    assert hidden_temporaries(tmp_path) == []
 
 
 def test_temp_file_removed_when_the_final_rename_fails(tmp_path, make_bars) -> None:
@@ -157,5 +169,71 @@ def test_temp_file_removed_when_the_final_rename_fails(tmp_path, make_bars) -> N
     (blocker / "keep").write_text("x")
     with pytest.raises(OSError):
         cache.write_bars(tmp_path, "AAPL", make_bars(3), source="yfinance")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["AAPL.parquet"]
+    assert visible(tmp_path) == ["AAPL.parquet"]
+    assert hidden_temporaries(tmp_path) == []
     assert (blocker / "keep").read_text() == "x"
+
+
+def test_metadata_records_mode_and_library_versions(tmp_path, make_bars) -> None:
+    cache.write_bars(
+        tmp_path,
+        "AAPL",
+        make_bars(4),
+        source="yfinance",
+        metadata={
+            "auto_adjust": False,
+            "interval": "1d",
+            "fetched_at": "2024-01-09T10:00:00+00:00",
+        },
+    )
+    metadata = cache.read_metadata(tmp_path, "AAPL")
+    assert metadata["auto_adjust"] is False and metadata["interval"] == "1d"
+    assert metadata["fetched_at"] == "2024-01-09T10:00:00+00:00"
+    assert metadata["rows"] == 4
+    versions = metadata["versions"]
+    assert set(versions) == {"fincast", "yfinance", "pandas", "pyarrow"}
+    assert versions["pandas"] == pd.__version__
+
+
+def test_metadata_cannot_override_the_facts_of_the_bars(tmp_path, make_bars) -> None:
+    bars = make_bars(4, start="2024-01-02")
+    cache.write_bars(tmp_path, "A", bars, source="x", metadata={"last_date": "2099-01-01"})
+    assert cache.read_metadata(tmp_path, "A")["last_date"] == "2024-01-05"
+
+
+def test_unnamed_index_is_stored_as_date(tmp_path, make_bars) -> None:
+    bars = make_bars(3).rename_axis(None)
+    cache.write_bars(tmp_path, "A", bars, source="x")
+    assert cache.read_bars(tmp_path, "A").index.name == "date"
+
+
+def test_corrupt_file_is_a_clear_error(tmp_path) -> None:
+    cache.cache_path(tmp_path, "AAPL").write_bytes(b"PAR1 not really parquet")
+    with pytest.raises(MarketDataError, match=r"AAPL.parquet' is unreadable.*delete it"):
+        cache.read_bars(tmp_path, "AAPL")
+    with pytest.raises(MarketDataError, match="unreadable"):
+        cache.read_metadata(tmp_path, "AAPL")
+
+
+def test_cached_tickers_reverses_the_file_names(tmp_path, make_bars) -> None:
+    for ticker in ("^GSPC", "BRK.B", "EURUSD=X", "AAPL"):
+        cache.write_bars(tmp_path, ticker, make_bars(2), source="x")
+    assert cache.cached_tickers(tmp_path) == ["AAPL", "BRK.B", "EURUSD=X", "^GSPC"]
+    assert cache.cached_tickers(tmp_path / "none") == []
+
+
+def test_lock_is_reentrant_so_writes_can_run_inside_it(tmp_path, make_bars) -> None:
+    with cache.locked(tmp_path, "AAPL"), cache.locked(tmp_path, "AAPL"):
+        cache.write_bars(tmp_path, "AAPL", make_bars(3), source="x")
+    assert (tmp_path / cache.LOCK_DIR / "AAPL.parquet.lock").is_file()
+
+
+def test_stale_temp_files_of_killed_writers_are_removed(tmp_path, make_bars) -> None:
+    target = cache.cache_path(tmp_path, "AAPL")
+    stale = target.with_name(f".{target.name}.99999.deadbeef.tmp")
+    stale.write_bytes(b"half a parquet file")
+    other = tmp_path / ".MSFT.parquet.1.cafe.tmp"
+    other.write_bytes(b"another ticker's writer")
+    cache.write_bars(tmp_path, "AAPL", make_bars(3), source="x")
+    assert not stale.exists()
+    assert other.exists()  # another ticker's lock does not cover it

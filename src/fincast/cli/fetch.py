@@ -1,44 +1,152 @@
-"""``fincast-fetch``: download (or load) market data, validate it and cache it.
+"""``fincast-fetch``: download (or load) market data, validate it, cache it, and summarise.
 
-fincast-fetch data=yfinance 'data.tickers=[AAPL,MSFT]'
+fincast-fetch data=yfinance 'data.tickers=[AAPL,MSFT]' data.options.start=2010-01-01
+
+One progress line per ticker on stderr as it goes, then a summary table on stdout:
+rows, first and last date, staleness (days since the last bar), validation findings
+and the error, if any. Exit status 2 when any ticker failed (the good ones are
+stored first); a failed refresh of a cached ticker counts as failed.
 """
 
 from __future__ import annotations
 
 import sys
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from omegaconf import DictConfig
 
-from fincast.cli.common import plain, run_hydra_app
+from fincast.cli.common import fail, plain, run_hydra_app
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from fincast.data.sync import TickerOutcome
 
 COMMAND = "fincast-fetch"
+FAILED = ("failed", "stale")
+ERROR_WIDTH = 90
+
+
+def findings(bars: pd.DataFrame, ticker: str) -> str:
+    """The validation findings of ``bars`` in a few words: ``ok`` or ``check=count, ...``."""
+    from fincast.data.sources import MarketDataError
+    from fincast.data.validate import check_bars
+
+    try:
+        report = check_bars(bars, ticker)
+    except MarketDataError as error:
+        return str(error)
+    failed = report.errors + report.warnings
+    return ", ".join(f"{found.check}={found.count}" for found in failed) or "ok"
+
+
+def progress_line(number: int, total: int, outcome: TickerOutcome) -> str:
+    """One line about one ticker: what happened and, for a failure, why and what to do."""
+    prefix = f"[{number}/{total}] {outcome.ticker}:"
+    bars = outcome.bars
+    if bars is None or bars.empty:
+        return f"{prefix} error: {outcome.error}"
+    span = f"{len(bars):,} rows, {bars.index[0].date()} .. {bars.index[-1].date()}"
+    if outcome.status == "stale":
+        kept = f"Kept the cache ({span}, {outcome.age_days} days old)."
+        return f"{prefix} error: {outcome.error} {kept}"
+    return f"{prefix} {outcome.status}, {span}"
+
+
+def _short(error: Exception | None) -> str:
+    """The summary's error cell: the kind of failure and its cause, cut to fit."""
+    if error is None:
+        return "-"
+    cause = str(getattr(error, "cause", "") or error)
+    kind = str(getattr(error, "kind", "")).replace("_", " ")
+    text = f"{kind}: {cause}" if kind else cause
+    return text if len(text) <= ERROR_WIDTH else text[: ERROR_WIDTH - 3] + "..."
+
+
+def summary_row(outcome: TickerOutcome) -> dict[str, object]:
+    """The summary table's row of one ticker."""
+    row: dict[str, object] = {
+        "ticker": outcome.ticker,
+        "status": outcome.status,
+        "rows": 0,
+        "first": "-",
+        "last": "-",
+        "stale_days": "-",
+        "validation": "-",
+        "error": _short(outcome.error),
+    }
+    bars = outcome.bars
+    if bars is not None and not bars.empty:
+        row["rows"] = len(bars)
+        row["first"] = str(bars.index[0].date())
+        row["last"] = str(bars.index[-1].date())
+        row["stale_days"] = outcome.age_days
+        row["validation"] = findings(bars, outcome.ticker)
+    return row
+
+
+def _load_other(config: DictConfig, ticker: str) -> TickerOutcome:
+    from fincast.data.loading import load_bars
+    from fincast.data.sources import MarketDataError, MarketDataUnavailable
+    from fincast.data.sync import TickerOutcome
+
+    try:
+        bars = load_bars(str(config.data.source), [ticker], options=plain(config.data.options))[
+            ticker
+        ]
+    except (MarketDataError, MarketDataUnavailable) as error:
+        return TickerOutcome(ticker, "failed", error=error)
+    return TickerOutcome(ticker, "loaded", bars)
+
+
+def collect(config: DictConfig, tickers: list[str]) -> list[TickerOutcome]:
+    """Fetch or load every ticker, printing one progress line each on stderr."""
+    from fincast.data.sync import sync_yfinance
+
+    total = len(tickers)
+    done: list[TickerOutcome] = []
+
+    def report(outcome: TickerOutcome) -> None:
+        done.append(outcome)
+        print(progress_line(len(done), total, outcome), file=sys.stderr, flush=True)
+
+    if str(config.data.source) == "yfinance":
+        sync_yfinance(
+            tickers,
+            cache_dir=str(config.data.cache_dir),
+            refresh=str(config.data.refresh),
+            options=plain(config.data.options),
+            on_outcome=report,
+        )
+    else:
+        for ticker in tickers:
+            report(_load_other(config, ticker))
+    return done
 
 
 def fetch(config: DictConfig) -> None:
-    """The Hydra task of ``fincast-fetch``: one line per ticker, stored or failed."""
-    from fincast.data.loading import load_bars
-    from fincast.data.sources import MarketDataError, MarketDataUnavailable
+    """The Hydra task of ``fincast-fetch``."""
+    import pandas as pd
 
-    failed = 0
-    for ticker in config.data.tickers:
-        try:
-            bars = load_bars(
-                str(config.data.source),
-                [ticker],
-                cache_dir=Path(config.data.cache_dir),
-                refresh=True,
-                options=plain(config.data.options),
-            )[ticker]
-        except (MarketDataError, MarketDataUnavailable) as error:
-            failed += 1
-            print(f"{COMMAND}: error: {error}", file=sys.stderr)
-            continue
-        print(
-            f"{ticker}: {len(bars)} rows, {bars.index[0].date()} .. {bars.index[-1].date()} "
-            f"({config.data.source})"
-        )
+    from fincast.data.sources import MarketDataError
+
+    tickers = [str(ticker) for ticker in config.data.tickers]
+    if not tickers:
+        fail(COMMAND, "data.tickers is empty; e.g. data.tickers=[AAPL,MSFT].")
+    try:
+        outcomes = collect(config, tickers)
+    except MarketDataError as error:  # bad options: nothing was fetched
+        fail(COMMAND, error)
+    table = pd.DataFrame([summary_row(outcome) for outcome in outcomes])
+    print(table.to_string(index=False))
+    failed = [outcome.ticker for outcome in outcomes if outcome.status in FAILED]
     if failed:
+        rest = "the others are ready" if len(failed) < len(outcomes) else "nothing new was stored"
+        print(
+            f"{COMMAND}: error: {len(failed)} of {len(outcomes)} ticker(s) failed "
+            f"({', '.join(failed)}); {rest}.",
+            file=sys.stderr,
+        )
         sys.exit(2)
 
 

@@ -9,7 +9,8 @@ from typing import Any
 
 import pandas as pd
 
-from fincast.data import cache, sources
+from fincast.data import sources
+from fincast.data.sync import sync_yfinance
 from fincast.data.validate import validate_bars
 
 SOURCES = ("sample", "yfinance", "csv", "parquet")
@@ -21,7 +22,7 @@ def load_bars(
     tickers: Sequence[str],
     *,
     cache_dir: str | Path = "data/cache",
-    refresh: bool = False,
+    refresh: str = "missing",
     options: dict[str, Any] | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Validated daily bars per ticker from ``source``.
@@ -30,13 +31,16 @@ def load_bars(
         source: ``sample``, ``yfinance``, ``csv`` or ``parquet``.
         tickers: symbols to load (for a single-series file, the name to give it).
         cache_dir: where fetched yfinance data is cached.
-        refresh: for yfinance, download even when the ticker is cached.
+        refresh: for yfinance, ``never`` (cache only), ``missing`` (download the bars
+            the cache lacks) or ``always`` (download everything again); see
+            :mod:`fincast.data.refresh`.
         options: source-specific keyword arguments (``path``, ``columns``,
-            ``start``, ``end``, ``auto_adjust``, ...).
+            ``start``, ``end``, ``interval``, ``auto_adjust``, ``retry``, ...).
 
     Raises:
-        MarketDataError: bad input data, naming the problem.
-        MarketDataUnavailable: yfinance could not deliver a ticker that is not cached.
+        MarketDataError: bad input data or options, naming the problem.
+        MarketDataUnavailable: yfinance could not deliver a ticker that is not cached
+            (raised after the tickers that worked were cached).
     """
     options = dict(options or {})
     if source == "sample":
@@ -44,7 +48,7 @@ def load_bars(
     elif source in ("csv", "parquet"):
         bars = sources.load_table(options.pop("path", ""), tickers=tickers, **options)
     elif source == "yfinance":
-        bars = _load_yfinance(tickers, Path(cache_dir), refresh=refresh, options=options)
+        return _load_yfinance(tickers, cache_dir, refresh=refresh, options=options)
     else:
         raise sources.MarketDataError(
             f"Unknown data source {source!r}; choose one of {', '.join(SOURCES)}."
@@ -53,23 +57,12 @@ def load_bars(
 
 
 def _load_yfinance(
-    tickers: Sequence[str], cache_dir: Path, *, refresh: bool, options: dict[str, Any]
+    tickers: Sequence[str], cache_dir: str | Path, *, refresh: str, options: dict[str, Any]
 ) -> dict[str, pd.DataFrame]:
-    cached = {ticker: cache.read_bars(cache_dir, ticker) for ticker in tickers}
-    to_fetch = [ticker for ticker, frame in cached.items() if refresh or frame is None]
-    fetched, failures = sources.fetch_yfinance(to_fetch, **options) if to_fetch else ({}, [])
-    for ticker, bars in fetched.items():
-        cache.write_bars(cache_dir, ticker, validate_bars(bars, ticker), source="yfinance")
-    result: dict[str, pd.DataFrame] = {}
-    for ticker in tickers:
-        frame: pd.DataFrame | None = fetched.get(ticker)
-        if frame is None:
-            frame = cached[ticker]
-        if frame is None:
-            raise next(failure for failure in failures if failure.ticker == ticker)
-        if ticker not in fetched and refresh:
-            logger.warning(
-                "Using cached %s up to %s: the refresh failed.", ticker, frame.index[-1].date()
-            )
-        result[ticker] = frame
-    return result
+    outcomes = sync_yfinance(tickers, cache_dir=cache_dir, refresh=refresh, options=options)
+    bars: dict[str, pd.DataFrame] = {}
+    for outcome in outcomes:
+        if outcome.bars is None:
+            raise outcome.error or sources.MarketDataError(f"No bars for {outcome.ticker!r}.")
+        bars[outcome.ticker] = validate_bars(outcome.bars, outcome.ticker)
+    return bars

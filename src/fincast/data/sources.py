@@ -1,16 +1,15 @@
-"""Market data sources: the bundled sample, yfinance, and user CSV/Parquet files.
+"""Market data sources: the bundled sample and user CSV/Parquet files (yfinance: ``yahoo``).
 
 Every source returns ``dict[ticker, DataFrame]``: one frame per ticker, indexed by
-a tz-naive ``DatetimeIndex`` named ``date`` (the exchange's trading day), with the
-float columns of :data:`PRICE_COLUMNS` (``adj_close`` may be absent).
+a tz-naive ``DatetimeIndex`` named ``date`` (the session date in the exchange's local
+time; see :mod:`fincast.data.yahoo` for the timezone policy), with the float columns
+of :data:`PRICE_COLUMNS` (``adj_close`` may be absent).
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
@@ -20,8 +19,6 @@ PRICE_COLUMNS = ("open", "high", "low", "close", "adj_close", "volume")
 REQUIRED_COLUMNS = ("open", "high", "low", "close", "volume")
 SAMPLE_FILE = "sp500_nasdaq_daily.csv"
 
-logger = logging.getLogger(__name__)
-
 
 class MarketDataError(ValueError):
     """Input data that cannot be used as it is (bad file, bad columns, bad values)."""
@@ -30,10 +27,11 @@ class MarketDataError(ValueError):
 class MarketDataUnavailable(RuntimeError):
     """A source could not deliver data for a ticker (offline, unknown symbol, rate limit)."""
 
-    def __init__(self, ticker: str, cause: str, advice: str) -> None:
+    def __init__(self, ticker: str, cause: str, advice: str, *, kind: str = "unavailable") -> None:
         self.ticker = ticker
         self.cause = cause
         self.advice = advice
+        self.kind = kind
         super().__init__(f"No market data for {ticker!r}: {cause}. {advice}")
 
 
@@ -152,83 +150,3 @@ def load_table(
             f"it has {', '.join(sorted(groups))}."
         )
     return {ticker: _tidy(groups[ticker]) for ticker in wanted}
-
-
-def yfinance_frame_to_bars(frame: pd.DataFrame, ticker: str) -> pd.DataFrame:
-    """Turn one yfinance ``download``/``history`` frame into fincast's bar format.
-
-    Handles yfinance's two-level ``(Price, Ticker)`` columns, with or without
-    ``Adj Close``, and converts a tz-aware index to tz-naive exchange dates.
-    """
-    if isinstance(frame.columns, pd.MultiIndex):
-        levels = [list(frame.columns.get_level_values(level)) for level in range(2)]
-        ticker_level = 1 if ticker in levels[1] else 0
-        frame = pd.DataFrame(frame.xs(ticker, axis=1, level=ticker_level))
-    renamed = frame.rename(columns=lambda name: str(name).strip().lower().replace(" ", "_"))
-    index = pd.DatetimeIndex(renamed.index)
-    if index.tz is not None:
-        index = index.tz_localize(None)
-    renamed.index = index.normalize().rename("date")
-    renamed.columns.name = None
-    columns = [column for column in PRICE_COLUMNS if column in renamed.columns]
-    return renamed[columns].astype("float64").sort_index()
-
-
-def fetch_yfinance(
-    tickers: Sequence[str],
-    *,
-    start: str | None = None,
-    end: str | None = None,
-    interval: str = "1d",
-    auto_adjust: bool = False,
-    download: Callable[..., Any] | None = None,
-) -> tuple[dict[str, pd.DataFrame], list[MarketDataUnavailable]]:
-    """Download daily bars from Yahoo Finance, one ticker at a time.
-
-    yfinance reports failures in two ways (see the README): it raises (DNS or
-    connection errors, rate limits) or returns an empty frame. Both become a
-    :class:`MarketDataUnavailable` in the returned failures; one bad ticker does
-    not stop the others.
-
-    Returns:
-        The bars of every ticker that worked, and one failure per ticker that did not.
-    """
-    if download is None:
-        import yfinance
-
-        download = yfinance.download
-    results: dict[str, pd.DataFrame] = {}
-    failures: list[MarketDataUnavailable] = []
-    for ticker in tickers:
-        try:
-            frame = download(
-                ticker,
-                start=start,
-                end=end,
-                interval=interval,
-                auto_adjust=auto_adjust,
-                progress=False,
-                threads=False,
-            )
-        except Exception as error:  # yfinance raises curl, requests and its own errors
-            failures.append(
-                MarketDataUnavailable(
-                    ticker,
-                    f"{type(error).__name__}: {error}",
-                    "Check your network connection and retry later, or use data=sample.",
-                )
-            )
-            continue
-        if frame is None or frame.empty:
-            failures.append(
-                MarketDataUnavailable(
-                    ticker,
-                    "Yahoo Finance returned no rows (offline, rate-limited or unknown symbol)",
-                    "Check the symbol on finance.yahoo.com, retry later, or use data=sample.",
-                )
-            )
-            continue
-        results[ticker] = yfinance_frame_to_bars(frame, ticker)
-    for failure in failures:
-        logger.error("%s", failure)
-    return results, failures
