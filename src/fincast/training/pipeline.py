@@ -44,6 +44,8 @@ class TrainingJob:
     source: str = "sample"
     data_options: dict[str, Any] = field(default_factory=dict)
     cache_dir: str = "data/cache"
+    # yfinance cache policy: never | missing | always (fincast.data.refresh)
+    refresh: str = "missing"
     # data checks (fincast.data.validate): raise | warn | repair, exchange calendars, jumps
     on_invalid: str = "raise"
     calendar: str | None = "XNYS"
@@ -185,7 +187,13 @@ def load_checked_bars(job: TrainingJob) -> tuple[dict[str, pd.DataFrame], list[V
 
     ``job.on_invalid`` decides what a failed check does: raise, warn, or repair.
     """
-    bars = load_bars(job.source, job.tickers, cache_dir=job.cache_dir, options=job.data_options)
+    bars = load_bars(
+        job.source,
+        job.tickers,
+        cache_dir=job.cache_dir,
+        refresh=job.refresh,
+        options=job.data_options,
+    )
     policy = ValidationPolicy(
         on_invalid=job.on_invalid,
         calendar=job.calendar,
