@@ -9,12 +9,25 @@ import numpy as np
 import pytest
 from sklearn.metrics import mean_absolute_error, mean_squared_error
 
-from fincast.evaluation import baselines, metrics
+from fincast.evaluation import (
+    baselines,
+    forecasters,
+    losses,
+    metrics,
+    stats,
+    targets,
+    trading,
+    volatility,
+)
 from fincast.evaluation.baselines import historical_mean_returns, naive_returns
 from fincast.evaluation.metrics import hit_rate, mae, rmse
 
 
-@pytest.mark.parametrize("module", [metrics, baselines], ids=lambda module: module.__name__)
+@pytest.mark.parametrize(
+    "module",
+    [metrics, baselines, stats, targets, trading, volatility, losses, forecasters],
+    ids=lambda module: module.__name__,
+)
 def test_doctests_pass(module) -> None:
     result = doctest.testmod(module, verbose=False)
     assert result.attempted > 0, f"{module.__name__} has no doctests"

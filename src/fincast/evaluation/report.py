@@ -1,0 +1,257 @@
+"""Score a walk-forward :class:`~fincast.evaluation.walkforward.Backtest`: metrics, DM, trading.
+
+The scores table has one row per forecaster (the model first): the task's metrics,
+then the Diebold-Mariano p-values of the model against that row's baseline at each
+horizon step and over all steps. Skill is claimed only where DM says so.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from fincast.evaluation import metrics
+from fincast.evaluation.forecasters import MODEL
+from fincast.evaluation.losses import loss_values
+from fincast.evaluation.stats import (
+    SIGNIFICANCE,
+    DMResult,
+    binomial_test,
+    diebold_mariano,
+    verdict,
+)
+from fincast.evaluation.targets import to_variance
+from fincast.evaluation.trading import Strategy, trade
+from fincast.evaluation.walkforward import Backtest
+
+INTERVALS = {80: (0.1, 0.9), 90: (0.05, 0.95)}
+
+
+@dataclass
+class Report:
+    """Every table of one backtest, ready to print, save and log."""
+
+    backtest: Backtest
+    scores: pd.DataFrame
+    losses: pd.DataFrame
+    verdicts: list[str]
+    trading: pd.DataFrame | None = None
+    equity: pd.DataFrame | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def return_metrics(backtest: Backtest, name: str) -> dict[str, float]:
+    """Log-return, direction and implied-price metrics of one forecaster (returns task)."""
+    actual, point = backtest.actual, backtest.point(name)
+    hits, calls = metrics.direction_counts(actual[:, 0], point[:, 0])
+    actual_path = backtest.last_price[:, None] * np.exp(np.cumsum(actual, axis=1))
+    price_path = backtest.last_price[:, None] * np.exp(np.cumsum(point, axis=1))
+    row = {
+        "mse": metrics.mse(actual, point),
+        "mae": metrics.mae(actual, point),
+        "hit_rate": hits / calls if calls else float("nan"),
+        "hit_chance": metrics.chance_hit_rate(actual[:, 0], point[:, 0]),
+        "hit_p": _hit_p_value(hits, calls, metrics.chance_hit_rate(actual[:, 0], point[:, 0])),
+        "price_mae": metrics.mae(actual_path, price_path),
+        "price_rmse": metrics.rmse(actual_path, price_path),
+        "price_mase": metrics.mase(actual_path, price_path, backtest.price_scale),
+        "price_smape": metrics.smape(actual_path, price_path),
+    }
+    row.update(quantile_metrics(backtest, name))
+    return row
+
+
+def _hit_p_value(hits: int, calls: int, chance: float) -> float:
+    """Binomial test of the hit count against the chance rate (1.0 when chance is 0 or 1)."""
+    if not 0 < chance < 1:
+        return float("nan") if calls == 0 else 1.0
+    return binomial_test(hits, calls, chance)
+
+
+def quantile_metrics(backtest: Backtest, name: str) -> dict[str, float]:
+    """Pinball loss and 80% / 90% interval coverage; NaN for point forecasters."""
+    levels = backtest.levels.get(name)
+    row = {"pinball": float("nan"), **{f"cover_{size}": float("nan") for size in INTERVALS}}
+    if levels is None:
+        return row
+    forecast = backtest.forecasts[name]
+    row["pinball"] = metrics.pinball_loss(backtest.actual, forecast, levels)
+    for size, (low, high) in INTERVALS.items():
+        if low in levels and high in levels:
+            lower = forecast[..., list(levels).index(low)]
+            upper = forecast[..., list(levels).index(high)]
+            row[f"cover_{size}"] = metrics.coverage(backtest.actual, lower, upper)
+    return row
+
+
+def volatility_metrics(backtest: Backtest, name: str) -> dict[str, float]:
+    """QLIKE and MSE of the (annualised) variances, and RMSE / MAE of the volatilities."""
+    actual, point = backtest.actual, backtest.point(name)
+    return {
+        "qlike": metrics.qlike(to_variance(actual), to_variance(point)),
+        "mse_var": metrics.mse(actual**2, point**2),
+        "rmse_vol": metrics.rmse(actual, point),
+        "mae_vol": metrics.mae(actual, point),
+    }
+
+
+def compare(backtest: Backtest, baseline: str) -> dict[str, DMResult]:
+    """DM tests of the model against ``baseline`` per step (``h1``...) and on the mean (``all``)."""
+    losses = loss_values(backtest.task)
+    model_loss = losses(backtest.actual, backtest.point(MODEL))
+    baseline_loss = losses(backtest.actual, backtest.point(baseline))
+    results = {
+        f"h{step + 1}": diebold_mariano(model_loss[:, step], baseline_loss[:, step], step + 1)
+        for step in range(backtest.horizon)
+    }
+    results["all"] = diebold_mariano(
+        model_loss.mean(axis=1), baseline_loss.mean(axis=1), backtest.horizon
+    )
+    return results
+
+
+def score_table(backtest: Backtest) -> tuple[pd.DataFrame, list[str]]:
+    """The scores table (metrics + DM p-values) and one verdict line per baseline."""
+    row_of = return_metrics if backtest.task == "returns" else volatility_metrics
+    rows = {name: row_of(backtest, name) for name in backtest.forecasts}
+    verdicts = []
+    if MODEL in backtest.forecasts:
+        for baseline in backtest.baselines:
+            tests = compare(backtest, baseline)
+            rows[baseline].update({f"dm_p_{key}": test.p_value for key, test in tests.items()})
+            verdicts.append(verdict_line(tests, baseline))
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index.name = "forecaster"
+    return table, verdicts
+
+
+def verdict_line(tests: dict[str, DMResult], baseline: str) -> str:
+    """``model vs X: <verdict on the mean loss>; per step: <the significant steps>``."""
+    significant = [
+        f"{key} {verdict(test, baseline).split(' (')[0]} (p={test.p_value:.2g})"
+        for key, test in tests.items()
+        if key != "all" and test.p_value < SIGNIFICANCE
+    ]
+    steps = ", ".join(significant) if significant else "no step differs significantly"
+    return f"model vs {baseline}: {verdict(tests['all'], baseline)}; per step: {steps}"
+
+
+def loss_table(backtest: Backtest) -> pd.DataFrame:
+    """Mean task loss per forecaster (rows) and horizon step (columns)."""
+    losses = loss_values(backtest.task)
+    table = pd.DataFrame(
+        {
+            name: losses(backtest.actual, backtest.point(name)).mean(axis=0)
+            for name in backtest.forecasts
+        }
+    ).T
+    table.columns = [f"h{step + 1}" for step in range(backtest.horizon)]
+    table.index.name = "forecaster"
+    return table
+
+
+def build_report(backtest: Backtest, strategy: Strategy | None = None) -> Report:
+    """Every table of ``backtest``; the trading view for the returns task."""
+    scores, verdicts = score_table(backtest)
+    report = Report(backtest, scores, loss_table(backtest), verdicts)
+    if backtest.task == "returns":
+        one_day = {name: backtest.point(name)[:, 0] for name in backtest.forecasts}
+        report.trading, report.equity = trade(
+            one_day, backtest.actual[:, 0], strategy or Strategy()
+        )
+        report.equity.index = backtest.origins
+    report.meta = {
+        "task": backtest.task,
+        "ticker": backtest.ticker,
+        "horizon": backtest.horizon,
+        "folds": len(backtest.folds),
+        "windows": len(backtest.origins),
+        "first_origin": str(backtest.origins.min().date()),
+        "last_origin": str(backtest.origins.max().date()),
+        "strategy": vars(strategy or Strategy()) if backtest.task == "returns" else None,
+    }
+    return report
+
+
+def _json_table(table: pd.DataFrame | None) -> Any:
+    return None if table is None else json.loads(table.to_json(orient="index"))
+
+
+def save_report(report: Report, directory: str | Path) -> list[Path]:
+    """Write the tables (CSV), the forecasts (CSV) and everything as ``report.json``."""
+    folder = Path(directory)
+    folder.mkdir(parents=True, exist_ok=True)
+    tables = {
+        "scores": report.scores,
+        "loss_by_horizon": report.losses,
+        "folds": report.backtest.folds,
+        "trading": report.trading,
+        "equity": report.equity,
+        "forecasts": forecast_frame(report.backtest),
+    }
+    written = []
+    for name, table in tables.items():
+        if table is not None:
+            written.append(folder / f"{name}.csv")
+            table.to_csv(written[-1])
+    payload = {
+        **report.meta,
+        "verdicts": report.verdicts,
+        **{name: _json_table(tables[name]) for name in ("scores", "loss_by_horizon", "trading")},
+        "fold_table": json.loads(report.backtest.folds.to_json(orient="records")),
+    }
+    written.append(folder / "report.json")
+    written[-1].write_text(json.dumps(payload, indent=2, default=str))
+    return written
+
+
+def forecast_frame(backtest: Backtest) -> pd.DataFrame:
+    """Long table: origin, fold, step, actual and each forecaster's point forecast."""
+    steps = np.arange(1, backtest.horizon + 1)
+    frame = pd.DataFrame(
+        {
+            "origin": np.repeat(backtest.origins, backtest.horizon),
+            "fold": np.repeat(backtest.fold, backtest.horizon),
+            "step": np.tile(steps, len(backtest.origins)),
+            "actual": backtest.actual.ravel(),
+        }
+    )
+    for name in backtest.forecasts:
+        frame[name] = backtest.point(name).ravel()
+    return frame.set_index("origin")
+
+
+def _text(table: pd.DataFrame) -> str:
+    return table.to_string(float_format=lambda value: f"{value:.4g}", na_rep="-")
+
+
+def render(report: Report) -> str:
+    """The report as text: header, scores with DM p-values, verdicts, trading table."""
+    meta = report.meta
+    units = "log returns" if meta["task"] == "returns" else "annualised realised volatility"
+    lines = [
+        f"{meta['ticker']}: {meta['task']} ({units}), {meta['horizon']}-day horizon, "
+        f"{meta['folds']} walk-forward folds, {meta['windows']} test origins "
+        f"{meta['first_origin']} .. {meta['last_origin']}",
+        "",
+        "Scores (dm_p_*: Diebold-Mariano p-value, HLN-corrected, of the model against the "
+        "row's baseline, per step and on the mean loss):",
+        _text(report.scores),
+        "",
+        *report.verdicts,
+    ]
+    if report.trading is not None:
+        strategy = meta["strategy"]
+        rule = "long/flat" if strategy["long_only"] else "long/short"
+        lines += [
+            "",
+            f"Trading ({rule} on the sign of the one-day forecast, threshold "
+            f"{strategy['threshold']}, costs {strategy['cost_bps']} bps per unit traded):",
+            _text(report.trading),
+        ]
+    return "\n".join(lines)

@@ -1,0 +1,144 @@
+"""Run every forecaster over the walk-forward folds, in this process or in worker processes.
+
+Folds between two refits form a group (they share the fitted forecasters), so the
+groups are the unit of parallel work. A worker process selects the Keras backend
+before anything imports Keras, then unpickles its folds and forecasters.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from fincast.evaluation.folds import Fold
+from fincast.evaluation.forecasters import Candidate, point_forecast
+
+Loss = Callable[[np.ndarray, np.ndarray], float]
+
+
+@dataclass
+class FoldResult:
+    """Forecasts of every candidate on one fold, with dates, sizes and timings."""
+
+    index: int
+    refit: bool
+    train_start: str
+    train_end: str
+    test_start: str
+    test_end: str
+    train_windows: int
+    test_windows: int
+    seconds: float
+    forecasts: dict[str, np.ndarray] = field(default_factory=dict)
+    seconds_by: dict[str, float] = field(default_factory=dict)
+    losses: dict[str, float] = field(default_factory=dict)
+
+    def line(self, total: int, names: Sequence[str]) -> str:
+        """One progress line: fold, dates, windows, time and each named candidate's loss."""
+        scores = "  ".join(f"{name} {self.losses[name]:.4g}" for name in names)
+        refit = "refit" if self.refit else "reused"
+        return (
+            f"fold {self.index + 1}/{total}: train {self.train_start}..{self.train_end} "
+            f"({self.train_windows} windows, {refit}) | test {self.test_start}..{self.test_end} "
+            f"({self.test_windows}) | {self.seconds:.1f} s | loss {scores}"
+        )
+
+
+def run_fold(fold: Fold, candidates: Sequence[Candidate], loss: Loss) -> FoldResult:
+    """Forecast ``fold``'s test windows with every candidate, timing each."""
+    started = time.perf_counter()
+    result = FoldResult(
+        index=fold.index,
+        refit=fold.refit,
+        train_start=str(fold.train.as_of.min().date()),
+        train_end=str(fold.train_end.date()),
+        test_start=str(fold.test.first_target.min().date()),
+        test_end=str(fold.test.last_target.max().date()),
+        train_windows=len(fold.train),
+        test_windows=len(fold.test),
+        seconds=0.0,
+    )
+    for candidate in candidates:
+        began = time.perf_counter()
+        forecast = np.asarray(candidate.forecast(fold))
+        result.seconds_by[candidate.name] = time.perf_counter() - began
+        result.forecasts[candidate.name] = forecast
+        point = point_forecast(forecast, candidate.levels)
+        result.losses[candidate.name] = float(loss(fold.test.targets, point))
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def refit_groups(folds: Sequence[Fold]) -> list[list[Fold]]:
+    """Consecutive folds that share one fit: each group starts at a refit fold."""
+    groups: list[list[Fold]] = []
+    for fold in folds:
+        if fold.refit or not groups:
+            groups.append([])
+        groups[-1].append(fold)
+    return groups
+
+
+def _run_group(folds: Sequence[Fold], candidates: Sequence[Candidate], loss: Loss) -> list:
+    return [run_fold(fold, candidates, loss) for fold in folds]
+
+
+def _run_group_in_worker(backend: str, payload: bytes) -> list[FoldResult]:
+    """Worker entry: fix the backend BEFORE unpickling (which may import Keras)."""
+    from fincast.backend import select_backend
+
+    select_backend(backend)
+    folds, candidates, loss = pickle.loads(payload)  # noqa: S301 (our own payload)
+    return _run_group(folds, candidates, loss)
+
+
+def historical_forecasts(
+    folds: Sequence[Fold],
+    candidates: Sequence[Candidate],
+    loss: Loss,
+    *,
+    n_jobs: int = 1,
+    progress: Callable[[FoldResult], None] | None = None,
+) -> list[FoldResult]:
+    """Every candidate's forecasts on every fold, sorted by fold.
+
+    Args:
+        folds: from :func:`fincast.evaluation.folds.make_folds`.
+        candidates: the model and the baselines.
+        loss: ``loss(actual, point_forecast)`` for the progress line.
+        n_jobs: worker processes (1: this process; -1: one per CPU core). Groups of
+            folds between refits run in parallel.
+        progress: called with each fold's result as it completes.
+    """
+    results: list[FoldResult] = []
+    for group_results in _group_results(folds, candidates, loss, n_jobs):
+        for result in group_results:
+            if progress is not None:
+                progress(result)
+            results.append(result)
+    return sorted(results, key=lambda result: result.index)
+
+
+def _group_results(
+    folds: Sequence[Fold], candidates: Sequence[Candidate], loss: Loss, n_jobs: int
+) -> Iterator[list[FoldResult]]:
+    groups = refit_groups(folds)
+    requested = (os.cpu_count() or 1) if n_jobs == -1 else max(n_jobs, 1)
+    workers = min(len(groups), requested)
+    if workers <= 1:
+        for group in groups:
+            yield _run_group(group, candidates, loss)
+        return
+    from joblib import Parallel, delayed
+
+    keras = sys.modules.get("keras")
+    backend = keras.backend.backend() if keras else os.environ.get("KERAS_BACKEND", "auto")
+    payloads = [pickle.dumps((group, list(candidates), loss)) for group in groups]
+    parallel = Parallel(n_jobs=workers, backend="loky", return_as="generator_unordered")
+    yield from parallel(delayed(_run_group_in_worker)(backend, payload) for payload in payloads)

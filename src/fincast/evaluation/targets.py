@@ -1,0 +1,116 @@
+"""What each task forecasts: next-day log returns, or future realised volatility.
+
+``returns``: the next ``h`` daily log returns (their cumulative sum is the implied
+log price path). ``volatility``: for every step ``k = 1..h``, the annualised realised
+volatility over the next ``k`` days, ``sqrt(252 * mean(GK_{t+1..t+k}))``, from the
+Garman-Klass daily variance ``GK_t = 0.5 ln(H/L)^2 - (2 ln 2 - 1) ln(C/O)^2``. The last
+step is the realised volatility over the whole horizon.
+
+>>> import numpy as np
+>>> cumulative_volatility(np.array([[1e-4, 3e-4]])).round(4).tolist()
+[[0.1587, 0.2245]]
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import pandas as pd
+
+from fincast.data.features import price_series
+from fincast.data.windows import Windows, make_windows
+
+TRADING_DAYS = 252
+TASKS = ("returns", "volatility")
+VOLATILITY_TARGET = "realised_vol"
+GK_COEFFICIENT = 2 * math.log(2) - 1
+
+
+def garman_klass_variance(bars: pd.DataFrame) -> pd.Series:
+    """Garman-Klass (1980) daily variance from one day's open, high, low and close.
+
+    >>> bars = pd.DataFrame({"open": [100.0], "high": [102.0], "low": [99.0], "close": [101.0]})
+    >>> round(float(garman_klass_variance(bars).iloc[0]), 8)
+    0.00040735
+    """
+    range_term = np.log(bars["high"] / bars["low"]) ** 2
+    body_term = np.log(bars["close"] / bars["open"]) ** 2
+    variance = 0.5 * range_term - GK_COEFFICIENT * body_term
+    return pd.Series(variance, index=bars.index, name="gk_variance")
+
+
+def cumulative_volatility(daily_variance: np.ndarray) -> np.ndarray:
+    """Annualised volatility over the first ``k`` days of each row, for every ``k``.
+
+    Args:
+        daily_variance: ``(n, horizon)`` daily variances of the days after each origin.
+    """
+    steps = np.arange(1, daily_variance.shape[-1] + 1)
+    return np.sqrt(TRADING_DAYS * np.cumsum(daily_variance, axis=-1) / steps)
+
+
+def to_variance(volatility: np.ndarray) -> np.ndarray:
+    """Annualised volatility back to a mean daily variance (what QLIKE and MSE score).
+
+    >>> to_variance(np.array([0.1587401])).round(6).tolist()
+    [0.0001]
+    """
+    return np.asarray(volatility, "float64") ** 2 / TRADING_DAYS
+
+
+def daily_series(bars: pd.DataFrame, index: pd.Index, price: str = "adj_close") -> pd.DataFrame:
+    """The daily series baselines and reports need, on the feature rows' dates.
+
+    Columns: ``price``, ``log_return`` (of that price) and ``gk_variance``.
+    """
+    prices = price_series(bars, price).astype("float64")
+    frame = pd.DataFrame(
+        {
+            "price": prices,
+            "log_return": pd.Series(np.log(prices), index=prices.index).diff(),
+            "gk_variance": garman_klass_variance(bars).astype("float64"),
+        }
+    )
+    return frame.reindex(index)
+
+
+def task_windows(
+    task: str,
+    features: pd.DataFrame,
+    daily: pd.DataFrame,
+    *,
+    target: str,
+    lookback: int,
+    horizon: int,
+) -> Windows:
+    """Windows of ``features`` with the task's targets.
+
+    Raises:
+        ValueError: an unknown task, or a target the task cannot forecast.
+    """
+    if task == "returns":
+        if target not in features.columns:
+            raise ValueError(
+                f"The returns task forecasts a feature; target {target!r} is not one of "
+                f"{list(features.columns)}."
+            )
+        return make_windows(features, target, lookback=lookback, horizon=horizon)
+    if task == "volatility":
+        if target != VOLATILITY_TARGET:
+            raise ValueError(
+                f"The volatility task forecasts {VOLATILITY_TARGET!r}. Received: target={target!r}"
+            )
+        return _volatility_windows(features, daily, lookback=lookback, horizon=horizon)
+    raise ValueError(f"Unknown task {task!r}; choose one of {', '.join(TASKS)}.")
+
+
+def _volatility_windows(
+    features: pd.DataFrame, daily: pd.DataFrame, *, lookback: int, horizon: int
+) -> Windows:
+    windows = make_windows(features, features.columns[0], lookback=lookback, horizon=horizon)
+    variance = daily["gk_variance"].reindex(features.index).to_numpy("float64")
+    future = np.lib.stride_tricks.sliding_window_view(variance[lookback:], horizon)
+    targets = cumulative_volatility(future[: len(windows)]).astype("float32")
+    return dataclasses.replace(windows, targets=np.ascontiguousarray(targets))

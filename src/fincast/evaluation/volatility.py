@@ -1,0 +1,124 @@
+"""Volatility baselines with the model's interface: a fold in, ``(n, horizon)`` forecasts out.
+
+Every forecast is the annualised volatility over the next ``k`` days, ``k = 1..h``
+(the volatility task's target, see :mod:`fincast.evaluation.targets`). Parameters
+are fitted on the fold's training period; the variance at each test origin is
+filtered from data up to that origin only.
+
+- ``ewma``: RiskMetrics (J.P. Morgan, 1996), ``s2_t = lambda s2_{t-1} + (1 - lambda) r_t^2``,
+  lambda 0.94, flat over the horizon.
+- ``garch``: GARCH(1,1) with a constant mean, fitted by the ``arch`` package.
+- ``har``: Corsi's (2009) HAR on Garman-Klass daily variance: the mean variance over
+  the next ``k`` days regressed on the last day's, week's and month's mean variance,
+  one least-squares fit per step.
+
+>>> import numpy as np
+>>> ewma_variance(np.array([0.1, 0.0]), lam=0.5, initial=0.02).round(4).tolist()
+[0.015, 0.0075]
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy.signal import lfilter
+
+from fincast.evaluation.folds import Fold
+from fincast.evaluation.targets import TRADING_DAYS, cumulative_volatility
+
+RISKMETRICS_LAMBDA = 0.94
+HAR_LAGS = (1, 5, 22)
+PERCENT = 100.0  # arch fits returns in percent (better conditioned)
+MIN_DAILY_VARIANCE = 1e-10
+
+
+def ewma_variance(returns: np.ndarray, *, lam: float, initial: float) -> np.ndarray:
+    """One-day-ahead EWMA variance after each day: ``s2_t = lam s2_{t-1} + (1 - lam) r_t^2``.
+
+    Args:
+        returns: daily returns, oldest first.
+        lam: decay in ``(0, 1)``.
+        initial: ``s2`` before the first return.
+    """
+    if not 0 < lam < 1:
+        raise ValueError(f"lam must be in (0, 1). Received: lam={lam}")
+    squared = np.asarray(returns, "float64") ** 2
+    filtered, _ = lfilter([1 - lam], [1, -lam], squared, zi=[lam * initial])
+    return np.asarray(filtered)
+
+
+def _flat(daily_variance: np.ndarray, horizon: int) -> np.ndarray:
+    repeated = np.repeat(np.asarray(daily_variance)[:, None], horizon, axis=1)
+    return cumulative_volatility(repeated).astype("float32")
+
+
+def ewma(fold: Fold, lam: float = RISKMETRICS_LAMBDA) -> np.ndarray:
+    """RiskMetrics EWMA volatility, seeded with the training period's return variance."""
+    returns = fold.daily["log_return"].fillna(0.0)
+    initial = float(fold.history()["log_return"].dropna().var())
+    variance = pd.Series(ewma_variance(returns.to_numpy(), lam=lam, initial=initial), returns.index)
+    return _flat(variance.loc[fold.origins].to_numpy(), fold.horizon)
+
+
+def garch_variance_paths(fold: Fold) -> np.ndarray:
+    """GARCH(1,1) daily variance forecasts for steps ``1..h`` at each origin, ``(n, h)``.
+
+    Fitted on the training period (``last_obs``); the forecasts at later origins
+    filter the data up to each origin with those fixed parameters.
+    """
+    from arch import arch_model
+
+    returns = fold.daily["log_return"].dropna() * PERCENT
+    model = arch_model(returns, mean="Constant", vol="GARCH", p=1, q=1, dist="normal")
+    fitted_rows = int((returns.index <= fold.train_end).sum())
+    result = model.fit(last_obs=fitted_rows, disp="off", show_warning=False)
+    first = int(returns.index.get_indexer(fold.origins[:1])[0])
+    forecast = result.forecast(horizon=fold.horizon, start=first, reindex=False)
+    paths = forecast.variance.reindex(fold.origins).to_numpy("float64")
+    return paths / PERCENT**2
+
+
+def garch(fold: Fold) -> np.ndarray:
+    """GARCH(1,1) volatility over the next ``k`` days, ``k = 1..h``."""
+    return cumulative_volatility(garch_variance_paths(fold)).astype("float32")
+
+
+def har_features(variance: pd.Series) -> pd.DataFrame:
+    """HAR regressors at each day: mean variance over the last 1, 5 and 22 days.
+
+    >>> har_features(pd.Series([1.0] * 21 + [23.0])).iloc[-1].tolist()
+    [23.0, 5.4, 2.0]
+    """
+    return pd.DataFrame(
+        {f"rv_{lag}": variance.rolling(lag).mean() for lag in HAR_LAGS}, index=variance.index
+    )
+
+
+def har_targets(variance: pd.Series, horizon: int) -> pd.DataFrame:
+    """Mean variance over the next ``k`` days after each day, for ``k = 1..horizon``."""
+    future = {k: variance[::-1].rolling(k).mean()[::-1].shift(-1) for k in range(1, horizon + 1)}
+    return pd.DataFrame(future, index=variance.index)
+
+
+def har_fit(variance: pd.Series, horizon: int) -> np.ndarray:
+    """Least-squares HAR coefficients per step, ``(horizon, 4)``: intercept, day, week, month."""
+    features, targets = har_features(variance), har_targets(variance, horizon)
+    rows = []
+    for step in range(1, horizon + 1):
+        usable = features.notna().all(axis=1) & targets[step].notna()
+        if usable.sum() < 2 * len(HAR_LAGS) + 2:
+            raise ValueError(f"HAR needs more history; {int(usable.sum())} usable days.")
+        design = np.column_stack([np.ones(int(usable.sum())), features[usable].to_numpy()])
+        coefficients, *_ = np.linalg.lstsq(design, targets.loc[usable, step].to_numpy(), rcond=None)
+        rows.append(coefficients)
+    return np.asarray(rows)
+
+
+def har(fold: Fold) -> np.ndarray:
+    """HAR forecasts of the Garman-Klass variance, as annualised volatility over ``1..h`` days."""
+    coefficients = har_fit(fold.history()["gk_variance"], fold.horizon)
+    features = har_features(fold.daily["gk_variance"]).reindex(fold.origins)
+    design = np.column_stack([np.ones(len(features)), features.to_numpy()])
+    mean_variance = np.maximum(design @ coefficients.T, MIN_DAILY_VARIANCE)
+    # mean variance over k days -> annualised volatility over k days
+    return np.sqrt(TRADING_DAYS * mean_variance).astype("float32")

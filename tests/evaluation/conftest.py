@@ -1,0 +1,47 @@
+"""Shared fixtures for the evaluation tests: the bundled S&P 500 bars, cut into folds."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from fincast.data.loading import load_bars
+from fincast.evaluation.folds import Fold, FoldPlan, make_folds
+from fincast.evaluation.walkforward import WalkForwardJob, prepare_series
+
+
+@pytest.fixture(scope="session")
+def gspc_bars() -> pd.DataFrame:
+    return load_bars("sample", ["^GSPC"])["^GSPC"]
+
+
+def folds_of(
+    bars: pd.DataFrame,
+    task: str = "returns",
+    *,
+    folds: int = 2,
+    step: int = 60,
+    lookback: int = 30,
+    horizon: int = 5,
+) -> list[Fold]:
+    job = WalkForwardJob(
+        tickers=["^GSPC"],
+        build_model=None,
+        task=task,
+        target="log_return" if task == "returns" else "realised_vol",
+        lookback=lookback,
+        horizon=horizon,
+    )
+    windows, daily = prepare_series(bars, job)
+    plan = FoldPlan(folds=folds, step=step, min_train_windows=100)
+    return make_folds(windows, daily, horizon=horizon, plan=plan)
+
+
+@pytest.fixture(scope="session")
+def return_folds(gspc_bars) -> list[Fold]:
+    return folds_of(gspc_bars.iloc[-1500:], "returns")
+
+
+@pytest.fixture(scope="session")
+def volatility_folds(gspc_bars) -> list[Fold]:
+    return folds_of(gspc_bars.iloc[-1500:], "volatility")

@@ -1,0 +1,135 @@
+"""Report tables on hand-made backtests: metrics, DM columns, verdicts, saving, plots."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import mean_absolute_error
+
+from fincast.evaluation.baselines import QUANTILE_LEVELS
+from fincast.evaluation.losses import squared_errors
+from fincast.evaluation.plots import save_plots
+from fincast.evaluation.report import build_report, render, save_report
+from fincast.evaluation.stats import diebold_mariano
+from fincast.evaluation.walkforward import Backtest
+
+N, H = 400, 3
+
+
+def make_backtest(task: str, model_noise: float, seed: int = 0) -> Backtest:
+    rng = np.random.default_rng(seed)
+    if task == "returns":
+        actual = rng.normal(0.0003, 0.01, (N, H))
+        naive = np.zeros((N, H))
+        quantiles = np.broadcast_to(
+            np.quantile(rng.normal(0, 0.01, 5000), QUANTILE_LEVELS), (N, H, 5)
+        ).copy()
+        forecasts = {"naive": naive, "historical_quantiles": quantiles}
+    else:
+        actual = np.abs(rng.normal(0.15, 0.04, (N, H)))
+        forecasts = {"ewma": np.full((N, H), 0.15)}
+    model = actual + rng.normal(0, model_noise, (N, H))
+    if task == "volatility":
+        model = np.abs(model)
+    folds = pd.DataFrame({"refit": [True, True], "seconds": [1.0, 1.0]})
+    return Backtest(
+        task=task,
+        ticker="^TEST",
+        horizon=H,
+        origins=pd.bdate_range("2015-01-01", periods=N),
+        fold=np.repeat([0, 1], N // 2),
+        actual=actual,
+        forecasts={"model": model, **forecasts},
+        levels={
+            "model": None,
+            "naive": None,
+            "ewma": None,
+            "historical_quantiles": QUANTILE_LEVELS,
+        },
+        last_price=np.linspace(100, 120, N),
+        price_scale=np.full(N, 1.0),
+        folds=folds,
+    )
+
+
+def test_scores_have_a_row_per_forecaster_and_dm_columns() -> None:
+    report = build_report(make_backtest("returns", model_noise=0.002))
+    table = report.scores
+    assert list(table.index) == ["model", "naive", "historical_quantiles"]
+    for column in ("mse", "mae", "hit_rate", "hit_p", "price_mae", "price_mase", "price_smape"):
+        assert column in table.columns
+    assert {f"dm_p_h{step}" for step in range(1, H + 1)} | {"dm_p_all"} <= set(table.columns)
+    assert np.isnan(table.loc["model", "dm_p_h1"])
+
+
+def test_dm_columns_are_the_model_against_each_row() -> None:
+    backtest = make_backtest("returns", model_noise=0.009)
+    report = build_report(backtest)
+    model_loss = squared_errors(backtest.actual, backtest.forecasts["model"])
+    naive_loss = squared_errors(backtest.actual, backtest.forecasts["naive"])
+    expected = diebold_mariano(model_loss[:, 1], naive_loss[:, 1], horizon=2).p_value
+    assert report.scores.loc["naive", "dm_p_h2"] == pytest.approx(expected)
+
+
+def test_price_metrics_are_on_the_implied_price_path() -> None:
+    backtest = make_backtest("returns", model_noise=0.002)
+    report = build_report(backtest)
+    actual_path = backtest.last_price[:, None] * np.exp(np.cumsum(backtest.actual, axis=1))
+    model_path = backtest.last_price[:, None] * np.exp(
+        np.cumsum(backtest.forecasts["model"], axis=1)
+    )
+    assert report.scores.loc["model", "price_mae"] == pytest.approx(
+        mean_absolute_error(actual_path.ravel(), model_path.ravel())
+    )
+
+
+def test_quantile_forecasters_get_pinball_and_coverage() -> None:
+    report = build_report(make_backtest("returns", model_noise=0.002))
+    row = report.scores.loc["historical_quantiles"]
+    assert 0.7 < row["cover_80"] < 0.9 and 0.85 < row["cover_90"] < 0.95
+    assert row["pinball"] > 0
+    assert np.isnan(report.scores.loc["model", "cover_80"])
+
+
+def test_verdict_says_better_only_for_a_real_edge() -> None:
+    skilled = build_report(make_backtest("returns", model_noise=0.002)).verdicts
+    assert skilled[0].startswith("model vs naive: better than naive (p=")
+    noisy = build_report(make_backtest("returns", model_noise=0.03)).verdicts
+    assert noisy[0].startswith("model vs naive: worse than naive")
+    assert not any("better than" in line.split(";")[0] for line in noisy)
+
+
+def test_trading_table_for_returns_only() -> None:
+    returns = build_report(make_backtest("returns", model_noise=0.002))
+    assert returns.trading is not None and "buy_and_hold" in returns.trading.index
+    assert returns.trading.loc["model", "sharpe"] > returns.trading.loc["buy_and_hold", "sharpe"]
+    volatility = build_report(make_backtest("volatility", model_noise=0.01))
+    assert volatility.trading is None
+    assert {"qlike", "mse_var", "rmse_vol"} <= set(volatility.scores.columns)
+    assert volatility.verdicts[0].startswith("model vs ewma: better than ewma")
+
+
+def test_render_prints_scores_verdicts_and_trading() -> None:
+    text = render(build_report(make_backtest("returns", model_noise=0.03)))
+    assert "^TEST: returns" in text and "dm_p_all" in text
+    assert "model vs naive:" in text and "Trading (long/short" in text and "buy_and_hold" in text
+
+
+@pytest.mark.parametrize("task", ["returns", "volatility"])
+def test_save_report_and_plots(task: str, tmp_path) -> None:
+    report = build_report(make_backtest(task, model_noise=0.01))
+    written = save_report(report, tmp_path) + save_plots(report, tmp_path)
+    names = {path.name for path in written}
+    assert {"scores.csv", "folds.csv", "forecasts.csv", "report.json"} <= names
+    assert {"forecast_vs_actual.png", "calibration.png"} <= names
+    assert ("equity.png" in names) == (task == "returns")
+    payload = json.loads((tmp_path / "report.json").read_text())
+    assert payload["task"] == task and payload["verdicts"] and "model" in payload["scores"]
+    assert all(path.stat().st_size > 1000 for path in written if path.suffix == ".png")
+    forecasts = pd.read_csv(tmp_path / "forecasts.csv")
+    assert len(forecasts) == N * H and {"origin", "fold", "step", "actual", "model"} <= set(
+        forecasts.columns
+    )

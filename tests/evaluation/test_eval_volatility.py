@@ -1,0 +1,127 @@
+"""Volatility target and baselines: Garman-Klass by hand, EWMA by loop, GARCH against arch's
+fitted parameters run through a hand-written recursion, HAR against statsmodels OLS."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import statsmodels.api as sm
+from arch import arch_model
+
+from fincast.evaluation import volatility
+from fincast.evaluation.targets import (
+    cumulative_volatility,
+    garman_klass_variance,
+    task_windows,
+    to_variance,
+)
+
+
+def test_garman_klass_by_hand(gspc_bars) -> None:
+    day = gspc_bars.iloc[100]
+    expected = (
+        0.5 * math.log(day.high / day.low) ** 2
+        - (2 * math.log(2) - 1) * math.log(day.close / day.open) ** 2
+    )
+    assert garman_klass_variance(gspc_bars).iloc[100] == pytest.approx(expected, rel=1e-12)
+    assert (garman_klass_variance(gspc_bars) > 0).all()
+
+
+def test_volatility_targets_are_future_realised_volatility(volatility_folds) -> None:
+    fold = volatility_folds[0]
+    index = 17
+    origin = fold.test.as_of[index]
+    future = fold.daily["gk_variance"]
+    position = future.index.get_loc(origin)
+    next_days = future.iloc[position + 1 : position + 1 + fold.horizon].to_numpy()
+    assert len(next_days) == fold.horizon  # well before the fold's last origin
+    expected = [math.sqrt(252 * next_days[: k + 1].mean()) for k in range(fold.horizon)]
+    np.testing.assert_allclose(fold.test.targets[index], expected, rtol=1e-5)
+
+
+def test_task_windows_rejects_a_wrong_target() -> None:
+    frame = pd.DataFrame({"log_return": np.zeros(30)}, index=pd.bdate_range("2020", periods=30))
+    with pytest.raises(ValueError, match="Received: target='log_return'"):
+        task_windows("volatility", frame, frame, target="log_return", lookback=5, horizon=2)
+    with pytest.raises(ValueError, match="Unknown task 'prices'"):
+        task_windows("prices", frame, frame, target="log_return", lookback=5, horizon=2)
+
+
+def test_cumulative_volatility_round_trips_to_variance() -> None:
+    daily = np.array([[1e-4, 1e-4, 4e-4]])
+    vol = cumulative_volatility(daily)
+    np.testing.assert_allclose(to_variance(vol[0]), [1e-4, 1e-4, 2e-4], rtol=1e-12)
+
+
+def test_ewma_matches_a_plain_loop() -> None:
+    returns = np.random.default_rng(0).normal(0, 0.01, 300)
+    expected, previous = [], 2e-4
+    for value in returns:
+        previous = 0.94 * previous + 0.06 * value**2
+        expected.append(previous)
+    np.testing.assert_allclose(
+        volatility.ewma_variance(returns, lam=0.94, initial=2e-4), expected, rtol=1e-12
+    )
+
+
+def test_ewma_forecast_is_flat_over_the_horizon(volatility_folds) -> None:
+    forecasts = volatility.ewma(volatility_folds[0])
+    np.testing.assert_allclose(forecasts, forecasts[:, :1].repeat(forecasts.shape[1], 1), rtol=1e-6)
+
+
+def test_garch_matches_a_hand_rolled_recursion_with_arch_params(volatility_folds) -> None:
+    fold = volatility_folds[1]
+    returns = fold.daily["log_return"].dropna() * 100
+    fitted_rows = int((returns.index <= fold.train_end).sum())
+    result = arch_model(returns, mean="Constant", vol="GARCH", p=1, q=1).fit(
+        last_obs=fitted_rows, disp="off"
+    )
+    mu, omega, alpha, beta = (result.params[k] for k in ("mu", "omega", "alpha[1]", "beta[1]"))
+    assert result.nobs == fitted_rows
+    # sigma^2 of the last fitted day, then the GARCH(1,1) recursion over later days
+    last_fitted = result.conditional_volatility.iloc[fitted_rows - 1]
+    variance = {returns.index[fitted_rows - 1]: last_fitted**2}
+    values = returns.to_numpy()
+    for t in range(fitted_rows, len(values)):
+        previous = variance[returns.index[t - 1]]
+        variance[returns.index[t]] = omega + alpha * (values[t - 1] - mu) ** 2 + beta * previous
+    paths = volatility.garch_variance_paths(fold) * 1e4
+    for row, origin in enumerate(fold.origins[::25]):
+        t = returns.index.get_loc(origin)
+        step = omega + alpha * (values[t] - mu) ** 2 + beta * variance[origin]
+        expected = [step]
+        for _ in range(fold.horizon - 1):
+            expected.append(omega + (alpha + beta) * expected[-1])
+        np.testing.assert_allclose(paths[row * 25], expected, rtol=1e-6)
+
+
+def test_garch_volatility_is_cumulative_of_its_variance_paths(volatility_folds) -> None:
+    fold = volatility_folds[0]
+    expected = cumulative_volatility(volatility.garch_variance_paths(fold))
+    np.testing.assert_allclose(volatility.garch(fold), expected, rtol=1e-6)
+
+
+def test_har_coefficients_match_statsmodels_ols(volatility_folds) -> None:
+    variance = volatility_folds[0].history()["gk_variance"]
+    ours = volatility.har_fit(variance, horizon=3)
+    features = volatility.har_features(variance)
+    targets = volatility.har_targets(variance, 3)
+    for step in range(3):
+        data = pd.concat([features, targets[step + 1].rename("y")], axis=1).dropna()
+        reference = sm.OLS(data["y"], sm.add_constant(data[features.columns])).fit()
+        np.testing.assert_allclose(ours[step], reference.params.to_numpy(), rtol=1e-7)
+
+
+def test_har_targets_are_means_of_the_next_days() -> None:
+    series = pd.Series([1.0, 2.0, 3.0, 4.0, 5.0])
+    targets = volatility.har_targets(series, 2)
+    assert targets.loc[0].tolist() == [2.0, 2.5]
+    assert np.isnan(targets.loc[4]).all()
+
+
+def test_har_forecasts_are_positive_volatilities(volatility_folds) -> None:
+    forecasts = volatility.har(volatility_folds[0])
+    assert (forecasts > 0).all() and (forecasts < 2).all()
