@@ -11,7 +11,7 @@ stored first); a failed refresh of a cached ticker counts as failed.
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from omegaconf import DictConfig
 
@@ -27,13 +27,30 @@ FAILED = ("failed", "stale")
 ERROR_WIDTH = 90
 
 
-def findings(bars: pd.DataFrame, ticker: str) -> str:
-    """The validation findings of ``bars`` in a few words: ``ok`` or ``check=count, ...``."""
-    from fincast.data.sources import MarketDataError
-    from fincast.data.validate import check_bars
+def findings(bars: pd.DataFrame, ticker: str, checks: dict[str, Any] | None = None) -> str:
+    """The validation findings of ``bars`` in a few words: ``ok`` or ``check=count, ...``.
 
+    Args:
+        bars: one ticker's bars.
+        ticker: its symbol.
+        checks: ``calendar``, ``calendars`` and ``max_daily_move`` as
+            :func:`fincast.cli.train.data_checks` reads them from ``config.data``.
+    """
+    from fincast.data.calendars import DEFAULT_CALENDAR, calendar_for
+    from fincast.data.sources import MarketDataError
+    from fincast.data.validate import DEFAULT_MAX_DAILY_MOVE, check_bars
+
+    checks = checks or {}
+    calendar = calendar_for(
+        ticker, checks.get("calendar", DEFAULT_CALENDAR), checks.get("calendars")
+    )
     try:
-        report = check_bars(bars, ticker)
+        report = check_bars(
+            bars,
+            ticker,
+            calendar=calendar,
+            max_daily_move=checks.get("max_daily_move", DEFAULT_MAX_DAILY_MOVE),
+        )
     except MarketDataError as error:
         return str(error)
     failed = report.errors + report.warnings
@@ -63,8 +80,8 @@ def _short(error: Exception | None) -> str:
     return text if len(text) <= ERROR_WIDTH else text[: ERROR_WIDTH - 3] + "..."
 
 
-def summary_row(outcome: TickerOutcome) -> dict[str, object]:
-    """The summary table's row of one ticker."""
+def summary_row(outcome: TickerOutcome, checks: dict[str, Any] | None = None) -> dict[str, object]:
+    """The summary table's row of one ticker (``checks``: see :func:`findings`)."""
     row: dict[str, object] = {
         "ticker": outcome.ticker,
         "status": outcome.status,
@@ -81,7 +98,7 @@ def summary_row(outcome: TickerOutcome) -> dict[str, object]:
         row["first"] = str(bars.index[0].date())
         row["last"] = str(bars.index[-1].date())
         row["stale_days"] = outcome.age_days
-        row["validation"] = findings(bars, outcome.ticker)
+        row["validation"] = findings(bars, outcome.ticker, checks)
     return row
 
 
@@ -128,16 +145,18 @@ def fetch(config: DictConfig) -> None:
     """The Hydra task of ``fincast-fetch``."""
     import pandas as pd
 
+    from fincast.cli.train import data_checks
     from fincast.data.sources import MarketDataError
 
     tickers = [str(ticker) for ticker in config.data.tickers]
     if not tickers:
         fail(COMMAND, "data.tickers is empty; e.g. data.tickers=[AAPL,MSFT].")
     try:
+        checks = data_checks(config)
         outcomes = collect(config, tickers)
-    except MarketDataError as error:  # bad options: nothing was fetched
+    except (MarketDataError, ValueError) as error:  # bad options: nothing was fetched
         fail(COMMAND, error)
-    table = pd.DataFrame([summary_row(outcome) for outcome in outcomes])
+    table = pd.DataFrame([summary_row(outcome, checks) for outcome in outcomes])
     print(table.to_string(index=False))
     failed = [outcome.ticker for outcome in outcomes if outcome.status in FAILED]
     if failed:
