@@ -1,12 +1,29 @@
-"""Training: it learns, early stopping restores the best weights, seeds repeat, saves are atomic."""
+"""Training: it learns, callbacks stop / cut the rate, progress fits the terminal, seeds repeat."""
 
 from __future__ import annotations
 
+import io
+
+import keras
 import numpy as np
 import pytest
 
-from fincast.models.builders import build_lstm, build_mlp, fit_scaling
-from fincast.training.fit import save_model, set_seed, train_model
+from fincast.models.builders import BUILDERS, build_lstm, build_mlp, fit_scaling
+from fincast.models.losses import PinballLoss
+from fincast.training.fit import (
+    LearningRateSchedule,
+    progress_verbosity,
+    save_model,
+    set_seed,
+    train_model,
+)
+
+SMALL = {
+    "mlp": {"units": [8]},
+    "lstm": {"units": 4, "pooling": "attention", "attention_units": 3},
+    "cnn": {"filters": [4], "dense_units": 8},
+    "t2v_attention": {"time2vec_dim": 3, "units": 4, "attention_units": 3},
+}
 
 
 def _learnable(count=512, lookback=8, seed=0):
@@ -62,12 +79,92 @@ def test_early_stopping_stops_and_restores_best():
     assert restored == pytest.approx(best, rel=1e-3)
 
 
-def test_same_seed_gives_identical_weights():
+def test_reduce_lr_on_plateau_cuts_the_rate():
     inputs, targets = _learnable(count=128)
+    noise = np.random.default_rng(4).normal(size=targets.shape).astype("float32")
+    set_seed(3)
+    schedule = LearningRateSchedule(0.05, patience=1, factor=0.5, min_learning_rate=0.01)
+    result = train_model(
+        _model(inputs, noise, units=[32]),
+        (inputs, noise),
+        (inputs[:32], noise[:32] * 3),
+        epochs=8,
+        batch_size=32,
+        learning_rate=schedule,
+        patience=0,
+        verbose=0,
+    )
+    rates = result.history["learning_rate"]
+    assert rates[0] == pytest.approx(0.05) and min(rates) < 0.05
+    assert min(rates) >= 0.01 - 1e-9
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"learning_rate": 0.0}, "learning_rate=0.0"),
+        ({"patience": -1}, "patience=-1"),
+        ({"factor": 1.0}, "factor=1.0"),
+    ],
+)
+def test_learning_rate_schedule_rejects_bad_values(options, message):
+    with pytest.raises(ValueError, match=message):
+        LearningRateSchedule(**options)
+
+
+class _Stream(io.StringIO):
+    def __init__(self, tty: bool) -> None:
+        super().__init__()
+        self.tty = tty
+
+    def isatty(self) -> bool:
+        return self.tty
+
+
+def test_progress_bar_only_on_a_terminal():
+    assert progress_verbosity("auto", _Stream(tty=True)) == 1
+    assert progress_verbosity("auto", _Stream(tty=False)) == 2
+    assert progress_verbosity(0, _Stream(tty=True)) == 0
+    with pytest.raises(ValueError, match="verbose='loud'"):
+        progress_verbosity("loud")
+
+
+def test_auto_progress_in_a_pipe_is_one_line_per_epoch(capsys):
+    inputs, targets = _learnable(count=64)
+    train_model(_model(inputs, targets), (inputs, targets), epochs=2, batch_size=32)
+    output = capsys.readouterr().out
+    assert "\r" not in output and "━" not in output  # no progress bar redraws
+    assert output.count("Epoch ") == 2 and output.count("loss:") == 2
+
+
+def test_quantile_training_with_pinball_loss():
+    inputs, targets = _learnable(count=256)
+    noisy = targets + np.random.default_rng(5).normal(0, 0.5, targets.shape).astype("float32")
+    set_seed(4)
+    model = _model(inputs, noisy, quantiles=[0.1, 0.5, 0.9], units=[16])
+    result = train_model(
+        model,
+        (inputs, noisy),
+        epochs=20,
+        batch_size=32,
+        learning_rate=1e-2,
+        loss=PinballLoss([0.1, 0.5, 0.9]),
+        verbose=0,
+    )
+    assert "mae" not in result.history  # MAE of a quantile output would mislead
+    assert result.history["loss"][-1] < result.history["loss"][0]
+    forecasts = model.predict(inputs, verbose=0)
+    coverage = np.mean((noisy >= forecasts[..., 0]) & (noisy <= forecasts[..., 2]))
+    assert 0.6 < coverage < 0.95  # the 10-90 % interval holds about 80 % on its training data
+
+
+@pytest.mark.parametrize("name", sorted(BUILDERS))
+def test_same_seed_gives_identical_weights(name):
+    inputs, targets = _learnable(count=96)
 
     def run():
         set_seed(7)
-        model = _model(inputs, targets, builder=build_lstm, units=4)
+        model = _model(inputs, targets, builder=BUILDERS[name], dropout=0.1, **SMALL[name])
         train_model(model, (inputs, targets), epochs=2, batch_size=32, verbose=0)
         return model.get_weights()
 
@@ -105,3 +202,11 @@ def test_failed_save_keeps_the_old_file(tmp_path, monkeypatch):
         save_model(model, path)
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["model.keras"]
+
+
+def test_lstm_builder_still_trains_with_the_last_state():
+    inputs, targets = _learnable(count=64)
+    model = _model(inputs, targets, builder=build_lstm, units=4)
+    result = train_model(model, (inputs, targets), epochs=1, batch_size=32, verbose=0)
+    assert np.isfinite(result.history["loss"][0])
+    assert keras.ops.convert_to_numpy(model.predict_on_batch(inputs[:2])).shape == (2, 1)

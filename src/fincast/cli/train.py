@@ -43,6 +43,40 @@ def _number(key: str, value: Any) -> float:
         raise ValueError(f"{key} must be a number or null. Received: {key}={value!r}") from None
 
 
+def training_options(config: DictConfig) -> dict[str, Any]:
+    """Quantiles, precision, distribution, LR schedule and progress of ``config``.
+
+    Raises:
+        ValueError: a value of the wrong type, naming the key and the value.
+    """
+    training, quantiles = config.training, config.task.get("quantiles")
+    verbose = training.get("verbose", "auto")
+    if verbose != "auto" and not (isinstance(verbose, int) and verbose in (0, 1, 2)):
+        raise ValueError(
+            f"training.verbose must be auto, 0, 1 or 2. Received: training.verbose={verbose!r}"
+        )
+    if quantiles is not None and not OmegaConf.is_list(quantiles):
+        raise ValueError(
+            "task.quantiles must be null or a list such as [0.1, 0.5, 0.9]. "
+            f"Received: task.quantiles={quantiles!r}"
+        )
+    return {
+        "quantiles": None
+        if quantiles is None
+        else [_number("task.quantiles", level) for level in quantiles],
+        "precision": str(training.get("precision", "float32")),
+        "distribution": str(training.get("distribution", "none")),
+        "reduce_lr_patience": _typed_or(config, "training.reduce_lr.patience", int, 0),
+        "reduce_lr_factor": _typed_or(config, "training.reduce_lr.factor", float, 0.5),
+        "min_learning_rate": _typed_or(config, "training.reduce_lr.min_lr", float, 1e-6),
+        "verbose": verbose,
+    }
+
+
+def _typed_or(config: DictConfig, key: str, kind: type[Any], default: Any) -> Any:
+    return default if OmegaConf.select(config, key) is None else typed(config, key, kind)
+
+
 def training_job(config: DictConfig) -> TrainingJob:
     """Turn the composed config into a :class:`TrainingJob`, checking value types.
 
@@ -76,7 +110,7 @@ def training_job(config: DictConfig) -> TrainingJob:
         batch_size=typed(config, "training.batch_size", int),
         learning_rate=typed(config, "training.learning_rate", float),
         patience=typed(config, "training.patience", int),
-        verbose=typed(config, "training.verbose", int),
+        **training_options(config),
         seed=typed(config, "seed", int),
         output_dir=str(config.paths.models),
     )

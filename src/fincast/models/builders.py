@@ -1,64 +1,83 @@
 """Model builders: plain functions returning Functional ``keras.Model`` forecasters.
 
 Every model takes a raw feature window ``(lookback, features)`` and returns a
-forecast in real units ``(horizon,)``: input normalisation and output rescaling,
-fitted on the training slice only, live inside the model.
+forecast in real units: ``(horizon,)`` for a point forecast, or
+``(horizon, len(quantiles))`` when ``quantiles`` is given. Input normalisation and
+output rescaling, fitted on the training slice only, live inside the model.
+
+Every builder takes ``lookback``, ``num_features``, ``horizon`` and ``scaling``, plus
+``quantiles`` (``None`` for a point forecast) and ``reversible_norm`` (normalise each
+window by its own statistics, RevIN, and restore them on the output).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 
 import keras
-import numpy as np
 
-from fincast.models.layers import Rescale
+from fincast.models.attention import TemporalAttentionPooling
+from fincast.models.common import (
+    Scaling,
+    check_positive,
+    check_rate,
+    fit_scaling,
+    forecast_head,
+    normalised_input,
+)
+from fincast.models.time2vec import Time2Vec
 
-MIN_SCALE = 1e-8
+__all__ = [
+    "BUILDERS",
+    "Scaling",
+    "build_cnn",
+    "build_lstm",
+    "build_mlp",
+    "build_t2v_attention",
+    "fit_scaling",
+]
+POOLINGS = ("last", "attention")
 
 
-@dataclass(frozen=True)
-class Scaling:
-    """Training-slice statistics that a model carries to normalise and rescale."""
+def build_mlp(
+    *,
+    lookback: int,
+    num_features: int,
+    horizon: int,
+    scaling: Scaling,
+    units: Sequence[int] = (64, 64),
+    dropout: float = 0.0,
+    quantiles: Sequence[float] | None = None,
+    reversible_norm: bool = False,
+) -> keras.Model:
+    """Dense layers over the flattened window; a direct multi-horizon head.
 
-    input_mean: list[float]
-    input_variance: list[float]
-    target_mean: list[float]
-    target_scale: list[float]
-
-
-def fit_scaling(train_inputs: np.ndarray, train_targets: np.ndarray) -> Scaling:
-    """Per-feature and per-horizon statistics of the training slice only."""
-    flat_inputs = train_inputs.reshape(-1, train_inputs.shape[-1]).astype("float64")
-    targets = train_targets.astype("float64")
-    return Scaling(
-        input_mean=flat_inputs.mean(axis=0).tolist(),
-        input_variance=np.maximum(flat_inputs.var(axis=0), MIN_SCALE**2).tolist(),
-        target_mean=targets.mean(axis=0).tolist(),
-        target_scale=np.maximum(targets.std(axis=0), MIN_SCALE).tolist(),
+    Args:
+        lookback: days in each input window.
+        num_features: features per day.
+        horizon: days forecast at once.
+        scaling: training-slice statistics (see :func:`fit_scaling`).
+        units: widths of the hidden Dense layers.
+        dropout: dropout rate after each hidden layer, in ``[0, 1)``.
+        quantiles: quantile levels for a quantile forecast; ``None`` for a point forecast.
+        reversible_norm: normalise each window by its own statistics (RevIN).
+    """
+    check_positive(lookback=lookback, num_features=num_features, horizon=horizon)
+    if not units or any(isinstance(width, bool) or int(width) < 1 for width in units):
+        raise ValueError(
+            f"units must be a non-empty list of positive widths. Received: units={units}"
+        )
+    check_rate("dropout", dropout)
+    model_input = normalised_input(lookback, num_features, scaling, reversible_norm)
+    hidden = keras.layers.Flatten(name="flatten")(model_input.normalised)
+    for index, width in enumerate(units):
+        hidden = keras.layers.Dense(int(width), activation="relu", name=f"dense_{index}")(hidden)
+        if dropout:
+            hidden = keras.layers.Dropout(dropout, name=f"dropout_{index}")(hidden)
+    outputs = forecast_head(
+        hidden, model_input, horizon=horizon, scaling=scaling, quantiles=quantiles
     )
-
-
-def _check_positive(**values: int) -> None:
-    for name, value in values.items():
-        if int(value) < 1:
-            raise ValueError(f"{name} must be a positive integer. Received: {name}={value}")
-
-
-def _normalised_input(
-    lookback: int, num_features: int, scaling: Scaling
-) -> tuple[keras.KerasTensor, keras.KerasTensor]:
-    inputs = keras.Input(shape=(lookback, num_features), name="window")
-    normalised = keras.layers.Normalization(
-        axis=-1, mean=scaling.input_mean, variance=scaling.input_variance, name="normalise"
-    )(inputs)
-    return inputs, normalised
-
-
-def _forecast_head(hidden: keras.KerasTensor, horizon: int, scaling: Scaling) -> keras.KerasTensor:
-    normalised = keras.layers.Dense(horizon, name="head")(hidden)
-    return Rescale(scaling.target_mean, scaling.target_scale, name="rescale")(normalised)
+    return keras.Model(model_input.window, outputs, name="mlp_forecaster")
 
 
 def build_lstm(
@@ -70,8 +89,12 @@ def build_lstm(
     units: int = 64,
     num_layers: int = 1,
     dropout: float = 0.0,
+    pooling: str = "last",
+    attention_units: int = 16,
+    quantiles: Sequence[float] | None = None,
+    reversible_norm: bool = False,
 ) -> keras.Model:
-    """Stacked LSTM over the window; the last state feeds a direct multi-horizon head.
+    """Stacked LSTM over the window; its last state or attention pooling feeds the head.
 
     Args:
         lookback: days in each input window.
@@ -81,53 +104,152 @@ def build_lstm(
         units: LSTM units per layer.
         num_layers: stacked LSTM layers.
         dropout: dropout rate on each layer's inputs, in ``[0, 1)``.
+        pooling: ``"last"`` (the last step's state) or ``"attention"``
+            (:class:`TemporalAttentionPooling` over every step).
+        attention_units: width of the attention scorer when ``pooling="attention"``.
+        quantiles: quantile levels for a quantile forecast; ``None`` for a point forecast.
+        reversible_norm: normalise each window by its own statistics (RevIN).
     """
-    _check_positive(
+    check_positive(
         lookback=lookback,
         num_features=num_features,
         horizon=horizon,
         units=units,
         num_layers=num_layers,
+        attention_units=attention_units,
     )
-    if not 0.0 <= dropout < 1.0:
-        raise ValueError(f"dropout must be in [0, 1). Received: dropout={dropout}")
-    inputs, hidden = _normalised_input(lookback, num_features, scaling)
+    check_rate("dropout", dropout)
+    if pooling not in POOLINGS:
+        raise ValueError(f"pooling must be one of {POOLINGS}. Received: pooling={pooling!r}")
+    model_input = normalised_input(lookback, num_features, scaling, reversible_norm)
+    hidden = model_input.normalised
     for layer in range(num_layers):
+        sequences = layer < num_layers - 1 or pooling == "attention"
         hidden = keras.layers.LSTM(
-            units, dropout=dropout, return_sequences=layer < num_layers - 1, name=f"lstm_{layer}"
+            units, dropout=dropout, return_sequences=sequences, name=f"lstm_{layer}"
         )(hidden)
-    return keras.Model(inputs, _forecast_head(hidden, horizon, scaling), name="lstm_forecaster")
+    if pooling == "attention":
+        hidden = TemporalAttentionPooling(attention_units, name="attention")(hidden)
+    outputs = forecast_head(
+        hidden, model_input, horizon=horizon, scaling=scaling, quantiles=quantiles
+    )
+    return keras.Model(model_input.window, outputs, name="lstm_forecaster")
 
 
-def build_mlp(
+def build_cnn(
     *,
     lookback: int,
     num_features: int,
     horizon: int,
     scaling: Scaling,
-    units: tuple[int, ...] | list[int] = (64, 64),
+    filters: Sequence[int] = (32, 32),
+    kernel_size: int = 3,
+    pool_size: int = 2,
+    dense_units: int = 64,
     dropout: float = 0.0,
+    quantiles: Sequence[float] | None = None,
+    reversible_norm: bool = False,
 ) -> keras.Model:
-    """Dense layers over the flattened window; a direct multi-horizon head."""
-    _check_positive(lookback=lookback, num_features=num_features, horizon=horizon)
-    if not units or any(int(width) < 1 for width in units):
+    """Causal Conv1D blocks, each followed by max pooling, then a Dense layer and the head.
+
+    Args:
+        lookback: days in each input window.
+        num_features: features per day.
+        horizon: days forecast at once.
+        scaling: training-slice statistics (see :func:`fit_scaling`).
+        filters: filters of each convolution block.
+        kernel_size: days each convolution sees.
+        pool_size: max-pooling window after each block (``"same"`` padding, so short
+            windows never pool to nothing).
+        dense_units: width of the Dense layer before the head.
+        dropout: dropout rate before the head, in ``[0, 1)``.
+        quantiles: quantile levels for a quantile forecast; ``None`` for a point forecast.
+        reversible_norm: normalise each window by its own statistics (RevIN).
+    """
+    check_positive(
+        lookback=lookback,
+        num_features=num_features,
+        horizon=horizon,
+        kernel_size=kernel_size,
+        pool_size=pool_size,
+        dense_units=dense_units,
+    )
+    if not filters or any(isinstance(count, bool) or int(count) < 1 for count in filters):
         raise ValueError(
-            f"units must be a non-empty list of positive widths. Received: units={units}"
+            f"filters must be a non-empty list of positive counts. Received: filters={filters}"
         )
-    if not 0.0 <= dropout < 1.0:
-        raise ValueError(f"dropout must be in [0, 1). Received: dropout={dropout}")
-    inputs, hidden = _normalised_input(lookback, num_features, scaling)
+    check_rate("dropout", dropout)
+    model_input = normalised_input(lookback, num_features, scaling, reversible_norm)
+    hidden = model_input.normalised
+    for index, count in enumerate(filters):
+        hidden = keras.layers.Conv1D(
+            int(count), kernel_size, padding="causal", activation="relu", name=f"conv_{index}"
+        )(hidden)
+        hidden = keras.layers.MaxPooling1D(pool_size, padding="same", name=f"pool_{index}")(hidden)
     hidden = keras.layers.Flatten(name="flatten")(hidden)
-    for index, width in enumerate(units):
-        hidden = keras.layers.Dense(int(width), activation="relu", name=f"dense_{index}")(hidden)
-        if dropout:
-            hidden = keras.layers.Dropout(dropout, name=f"dropout_{index}")(hidden)
-    return keras.Model(inputs, _forecast_head(hidden, horizon, scaling), name="mlp_forecaster")
+    hidden = keras.layers.Dense(dense_units, activation="relu", name="dense")(hidden)
+    if dropout:
+        hidden = keras.layers.Dropout(dropout, name="dropout")(hidden)
+    outputs = forecast_head(
+        hidden, model_input, horizon=horizon, scaling=scaling, quantiles=quantiles
+    )
+    return keras.Model(model_input.window, outputs, name="cnn_forecaster")
+
+
+def build_t2v_attention(
+    *,
+    lookback: int,
+    num_features: int,
+    horizon: int,
+    scaling: Scaling,
+    time2vec_dim: int = 8,
+    units: int = 32,
+    attention_units: int = 16,
+    dropout: float = 0.0,
+    quantiles: Sequence[float] | None = None,
+    reversible_norm: bool = True,
+) -> keras.Model:
+    """fincast's own layers: RevIN, Time2Vec features, an LSTM and temporal attention.
+
+    Each day's normalised features are joined by their :class:`Time2Vec` embedding;
+    an LSTM reads the sequence and :class:`TemporalAttentionPooling` weighs its steps.
+
+    Args:
+        lookback: days in each input window.
+        num_features: features per day.
+        horizon: days forecast at once.
+        scaling: training-slice statistics (see :func:`fit_scaling`).
+        time2vec_dim: width of the Time2Vec embedding, >= 2.
+        units: LSTM units.
+        attention_units: width of the attention scorer.
+        dropout: dropout rate on the LSTM's inputs, in ``[0, 1)``.
+        quantiles: quantile levels for a quantile forecast; ``None`` for a point forecast.
+        reversible_norm: normalise each window by its own statistics (RevIN).
+    """
+    check_positive(
+        lookback=lookback,
+        num_features=num_features,
+        horizon=horizon,
+        units=units,
+        attention_units=attention_units,
+    )
+    check_rate("dropout", dropout)
+    model_input = normalised_input(lookback, num_features, scaling, reversible_norm)
+    embedded = Time2Vec(time2vec_dim, name="time2vec")(model_input.normalised)
+    hidden = keras.layers.Concatenate(name="with_time2vec")([model_input.normalised, embedded])
+    hidden = keras.layers.LSTM(units, dropout=dropout, return_sequences=True, name="lstm")(hidden)
+    hidden = TemporalAttentionPooling(attention_units, name="attention")(hidden)
+    outputs = forecast_head(
+        hidden, model_input, horizon=horizon, scaling=scaling, quantiles=quantiles
+    )
+    return keras.Model(model_input.window, outputs, name="t2v_attention_forecaster")
 
 
 # Every model family by its config name (``conf/model/<name>.yaml``); each builder takes
 # ``lookback``, ``num_features``, ``horizon`` and ``scaling`` as keyword arguments.
 BUILDERS: dict[str, Callable[..., keras.Model]] = {
-    "lstm": build_lstm,
     "mlp": build_mlp,
+    "lstm": build_lstm,
+    "cnn": build_cnn,
+    "t2v_attention": build_t2v_attention,
 }

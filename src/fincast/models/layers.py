@@ -1,4 +1,8 @@
-"""fincast's custom Keras layers: ``keras.ops`` maths only, serialisable by name."""
+"""fincast's custom Keras layers: ``keras.ops`` maths only, serialisable by name.
+
+Importing this module registers every fincast layer and loss, so a saved model
+loads with ``safe_mode=True``; the layers live in small modules re-exported here.
+"""
 
 from __future__ import annotations
 
@@ -20,9 +24,14 @@ class Rescale(keras.layers.Layer):
         offset: per-output additive term (e.g. the training targets' mean).
         scale: per-output multiplier (e.g. the training targets' standard deviation);
             every value must be positive.
+        axis: the input axis the values run along: ``-1`` for point forecasts
+            ``(batch, horizon)``, ``1`` for quantile forecasts ``(batch, horizon, quantiles)``.
+        **kwargs: base layer arguments (``name``, ``dtype``...).
     """
 
-    def __init__(self, offset: Sequence[float], scale: Sequence[float], **kwargs: Any) -> None:
+    def __init__(
+        self, offset: Sequence[float], scale: Sequence[float], axis: int = -1, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         offset, scale = [float(value) for value in offset], [float(value) for value in scale]
         if len(offset) != len(scale) or not offset:
@@ -32,14 +41,26 @@ class Rescale(keras.layers.Layer):
             )
         if any(value <= 0 for value in scale):
             raise ValueError(f"Every scale must be positive. Received: scale={scale}")
+        if axis == 0:
+            raise ValueError(f"axis cannot be the batch axis. Received: axis={axis}")
         self.offset = offset
         self.scale = scale
+        self.axis = int(axis)
+
+    def _trailing_ones(self, rank: int) -> int:
+        return rank - 1 - self.axis % rank
 
     def build(self, input_shape: tuple[int | None, ...]) -> None:
-        if input_shape[-1] != len(self.scale):
+        rank = len(input_shape)
+        if not -rank <= self.axis < rank or self.axis % rank == 0:
+            raise ValueError(
+                f"axis must name a non-batch axis of the input. Received: axis={self.axis}, "
+                f"input_shape={input_shape}"
+            )
+        if input_shape[self.axis] != len(self.scale):
             raise ValueError(
                 f"Rescale holds {len(self.scale)} values but its input has "
-                f"{input_shape[-1]} features. Received: input_shape={input_shape}"
+                f"{input_shape[self.axis]} features. Received: input_shape={input_shape}"
             )
         self.offset_weight = self.add_weight(
             shape=(len(self.offset),),
@@ -55,14 +76,34 @@ class Rescale(keras.layers.Layer):
         )
 
     def call(self, inputs: Any) -> Any:
-        return inputs * ops.cast(self.scale_weight, inputs.dtype) + ops.cast(
-            self.offset_weight, inputs.dtype
-        )
+        shape = (len(self.scale),) + (1,) * self._trailing_ones(len(inputs.shape))
+        scale = ops.reshape(ops.cast(self.scale_weight, inputs.dtype), shape)
+        offset = ops.reshape(ops.cast(self.offset_weight, inputs.dtype), shape)
+        return inputs * scale + offset
 
     def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
         return input_shape
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
-        config.update({"offset": list(self.offset), "scale": list(self.scale)})
+        config.update({"offset": list(self.offset), "scale": list(self.scale), "axis": self.axis})
         return config
+
+
+# Re-exported so that importing this module registers every fincast layer and loss.
+from fincast.models.attention import TemporalAttentionPooling  # noqa: E402
+from fincast.models.losses import PinballLoss, QLikeLoss  # noqa: E402
+from fincast.models.normalization import InstanceDenorm, ReversibleInstanceNorm  # noqa: E402
+from fincast.models.quantile import QuantileHead  # noqa: E402
+from fincast.models.time2vec import Time2Vec  # noqa: E402
+
+__all__ = [
+    "InstanceDenorm",
+    "PinballLoss",
+    "QLikeLoss",
+    "QuantileHead",
+    "Rescale",
+    "ReversibleInstanceNorm",
+    "TemporalAttentionPooling",
+    "Time2Vec",
+]

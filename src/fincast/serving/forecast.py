@@ -34,6 +34,12 @@ class Forecaster:
     def horizon(self) -> int:
         return int(self.card["horizon"])
 
+    @property
+    def quantiles(self) -> list[float] | None:
+        """The quantile levels of a quantile model; ``None`` for a point model."""
+        levels = self.card.get("quantiles")
+        return [float(level) for level in levels] if levels else None
+
     def predict_window(self, window: np.ndarray) -> np.ndarray:
         """Forecast for input windows ``(n, lookback, features)`` through the compiled path."""
         return np.asarray(self.model.predict_on_batch(window.astype("float32")))
@@ -52,28 +58,34 @@ class Forecast:
     model_uri: str
     backend: str
     extra: dict[str, Any] = field(default_factory=dict)
+    # a quantile model's per-step log-return quantiles by level, e.g. {"0.1": [...], "0.9": [...]}
+    quantiles: dict[str, list[float]] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form: ``forecast`` is a list of ``{date, value, price}`` per step."""
-        steps = [
+        """JSON-ready form: ``forecast`` is a list of ``{date, value, price}`` per step.
+
+        A quantile model's steps also carry ``quantiles``: ``{level: log return}``.
+        """
+        steps: list[dict[str, Any]] = [
             {"step": step + 1, "date": date, "value": value, "price": price}
             for step, (date, value, price) in enumerate(
                 zip(self.dates, self.log_returns, self.prices, strict=True)
             )
         ]
+        for step, entry in enumerate(steps if self.quantiles else []):
+            entry["quantiles"] = {lvl: vals[step] for lvl, vals in (self.quantiles or {}).items()}
         base = {
             key: value
             for key, value in asdict(self).items()
-            if key not in ("dates", "log_returns", "prices", "extra")
+            if key not in ("dates", "log_returns", "prices", "extra", "quantiles")
         }
         return {**base, "target": "log_return", **self.extra, "forecast": steps}
 
     def to_frame(self) -> pd.DataFrame:
-        """One row per horizon step: date, forecast log return, implied price."""
-        return pd.DataFrame(
-            {"date": self.dates, "log_return": self.log_returns, "price": self.prices},
-            index=pd.RangeIndex(1, len(self.dates) + 1, name="step"),
-        )
+        """One row per horizon step: date, forecast log return, implied price (and quantiles)."""
+        columns = {"date": self.dates, "log_return": self.log_returns, "price": self.prices}
+        columns.update({f"q{level}": values for level, values in (self.quantiles or {}).items()})
+        return pd.DataFrame(columns, index=pd.RangeIndex(1, len(self.dates) + 1, name="step"))
 
 
 def load_forecaster(model_uri: str, tracking_uri: str | None = None) -> Forecaster:
@@ -140,7 +152,9 @@ def forecast_ticker(forecaster: Forecaster, bars: pd.DataFrame, ticker: str) -> 
     price_column = card.get("price", "adj_close")
     features = make_features(bars, card["features"], price=price_column)
     window = last_window(features, forecaster.lookback)
-    log_returns = forecaster.predict_window(window)[0].astype("float64")
+    log_returns, quantiles = _point_and_quantiles(
+        forecaster.predict_window(window)[0].astype("float64"), forecaster.quantiles
+    )
     as_of = features.index[-1]
     last_price = float(price_series(bars, price_column).loc[as_of])
     prices = last_price * np.exp(np.cumsum(log_returns))
@@ -154,7 +168,19 @@ def forecast_ticker(forecaster: Forecaster, bars: pd.DataFrame, ticker: str) -> 
         model_uri=forecaster.uri,
         backend=_active_backend(),
         extra={"trained_on_backend": card.get("backend"), "model_family": card.get("model")},
+        quantiles=quantiles,
     )
+
+
+def _point_and_quantiles(
+    output: np.ndarray, levels: list[float] | None
+) -> tuple[np.ndarray, dict[str, list[float]] | None]:
+    """A model's output for one window as the point forecast (the median) and its quantiles."""
+    if output.ndim == 1 or not levels:
+        return output, None
+    median = levels.index(0.5) if 0.5 in levels else len(levels) // 2
+    quantiles = {str(level): output[:, index].tolist() for index, level in enumerate(levels)}
+    return output[:, median], quantiles
 
 
 def _calendar_of(card: dict[str, Any], ticker: str) -> str | None:

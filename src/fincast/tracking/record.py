@@ -47,11 +47,16 @@ def library_versions() -> dict[str, str]:
 
 
 def scores_as_metrics(scores: pd.DataFrame) -> dict[str, float]:
-    """``test_<metric>`` for the model, ``test_<forecaster>_<metric>`` for each baseline."""
+    """``test_<metric>`` for the model, ``test_<forecaster>_<metric>`` for each baseline.
+
+    Empty cells (e.g. a quantile model's pinball loss in a baseline's row) are skipped.
+    """
     metrics: dict[str, float] = {}
     for forecaster, row in scores.iterrows():
         prefix = "test_" if forecaster == "model" else f"test_{forecaster}_"
-        metrics.update({f"{prefix}{name}": float(value) for name, value in row.items()})
+        metrics.update(
+            {f"{prefix}{name}": float(value) for name, value in row.items() if pd.notna(value)}
+        )
     return metrics
 
 

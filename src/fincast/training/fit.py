@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
 
 import keras
 import numpy as np
+
+from fincast.training.hardware import active_replicas, trim_to_replicas
 
 
 @dataclass
@@ -31,6 +35,94 @@ def set_seed(seed: int) -> None:
     keras.utils.set_random_seed(int(seed))
 
 
+VERBOSITIES = ("auto", 0, 1, 2)
+
+
+def progress_verbosity(verbose: int | str = "auto", stream: TextIO | None = None) -> int:
+    """Keras' ``verbose`` for ``fit``: ``"auto"`` is a progress bar only on a terminal.
+
+    Keras' own ``"auto"`` always draws the bar, which floods logs and CI output; here
+    it becomes ``1`` (bar) when ``stream`` (stdout) is a TTY and ``2`` (one line per
+    epoch) otherwise.
+
+    Raises:
+        ValueError: ``verbose`` is not ``"auto"``, 0, 1 or 2.
+    """
+    if verbose not in VERBOSITIES or isinstance(verbose, bool):
+        raise ValueError(f"verbose must be 'auto', 0, 1 or 2. Received: verbose={verbose!r}")
+    if verbose != "auto":
+        return int(verbose)
+    stream = sys.stdout if stream is None else stream
+    isatty = getattr(stream, "isatty", None)
+    return 1 if callable(isatty) and isatty() else 2
+
+
+@dataclass(frozen=True)
+class LearningRateSchedule:
+    """Adam's step size, cut by ``factor`` after ``patience`` epochs without improvement.
+
+    ``patience=0`` keeps the rate fixed.
+    """
+
+    learning_rate: float = 1e-3
+    patience: int = 0
+    factor: float = 0.5
+    min_learning_rate: float = 1e-6
+
+    def __post_init__(self) -> None:
+        if not self.learning_rate > 0:
+            raise ValueError(
+                f"learning_rate must be positive. Received: learning_rate={self.learning_rate}"
+            )
+        if self.patience < 0:
+            raise ValueError(f"patience must be >= 0. Received: patience={self.patience}")
+        if not 0.0 < self.factor < 1.0:
+            raise ValueError(f"factor must be in (0, 1). Received: factor={self.factor}")
+
+
+def _callbacks(
+    monitor: str | None, patience: int, schedule: LearningRateSchedule
+) -> list[keras.callbacks.Callback]:
+    callbacks: list[keras.callbacks.Callback] = []
+    if monitor == "val_loss" and patience > 0:
+        callbacks.append(
+            keras.callbacks.EarlyStopping(
+                monitor="val_loss", patience=patience, restore_best_weights=True
+            )
+        )
+    if monitor and schedule.patience > 0:
+        callbacks.append(
+            keras.callbacks.ReduceLROnPlateau(
+                monitor=monitor,
+                factor=schedule.factor,
+                patience=schedule.patience,
+                min_lr=schedule.min_learning_rate,
+            )
+        )
+    return callbacks
+
+
+def _fit_data(
+    train: tuple[np.ndarray, np.ndarray],
+    validation: tuple[np.ndarray, np.ndarray] | None,
+    batch_size: int,
+) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...] | None]:
+    """The data as ``fit`` needs it; under data parallelism every batch splits evenly."""
+    replicas = active_replicas()
+    if batch_size % replicas:
+        raise ValueError(
+            f"batch_size must be a multiple of the {replicas} data-parallel devices. "
+            f"Received: batch_size={batch_size}"
+        )
+    has_validation = validation is not None and len(validation[0]) > 0
+    if replicas == 1:
+        return tuple(train), tuple(validation) if validation and has_validation else None
+    trimmed = tuple(trim_to_replicas(train, replicas))
+    if validation is None or not has_validation:
+        return trimmed, None
+    return trimmed, tuple(trim_to_replicas(validation, replicas))
+
+
 def train_model(
     model: keras.Model,
     train: tuple[np.ndarray, np.ndarray],
@@ -38,9 +130,9 @@ def train_model(
     *,
     epochs: int = 20,
     batch_size: int = 256,
-    learning_rate: float = 1e-3,
+    learning_rate: float | LearningRateSchedule = 1e-3,
     patience: int = 5,
-    loss: str = "mse",
+    loss: str | keras.losses.Loss = "mse",
     verbose: int | str = "auto",
     callbacks: Sequence[keras.callbacks.Callback] = (),
 ) -> TrainingResult:
@@ -52,34 +144,40 @@ def train_model(
         validation: ``(inputs, targets)`` later in time than ``train``; when given,
             early stopping restores the weights of the best validation epoch.
         epochs: the most epochs to run.
-        batch_size: windows per gradient step.
-        learning_rate: Adam's step size.
+        batch_size: windows per gradient step (a multiple of the device count under
+            data parallelism).
+        learning_rate: Adam's step size, or a :class:`LearningRateSchedule` that also
+            reduces it on plateaus of the validation (else training) loss.
         patience: epochs without validation improvement before stopping.
-        loss: a Keras loss name.
-        verbose: Keras' progress setting.
+        loss: a Keras loss name or object (e.g. :class:`fincast.models.losses.PinballLoss`).
+        verbose: ``"auto"`` (progress bar on a terminal, one line per epoch otherwise),
+            0 silent, 1 progress bar, 2 one line per epoch.
         callbacks: extra callbacks, e.g. to log metrics per epoch.
     """
     if epochs < 1 or batch_size < 1:
         raise ValueError(f"epochs and batch_size must be >= 1. Received: {epochs=}, {batch_size=}")
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss, metrics=["mae"])
-    all_callbacks = list(callbacks)
-    has_validation = validation is not None and len(validation[0]) > 0
-    if has_validation and patience > 0:
-        all_callbacks.append(
-            keras.callbacks.EarlyStopping(
-                monitor="val_loss", patience=patience, restore_best_weights=True
-            )
-        )
+    schedule = (
+        learning_rate
+        if isinstance(learning_rate, LearningRateSchedule)
+        else LearningRateSchedule(float(learning_rate))
+    )
+    fit_train, fit_validation = _fit_data(train, validation, batch_size)
+    point_forecast = len(model.output_shape) == 2
+    model.compile(
+        optimizer=keras.optimizers.Adam(schedule.learning_rate),
+        loss=loss,
+        metrics=["mae"] if point_forecast else None,
+    )
+    monitor = "val_loss" if fit_validation else "loss"
     started = time.perf_counter()
     history = model.fit(
-        train[0],
-        train[1],
-        validation_data=validation if has_validation else None,
+        *fit_train,
+        validation_data=fit_validation,
         epochs=epochs,
         batch_size=batch_size,
         shuffle=True,
-        verbose=verbose,
-        callbacks=all_callbacks,
+        verbose=progress_verbosity(verbose),
+        callbacks=[*callbacks, *_callbacks(monitor, patience, schedule)],
     )
     seconds = time.perf_counter() - started
     clean_history = {

@@ -28,8 +28,22 @@ from fincast.data.windows import Windows, concat_windows, make_windows, split_at
 from fincast.evaluation.baselines import historical_mean_returns, naive_returns
 from fincast.evaluation.holdout import score_forecasts
 from fincast.models.builders import fit_scaling
+from fincast.models.losses import PinballLoss
+from fincast.models.quantile import median_index, quantile_scores
 from fincast.serving.forecast import Forecast, Forecaster, forecast_ticker
-from fincast.training.fit import TrainingResult, save_model, set_seed, train_model
+from fincast.training.fit import (
+    LearningRateSchedule,
+    TrainingResult,
+    save_model,
+    set_seed,
+    train_model,
+)
+from fincast.training.hardware import (
+    Hardware,
+    HardwareSetup,
+    check_hardware,
+    training_hardware,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +79,15 @@ class TrainingJob:
     batch_size: int = 256
     learning_rate: float = 1e-3
     patience: int = 5
+    # ReduceLROnPlateau: epochs without improvement before the rate is cut (0 = off)
+    reduce_lr_patience: int = 0
+    reduce_lr_factor: float = 0.5
+    min_learning_rate: float = 1e-6
+    # quantile levels to forecast (must include 0.5, the point forecast); None = point only
+    quantiles: list[float] | None = None
+    # float32 | mixed_float16 | mixed_bfloat16; none | data_parallel (fincast.training.hardware)
+    precision: str = "float32"
+    distribution: str = "none"
     seed: int = 42
     verbose: int | str = 2
     output_dir: str = "models"
@@ -139,15 +162,57 @@ def split_windows(windows: dict[str, Windows], job: TrainingJob) -> Split:
     )
 
 
-def _score(model: keras.Model, split: Split, horizon: int) -> pd.DataFrame:
+def _score(
+    model: keras.Model, split: Split, horizon: int, quantiles: list[float] | None = None
+) -> pd.DataFrame:
+    """Held-out scores; a quantile model is scored on its median, plus pinball and coverage."""
+    predicted = np.asarray(model.predict(split.test.inputs, batch_size=1024, verbose=0))
     forecasts = {
-        "model": np.asarray(model.predict(split.test.inputs, batch_size=1024, verbose=0)),
+        "model": predicted[..., median_index(quantiles)] if quantiles else predicted,
         "naive": naive_returns(split.test.inputs, horizon=horizon),
         "historical_mean": historical_mean_returns(
             split.test.inputs, horizon=horizon, train_mean=float(split.train.targets.mean())
         ),
     }
-    return score_forecasts(split.test.targets, forecasts)
+    scores = score_forecasts(split.test.targets, forecasts)
+    if quantiles:
+        for name, value in quantile_scores(split.test.targets, predicted, quantiles).items():
+            scores.loc["model", name] = value
+    return scores
+
+
+def _fit(
+    job: TrainingJob, split: Split, hardware: Hardware
+) -> tuple[TrainingResult, HardwareSetup]:
+    """Build and train the model under the job's precision and distribution."""
+    scaling = fit_scaling(
+        split.train.inputs, split.train.targets, target_feature=job.features.index(job.target)
+    )
+    options: dict[str, Any] = {"quantiles": list(job.quantiles)} if job.quantiles else {}
+    schedule = LearningRateSchedule(
+        job.learning_rate, job.reduce_lr_patience, job.reduce_lr_factor, job.min_learning_rate
+    )
+    with training_hardware(job.precision, job.distribution, hardware) as setup:
+        model = job.build_model(
+            lookback=job.lookback,
+            num_features=len(job.features),
+            horizon=job.horizon,
+            scaling=scaling,
+            **options,
+        )
+        result = train_model(
+            model,
+            (split.train.inputs, split.train.targets),
+            (split.validation.inputs, split.validation.targets),
+            epochs=job.epochs,
+            batch_size=job.batch_size,
+            learning_rate=schedule,
+            patience=job.patience,
+            loss=PinballLoss(job.quantiles) if job.quantiles else "mse",
+            verbose=job.verbose,
+            callbacks=job.callbacks,
+        )
+    return result, setup
 
 
 def _card(job: TrainingJob, split: Split, scores: pd.DataFrame) -> dict[str, Any]:
@@ -177,6 +242,7 @@ def _card(job: TrainingJob, split: Split, scores: pd.DataFrame) -> dict[str, Any
         "fit_end": str(split.validation.last_target.max().date()),
         "test_start": str(split.test_start.date()),
         "test_end": str(split.test.last_target.max().date()),
+        "quantiles": list(job.quantiles) if job.quantiles else None,
         "test_scores": json.loads(scores.to_json(orient="index")),
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
@@ -209,6 +275,9 @@ def load_checked_bars(job: TrainingJob) -> tuple[dict[str, pd.DataFrame], list[V
 
 def run_training(job: TrainingJob) -> TrainingOutcome:
     """Train, score against baselines on the held-out period, save, and forecast."""
+    if job.quantiles is not None:
+        median_index(job.quantiles)  # a ValueError before any data is loaded
+    hardware = check_hardware(job.precision, job.distribution)
     set_seed(job.seed)
     bars, reports = load_checked_bars(job)
     features = {
@@ -231,23 +300,9 @@ def run_training(job: TrainingJob) -> TrainingOutcome:
         len(split.test),
         split.test_start.date(),
     )
-    scaling = fit_scaling(split.train.inputs, split.train.targets)
-    model = job.build_model(
-        lookback=job.lookback, num_features=len(job.features), horizon=job.horizon, scaling=scaling
-    )
-    result = train_model(
-        model,
-        (split.train.inputs, split.train.targets),
-        (split.validation.inputs, split.validation.targets),
-        epochs=job.epochs,
-        batch_size=job.batch_size,
-        learning_rate=job.learning_rate,
-        patience=job.patience,
-        verbose=job.verbose,
-        callbacks=job.callbacks,
-    )
-    scores = _score(result.model, split, job.horizon)
-    card = _card(job, split, scores)
+    result, setup = _fit(job, split, hardware)
+    scores = _score(result.model, split, job.horizon, job.quantiles)
+    card = {**_card(job, split, scores), **setup.as_card()}
     card["data_fingerprint"] = data_fingerprint(bars)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     model_path = save_model(

@@ -1,0 +1,124 @@
+"""The ends every forecaster shares: training-slice scaling, the input, the output head.
+
+The input end normalises raw windows with the training slice's statistics (and,
+optionally, each window by its own with RevIN); the output end maps the head back to
+real units. Both ends run in float32 whatever the precision policy, so forecasts are
+full precision under mixed precision.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+
+from fincast.models.layers import Rescale
+from fincast.models.normalization import InstanceDenorm, ReversibleInstanceNorm
+from fincast.models.quantile import QuantileHead, check_quantiles
+
+MIN_SCALE = 1e-8
+
+
+@dataclass(frozen=True)
+class Scaling:
+    """Training-slice statistics that a model carries to normalise and rescale.
+
+    ``target_feature`` is the input feature the target is (its column in the window),
+    used by reversible instance normalisation to restore each window's scale.
+    """
+
+    input_mean: list[float]
+    input_variance: list[float]
+    target_mean: list[float]
+    target_scale: list[float]
+    target_feature: int = 0
+
+
+def fit_scaling(
+    train_inputs: np.ndarray, train_targets: np.ndarray, target_feature: int = 0
+) -> Scaling:
+    """Per-feature and per-horizon statistics of the training slice only."""
+    flat_inputs = train_inputs.reshape(-1, train_inputs.shape[-1]).astype("float64")
+    targets = train_targets.astype("float64")
+    if not 0 <= target_feature < flat_inputs.shape[-1]:
+        raise ValueError(
+            f"target_feature must index one of the {flat_inputs.shape[-1]} input features. "
+            f"Received: target_feature={target_feature}"
+        )
+    return Scaling(
+        input_mean=flat_inputs.mean(axis=0).tolist(),
+        input_variance=np.maximum(flat_inputs.var(axis=0), MIN_SCALE**2).tolist(),
+        target_mean=targets.mean(axis=0).tolist(),
+        target_scale=np.maximum(targets.std(axis=0), MIN_SCALE).tolist(),
+        target_feature=int(target_feature),
+    )
+
+
+def check_positive(**values: int) -> None:
+    """A ValueError naming the first value that is not a positive integer."""
+    for name, value in values.items():
+        if isinstance(value, bool) or int(value) < 1:
+            raise ValueError(f"{name} must be a positive integer. Received: {name}={value}")
+
+
+def check_rate(name: str, value: float) -> None:
+    """A ValueError unless ``value`` is a rate in ``[0, 1)``."""
+    if not 0.0 <= float(value) < 1.0:
+        raise ValueError(f"{name} must be in [0, 1). Received: {name}={value}")
+
+
+@dataclass
+class ModelInput:
+    """The raw window input, its normalised form, and RevIN's per-window statistics."""
+
+    window: keras.KerasTensor
+    normalised: keras.KerasTensor
+    stats: keras.KerasTensor | None = None
+
+
+def normalised_input(
+    lookback: int, num_features: int, scaling: Scaling, reversible_norm: bool = False
+) -> ModelInput:
+    """Raw window -> training-slice normalisation -> optional per-window RevIN."""
+    window = keras.Input(shape=(lookback, num_features), name="window")
+    normalised = keras.layers.Normalization(
+        axis=-1,
+        mean=scaling.input_mean,
+        variance=scaling.input_variance,
+        name="normalise",
+        dtype="float32",
+    )(window)
+    if not reversible_norm:
+        return ModelInput(window, normalised)
+    normalised, stats = ReversibleInstanceNorm(name="revin", dtype="float32")(normalised)
+    return ModelInput(window, normalised, stats)
+
+
+def forecast_head(
+    hidden: keras.KerasTensor,
+    model_input: ModelInput,
+    *,
+    horizon: int,
+    scaling: Scaling,
+    quantiles: Sequence[float] | None = None,
+) -> keras.KerasTensor:
+    """Direct multi-horizon head in real units: ``(horizon,)`` or ``(horizon, quantiles)``."""
+    if quantiles is None:
+        outputs = keras.layers.Dense(horizon, name="head", dtype="float32")(hidden)
+    else:
+        outputs = QuantileHead(horizon, check_quantiles(quantiles), name="head", dtype="float32")(
+            hidden
+        )
+    if model_input.stats is not None:
+        outputs = InstanceDenorm(scaling.target_feature, name="denorm", dtype="float32")(
+            [outputs, model_input.stats]
+        )
+    return Rescale(
+        scaling.target_mean,
+        scaling.target_scale,
+        axis=1 if quantiles is not None else -1,
+        name="rescale",
+        dtype="float32",
+    )(outputs)
