@@ -104,3 +104,16 @@ def test_progress_reports_every_fold(gspc_bars) -> None:
     )
     assert len(lines) == 2 and lines[0].startswith("fold 1/2: train ")
     assert "| test " in lines[0] and "loss naive " in lines[0]
+
+
+def test_parallel_folds_give_the_same_forecasts(gspc_bars) -> None:
+    bars = gspc_bars.iloc[-700:]
+    job = tiny_job(build_model=None, plan=FoldPlan(folds=3, step=60, min_train_windows=100))
+    sequential = backtest_series(bars, job)
+    job.n_jobs = 2
+    lines: list[str] = []
+    parallel = backtest_series(bars, job, progress=lambda r, n: lines.append(r.line(n, [])))
+    assert len(lines) == 3
+    assert list(parallel.folds.index) == [0, 1, 2]
+    for name, forecast in sequential.forecasts.items():
+        np.testing.assert_array_equal(parallel.forecasts[name], forecast)

@@ -94,7 +94,9 @@ def validation_split(train: Windows, fraction: float, embargo: int) -> tuple[Win
 class ModelForecaster:
     """The Keras model, refitted (scaling included) on each refit fold's training windows.
 
-    Folds with ``refit=False`` reuse the model fitted on the previous fold.
+    Folds with ``refit=False`` reuse the model fitted on the previous fold. With
+    ``quantiles`` the builder makes a quantile model, trained with the pinball loss,
+    whose forecasts are ``(n, horizon, len(quantiles))``.
     """
 
     build_model: Callable[..., Any]
@@ -105,6 +107,8 @@ class ModelForecaster:
     validation_fraction: float = 0.15
     seed: int = 42
     verbose: int | str = 0
+    quantiles: tuple[float, ...] | None = None
+    target_feature: int = 0
     model: Any = field(default=None, repr=False)
     history: dict[str, list[float]] = field(default_factory=dict, repr=False)
 
@@ -124,12 +128,15 @@ class ModelForecaster:
         keras.backend.clear_session()
         set_seed(self.seed)
         train, validation = validation_split(fold.train, self.validation_fraction, fold.horizon)
-        scaling = fit_scaling(train.inputs, train.targets)
+        # (target_feature only when it is not the default, for builders without it)
+        where = {"target_feature": self.target_feature} if self.target_feature else {}
+        options: dict[str, Any] = {"quantiles": list(self.quantiles)} if self.quantiles else {}
         model = self.build_model(
             lookback=train.inputs.shape[1],
             num_features=train.inputs.shape[2],
             horizon=fold.horizon,
-            scaling=scaling,
+            scaling=fit_scaling(train.inputs, train.targets, **where),
+            **options,
         )
         result = train_model(
             model,
@@ -139,6 +146,14 @@ class ModelForecaster:
             batch_size=self.batch_size,
             learning_rate=self.learning_rate,
             patience=self.patience,
+            loss=self._loss(),
             verbose=self.verbose,
         )
         self.model, self.history = result.model, result.history
+
+    def _loss(self) -> Any:
+        if not self.quantiles:
+            return "mse"
+        from fincast.models.losses import PinballLoss
+
+        return PinballLoss(list(self.quantiles))

@@ -52,6 +52,8 @@ class WalkForwardJob:
     target: str = "log_return"
     lookback: int = 60
     horizon: int = 5
+    # quantile levels of a quantile model (must include 0.5); None = point forecasts
+    quantiles: list[float] | None = None
     plan: FoldPlan = field(default_factory=FoldPlan)
     baselines: list[str] | None = None
     epochs: int = 20
@@ -114,8 +116,10 @@ def candidates_for(job: WalkForwardJob) -> list[Candidate]:
         validation_fraction=job.validation_fraction,
         seed=job.seed,
         verbose=job.verbose,
+        quantiles=tuple(job.quantiles) if job.quantiles else None,
+        target_feature=job.features.index(job.target) if job.target in job.features else 0,
     )
-    return [Candidate(MODEL, model), *found]
+    return [Candidate(MODEL, model, model.quantiles), *found]
 
 
 def backtest_series(
