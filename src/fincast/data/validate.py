@@ -33,7 +33,7 @@ DEFAULT_MAX_DAILY_MOVE = 0.4
 logger = logging.getLogger(__name__)
 
 
-def _price_column(name: str, required: bool = True) -> pa.Column:
+def _price_column(required: bool = True) -> pa.Column:
     return pa.Column(
         nullable=True,  # missing values are their own check, not a schema failure
         required=required,
@@ -61,8 +61,8 @@ def _increasing(dates: pd.Series) -> pd.Series:
 
 BARS_SCHEMA = pa.DataFrameSchema(
     {
-        **{name: _price_column(name) for name in ("open", "high", "low", "close")},
-        "adj_close": _price_column("adj_close", required=False),
+        **{name: _price_column() for name in ("open", "high", "low", "close")},
+        "adj_close": _price_column(required=False),
         "volume": pa.Column(
             nullable=True,
             checks=[
