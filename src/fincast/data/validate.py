@@ -254,10 +254,12 @@ def validate_bars(bars: pd.DataFrame, ticker: str, *, min_rows: int = 2) -> pd.D
     Raises:
         MarketDataError: naming the ticker, each problem, its count and first date.
     """
-    checked, _ = validate(
-        bars, ticker, on_invalid="raise", calendar=None, max_daily_move=None, min_rows=min_rows
-    )
-    return checked
+    report = check_bars(bars, ticker, calendar=None, max_daily_move=None, min_rows=min_rows)
+    if report.errors:
+        raise MarketDataError(
+            f"{ticker}: {'; '.join(found.describe() for found in report.errors)}."
+        )
+    return bars
 
 
 @dataclass(frozen=True)
