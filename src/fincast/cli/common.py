@@ -112,6 +112,7 @@ def load_model_and_bars(config: DictConfig, command: str) -> tuple[Any, dict[str
             str(config.data.source),
             [str(ticker) for ticker in config.data.tickers],
             cache_dir=str(config.data.cache_dir),
+            refresh=str(config.data.get("refresh", "missing")),
             options=plain(config.data.options),
         )
     except (TrackingError, MarketDataError, MarketDataUnavailable, ValueError, OSError) as error:
