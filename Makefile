@@ -35,8 +35,9 @@ install: $(VENV)/.installed ## Create .venv and install fincast (no torch)
 
 install-dev: $(VENV)/.installed-dev ## Install fincast with test tools, sweep plugins and the CPU build of torch
 
-run: install ## Train the LSTM on the bundled S&P 500 data, score it, log to MLflow, print the forecast (ARGS=overrides)
+run: install ## Train the LSTM on the bundled S&P 500 data, score it, log to MLflow, print the forecast, then a short walk-forward backtest vs baselines (ARGS=overrides)
 	$(BIN)/fincast-train $(ARGS)
+	$(BIN)/fincast-backtest evaluation=walkforward evaluation.folds=3 training.epochs=3 $(ARGS)
 
 test: install-dev ## Run the whole test suite (unit, end-to-end)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

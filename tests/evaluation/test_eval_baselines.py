@@ -19,7 +19,7 @@ RETURN_BASELINES = [
     baselines.autoregressive,
     baselines.historical_quantiles,
 ]
-VOLATILITY_BASELINES = [volatility.ewma, volatility.garch, volatility.har]
+VOLATILITY_BASELINES = [volatility.persistence, volatility.ewma, volatility.garch, volatility.har]
 
 
 @pytest.mark.parametrize("order", [1, 3, 5])

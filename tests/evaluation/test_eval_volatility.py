@@ -125,3 +125,21 @@ def test_har_targets_are_means_of_the_next_days() -> None:
 def test_har_forecasts_are_positive_volatilities(volatility_folds) -> None:
     forecasts = volatility.har(volatility_folds[0])
     assert (forecasts > 0).all() and (forecasts < 2).all()
+
+
+def test_persistence_is_the_realised_volatility_of_the_last_days(volatility_folds) -> None:
+    fold = volatility_folds[0]
+    forecasts = volatility.persistence(fold)
+    position = fold.daily.index.get_loc(fold.origins[9])
+    last = fold.daily["gk_variance"].to_numpy()[position - fold.horizon + 1 : position + 1][::-1]
+    expected = [math.sqrt(252 * last[: k + 1].mean()) for k in range(fold.horizon)]
+    np.testing.assert_allclose(forecasts[9], expected, rtol=1e-5)
+
+
+def test_holdout_baselines_of_the_volatility_task(volatility_folds) -> None:
+    from fincast.evaluation.holdout import holdout_baselines
+
+    fold = volatility_folds[0]
+    found = holdout_baselines("volatility", fold.train, fold.test, {"": fold.daily})
+    np.testing.assert_allclose(found["naive"], volatility.persistence(fold), rtol=1e-6)
+    np.testing.assert_allclose(found["historical_mean"][0], fold.train.targets.mean(axis=0))

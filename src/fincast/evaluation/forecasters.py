@@ -75,6 +75,7 @@ _BASELINES: dict[str, dict[str, Candidate]] = {
         ),
     },
     "volatility": {
+        "naive": Candidate("naive", volatility.persistence),
         "ewma": Candidate("ewma", volatility.ewma),
         "garch": Candidate("garch", volatility.garch),
         "har": Candidate("har", volatility.har),

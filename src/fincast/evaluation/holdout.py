@@ -5,7 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from fincast.data.windows import Windows
+from fincast.evaluation.baselines import historical_mean_returns, naive_returns
 from fincast.evaluation.metrics import hit_rate, mae, rmse
+from fincast.evaluation.volatility import persistence_volatility
 
 REFERENCE = "naive"
 
@@ -42,3 +45,31 @@ def score_forecasts(actual: np.ndarray, forecasts: dict[str, np.ndarray]) -> pd.
         reference = float(table["mae"].loc[REFERENCE])
         table["mae_vs_naive"] = table["mae"] / reference
     return table
+
+
+def holdout_baselines(
+    task: str, train: Windows, test: Windows, daily: dict[str, pd.DataFrame]
+) -> dict[str, np.ndarray]:
+    """The hold-out baselines of ``task`` for the ``test`` windows (several tickers allowed).
+
+    ``naive`` is the random walk: a zero return, or for volatility the realised
+    volatility of the last ``k`` days (``daily[ticker]["gk_variance"]`` up to each
+    origin). ``historical_mean`` is the training targets' mean (per step for volatility).
+    """
+    horizon = test.targets.shape[1]
+    if task != "volatility":
+        mean = float(train.targets.mean())
+        return {
+            "naive": naive_returns(test.inputs, horizon=horizon),
+            "historical_mean": historical_mean_returns(
+                test.inputs, horizon=horizon, train_mean=mean
+            ),
+        }
+    naive = np.zeros(test.targets.shape, dtype="float32")
+    for ticker in np.unique(test.tickers):
+        rows = test.tickers == ticker
+        naive[rows] = persistence_volatility(
+            daily[ticker]["gk_variance"], test.as_of[rows], horizon
+        )
+    mean = train.targets.mean(axis=0).astype("float32")
+    return {"naive": naive, "historical_mean": np.broadcast_to(mean, naive.shape).copy()}

@@ -84,8 +84,9 @@ def task_windows(
     target: str,
     lookback: int,
     horizon: int,
+    ticker: str = "",
 ) -> Windows:
-    """Windows of ``features`` with the task's targets.
+    """Windows of ``features`` with the task's targets (``ticker`` names each window).
 
     Raises:
         ValueError: an unknown task, or a target the task cannot forecast.
@@ -96,20 +97,23 @@ def task_windows(
                 f"The returns task forecasts a feature; target {target!r} is not one of "
                 f"{list(features.columns)}."
             )
-        return make_windows(features, target, lookback=lookback, horizon=horizon)
+        return make_windows(features, target, lookback=lookback, horizon=horizon, ticker=ticker)
     if task == "volatility":
         if target != VOLATILITY_TARGET:
             raise ValueError(
                 f"The volatility task forecasts {VOLATILITY_TARGET!r}. Received: target={target!r}"
             )
-        return _volatility_windows(features, daily, lookback=lookback, horizon=horizon)
+        windows = make_windows(
+            features, features.columns[0], lookback=lookback, horizon=horizon, ticker=ticker
+        )
+        return _with_volatility_targets(windows, features, daily, lookback=lookback)
     raise ValueError(f"Unknown task {task!r}; choose one of {', '.join(TASKS)}.")
 
 
-def _volatility_windows(
-    features: pd.DataFrame, daily: pd.DataFrame, *, lookback: int, horizon: int
+def _with_volatility_targets(
+    windows: Windows, features: pd.DataFrame, daily: pd.DataFrame, *, lookback: int
 ) -> Windows:
-    windows = make_windows(features, features.columns[0], lookback=lookback, horizon=horizon)
+    horizon = windows.targets.shape[1]
     variance = daily["gk_variance"].reindex(features.index).to_numpy("float64")
     future = np.lib.stride_tricks.sliding_window_view(variance[lookback:], horizon)
     targets = cumulative_volatility(future[: len(windows)]).astype("float32")

@@ -5,6 +5,8 @@ Every forecast is the annualised volatility over the next ``k`` days, ``k = 1..h
 are fitted on the fold's training period; the variance at each test origin is
 filtered from data up to that origin only.
 
+- ``persistence`` (the volatility task's ``naive``): the realised volatility of the
+  last ``k`` days, forecast for the next ``k`` days (a random walk in volatility).
 - ``ewma``: RiskMetrics (J.P. Morgan, 1996), ``s2_t = lambda s2_{t-1} + (1 - lambda) r_t^2``,
   lambda 0.94, flat over the horizon.
 - ``garch``: GARCH(1,1) with a constant mean, fitted by the ``arch`` package.
@@ -47,6 +49,29 @@ def ewma_variance(returns: np.ndarray, *, lam: float, initial: float) -> np.ndar
     return np.asarray(filtered)
 
 
+def persistence_volatility(
+    variance: pd.Series, origins: pd.DatetimeIndex, horizon: int
+) -> np.ndarray:
+    """Realised volatility of the last ``k`` days up to each origin, for ``k = 1..horizon``.
+
+    >>> days = pd.bdate_range("2024-01-01", periods=3)
+    >>> variance = pd.Series([4e-4, 1e-4, 1e-4], days)
+    >>> persistence_volatility(variance, days[-1:], 2).astype(float).round(4).tolist()
+    [[0.1587, 0.1587]]
+    """
+    positions = variance.index.get_indexer(origins)
+    if (positions < horizon - 1).any():
+        raise ValueError(f"An origin has fewer than {horizon} days of history before it.")
+    values = variance.to_numpy("float64")
+    recent = np.stack([values[positions - lag] for lag in range(horizon)], axis=1)
+    return cumulative_volatility(recent).astype("float32")
+
+
+def persistence(fold: Fold) -> np.ndarray:
+    """Naive volatility forecast: the last ``k`` days' realised volatility for the next ``k``."""
+    return persistence_volatility(fold.daily["gk_variance"], fold.origins, fold.horizon)
+
+
 def _flat(daily_variance: np.ndarray, horizon: int) -> np.ndarray:
     repeated = np.repeat(np.asarray(daily_variance)[:, None], horizon, axis=1)
     return cumulative_volatility(repeated).astype("float32")
@@ -66,8 +91,13 @@ def garch_variance_paths(fold: Fold) -> np.ndarray:
     Fitted on the training period (``last_obs``); the forecasts at later origins
     filter the data up to each origin with those fixed parameters.
     """
-    from arch import arch_model
-
+    try:
+        from arch import arch_model
+    except ModuleNotFoundError:
+        raise ValueError(
+            "The garch baseline needs the arch package: pip install arch (it comes with "
+            "fincast[dev]), or leave it out: evaluation.baselines=[ewma,har]."
+        ) from None
     returns = fold.daily["log_return"].dropna() * PERCENT
     model = arch_model(returns, mean="Constant", vol="GARCH", p=1, q=1, dist="normal")
     fitted_rows = int((returns.index <= fold.train_end).sum())

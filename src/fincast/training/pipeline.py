@@ -24,9 +24,9 @@ from fincast.data.fingerprint import data_fingerprint
 from fincast.data.loading import load_bars
 from fincast.data.report import ValidationReport
 from fincast.data.validate import DEFAULT_MAX_DAILY_MOVE, ValidationPolicy
-from fincast.data.windows import Windows, concat_windows, make_windows, split_at
-from fincast.evaluation.baselines import historical_mean_returns, naive_returns
-from fincast.evaluation.holdout import score_forecasts
+from fincast.data.windows import Windows, concat_windows, split_at
+from fincast.evaluation.holdout import holdout_baselines, score_forecasts
+from fincast.evaluation.targets import daily_series, task_windows
 from fincast.models.builders import fit_scaling
 from fincast.models.losses import PinballLoss
 from fincast.models.quantile import median_index, quantile_scores
@@ -163,16 +163,21 @@ def split_windows(windows: dict[str, Windows], job: TrainingJob) -> Split:
 
 
 def _score(
-    model: keras.Model, split: Split, horizon: int, quantiles: list[float] | None = None
+    model: keras.Model,
+    split: Split,
+    job: TrainingJob,
+    daily: dict[str, pd.DataFrame],
 ) -> pd.DataFrame:
-    """Held-out scores; a quantile model is scored on its median, plus pinball and coverage."""
+    """Held-out scores next to the task's baselines; a quantile model is scored on its median.
+
+    The baselines come from :func:`fincast.evaluation.holdout.holdout_baselines`; a
+    quantile model also gets pinball loss and coverage.
+    """
+    quantiles = job.quantiles
     predicted = np.asarray(model.predict(split.test.inputs, batch_size=1024, verbose=0))
     forecasts = {
         "model": predicted[..., median_index(quantiles)] if quantiles else predicted,
-        "naive": naive_returns(split.test.inputs, horizon=horizon),
-        "historical_mean": historical_mean_returns(
-            split.test.inputs, horizon=horizon, train_mean=float(split.train.targets.mean())
-        ),
+        **holdout_baselines(job.task, split.train, split.test, daily),
     }
     scores = score_forecasts(split.test.targets, forecasts)
     if quantiles:
@@ -186,7 +191,10 @@ def _fit(
 ) -> tuple[TrainingResult, HardwareSetup]:
     """Build and train the model under the job's precision and distribution."""
     scaling = fit_scaling(
-        split.train.inputs, split.train.targets, target_feature=job.features.index(job.target)
+        split.train.inputs,
+        split.train.targets,
+        # the volatility task's target is not an input feature
+        target_feature=job.features.index(job.target) if job.target in job.features else 0,
     )
     options: dict[str, Any] = {"quantiles": list(job.quantiles)} if job.quantiles else {}
     schedule = LearningRateSchedule(
@@ -259,6 +267,7 @@ def load_checked_bars(job: TrainingJob) -> tuple[dict[str, pd.DataFrame], list[V
         cache_dir=job.cache_dir,
         refresh=job.refresh,
         options=job.data_options,
+        strict=False,  # the job's own policy below decides: raise, warn or repair
     )
     policy = ValidationPolicy(
         on_invalid=job.on_invalid,
@@ -284,11 +293,19 @@ def run_training(job: TrainingJob) -> TrainingOutcome:
         ticker: make_features(frame, job.features, price=job.price)
         for ticker, frame in bars.items()
     }
-    if job.target not in job.features:
-        raise ValueError(f"target {job.target!r} must be one of the features {job.features}.")
-    windows = {
-        ticker: make_windows(
-            frame, job.target, lookback=job.lookback, horizon=job.horizon, ticker=ticker
+    daily = {
+        ticker: daily_series(bars[ticker], frame.index, price=job.price)
+        for ticker, frame in features.items()
+    }
+    windows = {  # the task's targets: next log returns, or future realised volatility
+        ticker: task_windows(
+            job.task,
+            frame,
+            daily[ticker],
+            target=job.target,
+            lookback=job.lookback,
+            horizon=job.horizon,
+            ticker=ticker,
         )
         for ticker, frame in features.items()
     }
@@ -301,7 +318,7 @@ def run_training(job: TrainingJob) -> TrainingOutcome:
         split.test_start.date(),
     )
     result, setup = _fit(job, split, hardware)
-    scores = _score(result.model, split, job.horizon, job.quantiles)
+    scores = _score(result.model, split, job, daily)
     card = {**_card(job, split, scores), **setup.as_card()}
     card["data_fingerprint"] = data_fingerprint(bars)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
