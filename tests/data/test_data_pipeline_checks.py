@@ -108,3 +108,16 @@ def test_panel_split_carries_tickers(tiny_outcome):
         assert set(part.tickers) == {"^GSPC", "^IXIC"}
         assert len(part.tickers) == len(part.inputs)
     assert keras.backend.backend() == "jax"
+
+
+def test_row_problems_in_a_file_follow_the_policy(recent, tmp_path):
+    """Duplicated days and broken high/low stop `raise`, and `repair` fixes them."""
+    broken = pd.concat([recent, recent.iloc[[20]]]).sort_index(kind="stable")
+    broken.iloc[30, broken.columns.get_loc("high")] = broken.iloc[30]["low"] * 0.5
+    path = _csv(tmp_path / "broken.csv", broken)
+    with pytest.raises(MarketDataError, match="SPX"):
+        load_checked_bars(_job(path, tmp_path))
+    bars, reports = load_checked_bars(_job(path, tmp_path, on_invalid="repair"))
+    assert not bars["SPX"].index.duplicated().any()
+    assert (bars["SPX"]["high"] >= bars["SPX"][["open", "close"]].max(axis=1)).all()
+    assert sum(reports[0].repairs.values()) >= 2

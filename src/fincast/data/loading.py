@@ -24,6 +24,7 @@ def load_bars(
     cache_dir: str | Path = "data/cache",
     refresh: str = "missing",
     options: dict[str, Any] | None = None,
+    strict: bool = True,
 ) -> dict[str, pd.DataFrame]:
     """Validated daily bars per ticker from ``source``.
 
@@ -36,6 +37,9 @@ def load_bars(
             :mod:`fincast.data.refresh`.
         options: source-specific keyword arguments (``path``, ``columns``,
             ``start``, ``end``, ``interval``, ``auto_adjust``, ``retry``, ...).
+        strict: run :func:`~fincast.data.validate.validate_bars` on every ticker; pass
+            ``False`` when the caller applies its own ``data.on_invalid`` policy
+            (:class:`~fincast.data.validate.ValidationPolicy`).
 
     Raises:
         MarketDataError: bad input data or options, naming the problem.
@@ -48,21 +52,30 @@ def load_bars(
     elif source in ("csv", "parquet"):
         bars = sources.load_table(options.pop("path", ""), tickers=tickers, **options)
     elif source == "yfinance":
-        return _load_yfinance(tickers, cache_dir, refresh=refresh, options=options)
+        return _load_yfinance(tickers, cache_dir, refresh=refresh, options=options, strict=strict)
     else:
         raise sources.MarketDataError(
             f"Unknown data source {source!r}; choose one of {', '.join(SOURCES)}."
         )
+    if not strict:
+        return bars
     return {ticker: validate_bars(frame, ticker) for ticker, frame in bars.items()}
 
 
 def _load_yfinance(
-    tickers: Sequence[str], cache_dir: str | Path, *, refresh: str, options: dict[str, Any]
+    tickers: Sequence[str],
+    cache_dir: str | Path,
+    *,
+    refresh: str,
+    options: dict[str, Any],
+    strict: bool,
 ) -> dict[str, pd.DataFrame]:
     outcomes = sync_yfinance(tickers, cache_dir=cache_dir, refresh=refresh, options=options)
     bars: dict[str, pd.DataFrame] = {}
     for outcome in outcomes:
         if outcome.bars is None:
             raise outcome.error or sources.MarketDataError(f"No bars for {outcome.ticker!r}.")
-        bars[outcome.ticker] = validate_bars(outcome.bars, outcome.ticker)
+        bars[outcome.ticker] = (
+            validate_bars(outcome.bars, outcome.ticker) if strict else outcome.bars
+        )
     return bars
