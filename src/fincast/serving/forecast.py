@@ -114,6 +114,7 @@ def load_forecaster(model_uri: str, tracking_uri: str | None = None) -> Forecast
             f"{model_uri!r} is not a Keras model file (a .keras file is a zip archive); "
             "retrain it with fincast-train or pick another model."
         )
+    _refuse_escaping_members(model_file, model_uri)
     try:
         model = keras.saving.load_model(model_file, compile=False, safe_mode=True)
     except Exception as error:  # Keras raises ValueError, OSError, zipfile errors...
@@ -129,6 +130,29 @@ def load_forecaster(model_uri: str, tracking_uri: str | None = None) -> Forecast
                 "retrain it with fincast-train."
             )
     return Forecaster(model=model, card=card, uri=model_uri)
+
+
+def _refuse_escaping_members(model_file: str | Path, model_uri: str) -> None:
+    """Refuse an archive with a member name that points outside it (``../x``, ``/x``, ``\\``).
+
+    Keras only skips such members with a warning; a genuine ``.keras`` file never has them.
+    """
+    try:
+        with zipfile.ZipFile(model_file) as archive:
+            names = archive.namelist()
+    except (zipfile.BadZipFile, OSError) as error:
+        raise ValueError(
+            f"Cannot read the Keras model archive at {model_uri!r} ({error}); "
+            "retrain it with fincast-train or pick another model."
+        ) from error
+    for name in names:
+        parts = name.split("/")
+        if name.startswith("/") or "\\" in name or ".." in parts or ":" in parts[0]:
+            raise ValueError(
+                f"Refusing the Keras model at {model_uri!r}: its archive member {name!r} "
+                "points outside the archive, so the file was crafted or damaged; "
+                "retrain it with fincast-train or pick another model."
+            )
 
 
 def next_trading_days(
