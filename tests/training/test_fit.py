@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import io
 
-import keras
 import numpy as np
 import pytest
 
-from fincast.models.builders import BUILDERS, build_lstm, build_mlp, fit_scaling
+from fincast.models.builders import BUILDERS, build_mlp, fit_scaling
 from fincast.models.losses import PinballLoss
 from fincast.training.fit import (
     LearningRateSchedule,
@@ -160,12 +159,12 @@ def test_quantile_training_with_pinball_loss():
 
 @pytest.mark.parametrize("name", sorted(BUILDERS))
 def test_same_seed_gives_identical_weights(name):
-    inputs, targets = _learnable(count=96)
+    inputs, targets = _learnable(count=64)
 
     def run():
         set_seed(7)
         model = _model(inputs, targets, builder=BUILDERS[name], dropout=0.1, **SMALL[name])
-        train_model(model, (inputs, targets), epochs=2, batch_size=32, verbose=0)
+        train_model(model, (inputs, targets), epochs=1, batch_size=16, verbose=0)
         return model.get_weights()
 
     for first, second in zip(run(), run(), strict=True):
@@ -202,11 +201,3 @@ def test_failed_save_keeps_the_old_file(tmp_path, monkeypatch):
         save_model(model, path)
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["model.keras"]
-
-
-def test_lstm_builder_still_trains_with_the_last_state():
-    inputs, targets = _learnable(count=64)
-    model = _model(inputs, targets, builder=build_lstm, units=4)
-    result = train_model(model, (inputs, targets), epochs=1, batch_size=32, verbose=0)
-    assert np.isfinite(result.history["loss"][0])
-    assert keras.ops.convert_to_numpy(model.predict_on_batch(inputs[:2])).shape == (2, 1)
