@@ -7,6 +7,7 @@ import os
 import re
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 from omegaconf import DictConfig, OmegaConf
@@ -40,11 +41,27 @@ def run_hydra_app(task: Callable[[DictConfig], Any], config_name: str = "config"
     """Run ``task`` as a Hydra app over fincast's config directory."""
     import hydra
 
+    from fincast.cli.schema import check_choices, check_override_keys, register_schemas
+
     sys.argv[1:] = quote_index_symbols(sys.argv[1:])
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    register_schemas()
+    command = Path(sys.argv[0]).name
+    try:
+        check_override_keys(sys.argv[1:])
+    except ValueError as error:
+        fail(command, error)
+
+    def checked_task(config: DictConfig) -> Any:
+        try:
+            check_choices(config)
+        except ValueError as error:
+            fail(command, error)
+        return task(config)
+
     app = hydra.main(config_path=str(config_dir()), config_name=config_name, version_base="1.3")
-    app(task)()
+    app(checked_task)()
 
 
 def fail(command: str, error: BaseException | str) -> NoReturn:
