@@ -19,7 +19,8 @@ def composed(*overrides: str):
 
 def test_defaults_compose_and_pass_the_checks():
     config = composed()
-    assert config.backend == "auto" and config.model.name == "lstm" and config.data.source == "sample"
+    assert config.backend == "auto" and config.model.name == "lstm"
+    assert config.data.source == "sample"
     assert list(config.data.tickers) == ["^GSPC"]
     check_choices(config)
 
@@ -49,9 +50,11 @@ def test_bad_choice_names_key_value_and_allowed():
 
 
 def test_misspelt_key_lists_the_known_ones():
-    with pytest.raises(ValueError, match="Unknown config key 'training.epoch'; training has: epochs"):
+    expected = "Unknown config key 'training.epoch'; training has: epochs"
+    with pytest.raises(ValueError, match=expected):
         check_override_keys(["training.epoch=3"])
-    check_override_keys(["experiment=sp500_lstm", "model=mlp", "+extra=1", "model.builder.units=[8]"])
+    fine = ["experiment=sp500_lstm", "model=mlp", "+extra=1", "model.builder.units=[8]"]
+    check_override_keys(fine)
 
 
 def test_hparams_search_is_a_multirun_with_optuna():
