@@ -20,11 +20,32 @@ from omegaconf import DictConfig, OmegaConf
 from fincast.cli.common import fail, load_model_and_bars, plain, run_hydra_app, start_backend, typed
 
 if TYPE_CHECKING:  # these import keras, which must wait for the backend choice
+    from fincast.evaluation.folds import FoldPlan
+    from fincast.evaluation.report import Report
     from fincast.evaluation.runner import FoldResult
     from fincast.evaluation.walkforward import WalkForwardJob
     from fincast.tracking.mlflow_store import RunTracker
 
 COMMAND = "fincast-backtest"
+
+
+def fold_plan(config: DictConfig) -> FoldPlan:
+    """The walk-forward fold plan of ``config.evaluation``, with checked value types."""
+    from fincast.evaluation.folds import FoldPlan
+
+    evaluation = config.evaluation
+    optional = {
+        key: None if evaluation.get(key) is None else typed(config, f"evaluation.{key}", int)
+        for key in ("train_windows", "embargo")
+    }
+    return FoldPlan(
+        folds=typed(config, "evaluation.folds", int),
+        step=typed(config, "evaluation.step", int),
+        window=str(evaluation.window),
+        min_train_windows=typed(config, "evaluation.min_train_windows", int),
+        refit_every=typed(config, "evaluation.refit_every", int),
+        **optional,
+    )
 
 
 def walkforward_job(config: DictConfig) -> WalkForwardJob:
@@ -35,22 +56,9 @@ def walkforward_job(config: DictConfig) -> WalkForwardJob:
     """
     from hydra.utils import instantiate
 
-    from fincast.evaluation.folds import FoldPlan
     from fincast.evaluation.walkforward import WalkForwardJob
 
     evaluation = config.evaluation
-    optional = {
-        key: None if evaluation.get(key) is None else typed(config, f"evaluation.{key}", int)
-        for key in ("train_windows", "embargo")
-    }
-    plan = FoldPlan(
-        folds=typed(config, "evaluation.folds", int),
-        step=typed(config, "evaluation.step", int),
-        window=str(evaluation.window),
-        min_train_windows=typed(config, "evaluation.min_train_windows", int),
-        refit_every=typed(config, "evaluation.refit_every", int),
-        **optional,
-    )
     baselines = evaluation.get("baselines")
     return WalkForwardJob(
         tickers=[str(ticker) for ticker in config.data.tickers],
@@ -67,7 +75,7 @@ def walkforward_job(config: DictConfig) -> WalkForwardJob:
         lookback=typed(config, "task.lookback", int),
         horizon=typed(config, "task.horizon", int),
         quantiles=_quantiles(config),
-        plan=plan,
+        plan=fold_plan(config),
         baselines=None if baselines is None else [str(name) for name in baselines],
         epochs=typed(config, "training.epochs", int),
         batch_size=typed(config, "training.batch_size", int),
@@ -125,7 +133,6 @@ def walk_forward(config: DictConfig, backend_tags: dict[str, str]) -> None:
     from fincast.evaluation.report import build_report, render, save_report
     from fincast.evaluation.trading import Strategy
     from fincast.evaluation.walkforward import backtest_series, load_job_bars
-    from fincast.tracking.backtest import record_backtest
 
     try:
         job = walkforward_job(config)
@@ -134,7 +141,8 @@ def walk_forward(config: DictConfig, backend_tags: dict[str, str]) -> None:
     except (MarketDataError, MarketDataUnavailable, ValueError, TypeError) as error:
         fail(COMMAND, error)
     tracker = _tracker(config, f"backtest-{job.task}-{job.model_family}-{backend_tags['backend']}")
-    reports, files = [], []
+    reports: list[Report] = []
+    files: list[Path] = []
     for ticker, frame in bars.items():
         try:
             result = backtest_series(frame, job, ticker=ticker, progress=_progress(ticker))
@@ -151,14 +159,24 @@ def walk_forward(config: DictConfig, backend_tags: dict[str, str]) -> None:
         reports.append(report)
     print(f"Tables, forecasts and plots saved under {output_dir() / 'backtest'}")
     if tracker:
-        params = {**plain(config), "command": COMMAND}
-        record_backtest(tracker, reports, files, params, OmegaConf.to_yaml(config), backend_tags)
-        tracker.finish()
-        print(f"MLflow run: {tracker.run_id} in {tracker.uri}")
-        if tracker.failures:
-            print(
-                f"{COMMAND}: warning: MLflow did not record: {tracker.failures[0]}", file=sys.stderr
-            )
+        _record(tracker, config, reports, files, backend_tags)
+
+
+def _record(
+    tracker: RunTracker,
+    config: DictConfig,
+    reports: list[Report],
+    files: list[Path],
+    backend_tags: dict[str, str],
+) -> None:
+    from fincast.tracking.backtest import record_backtest
+
+    params = {**plain(config), "command": COMMAND}
+    record_backtest(tracker, reports, files, params, OmegaConf.to_yaml(config), backend_tags)
+    tracker.finish()
+    print(f"MLflow run: {tracker.run_id} in {tracker.uri}")
+    if tracker.failures:
+        print(f"{COMMAND}: warning: MLflow did not record: {tracker.failures[0]}", file=sys.stderr)
 
 
 def holdout(config: DictConfig) -> None:
