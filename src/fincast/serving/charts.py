@@ -1,11 +1,14 @@
-"""Presentation helpers for the dashboard: price history, forecast figure, score table.
+"""Presentation helpers for the dashboard: price history, forecast, backtest figures, scores.
 
 Plain functions over fincast's own objects, so the Streamlit pages stay thin and
-the figures can be built (and tested) without Streamlit.
+the figures can be built (and tested) without Streamlit. Plotly reads a few HTML
+tags in its text, so every data-derived string (a ticker, a forecaster's name) is
+HTML-escaped before it becomes a title, a trace name or a legend entry.
 """
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 import pandas as pd
@@ -16,7 +19,22 @@ from fincast.serving.forecast import Forecast
 
 HISTORY_COLOUR = "#1f77b4"
 FORECAST_COLOUR = "#ff7f0e"
+BAND_COLOUR = "rgba(255, 127, 14, 0.18)"
 SCORE_COLUMNS = ("mae", "rmse", "hit_rate", "mae_vs_naive")
+LAYOUT: dict[str, Any] = {
+    "hovermode": "x unified",
+    "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},
+    "margin": {"l": 10, "r": 10, "t": 60, "b": 10},
+}
+
+
+def plain(text: object) -> str:
+    """``text`` made safe for Plotly's HTML-like text rendering.
+
+    >>> plain("<img src=x>")
+    '&lt;img src=x&gt;'
+    """
+    return html.escape(str(text), quote=False)
 
 
 def recent_prices(bars: pd.DataFrame, days: int, price: str = "adj_close") -> pd.Series:
@@ -30,25 +48,60 @@ def recent_prices(bars: pd.DataFrame, days: int, price: str = "adj_close") -> pd
     return price_series(bars, price).iloc[-days:]
 
 
-def forecast_figure(history: pd.Series, forecast: Forecast) -> go.Figure:
-    """Close history (solid) and the forecast price path (dashed), joined at the last close."""
-    path_dates = pd.to_datetime([forecast.as_of, *forecast.dates])
-    path_prices = [forecast.last_price, *forecast.prices]
+def _band_traces(forecast: Forecast, bands: pd.DataFrame, columns: tuple[str, str, float]) -> list:
+    low, high, coverage = columns
+    dates = pd.to_datetime([forecast.as_of, *forecast.dates])
+    upper = [forecast.last_price, *bands[high]]
+    lower = [forecast.last_price, *bands[low]]
+    return [
+        go.Scatter(
+            x=dates, y=upper, mode="lines", line={"width": 0}, showlegend=False, hoverinfo="skip"
+        ),
+        go.Scatter(
+            x=dates,
+            y=lower,
+            mode="lines",
+            line={"width": 0},
+            fill="tonexty",
+            fillcolor=BAND_COLOUR,
+            name=f"{coverage:.0%} interval",
+            hovertemplate="%{x|%Y-%m-%d}: %{y:,.2f}<extra>interval</extra>",
+        ),
+    ]
+
+
+def forecast_figure(
+    history: pd.Series,
+    forecast: Forecast,
+    bands: pd.DataFrame | None = None,
+    band: tuple[str, str, float] | None = None,
+) -> go.Figure:
+    """Price history (solid), the forecast path (dashed) and its interval band when given.
+
+    Args:
+        history: recent prices, indexed by date.
+        forecast: the forecast; its path is joined to the last price.
+        bands: price quantiles per step (:func:`fincast.serving.dashboard.forecast_bands`).
+        band: the lower and upper column of ``bands`` and their nominal coverage.
+    """
+    ticker = plain(forecast.ticker)
     figure = go.Figure()
     figure.add_trace(
         go.Scatter(
             x=history.index,
             y=history.to_numpy(),
             mode="lines",
-            name=f"{forecast.ticker} close",
+            name=f"{ticker} price",
             line={"color": HISTORY_COLOUR, "width": 2},
             hovertemplate="%{x|%Y-%m-%d}: %{y:,.2f}<extra></extra>",
         )
     )
+    if bands is not None and band is not None:
+        figure.add_traces(_band_traces(forecast, bands, band))
     figure.add_trace(
         go.Scatter(
-            x=path_dates,
-            y=path_prices,
+            x=pd.to_datetime([forecast.as_of, *forecast.dates]),
+            y=[forecast.last_price, *forecast.prices],
             mode="lines+markers",
             name="forecast",
             line={"color": FORECAST_COLOUR, "width": 2, "dash": "dash"},
@@ -56,13 +109,18 @@ def forecast_figure(history: pd.Series, forecast: Forecast) -> go.Figure:
         )
     )
     figure.update_layout(
-        title=f"{forecast.ticker}: last {len(history)} days, {len(forecast.prices)}-day forecast",
+        title=f"{ticker}: last {len(history)} days, {len(forecast.prices)}-day forecast",
         xaxis_title="date",
         yaxis_title="price",
-        hovermode="x unified",
-        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},
-        margin={"l": 10, "r": 10, "t": 60, "b": 10},
+        **LAYOUT,
     )
+    return figure
+
+
+def price_figure(prices: pd.Series, title: str) -> go.Figure:
+    """A plain price line (Data page)."""
+    figure = go.Figure(go.Scatter(x=prices.index, y=prices.to_numpy(), mode="lines", name="price"))
+    figure.update_layout(title=plain(title), xaxis_title="date", yaxis_title="price", **LAYOUT)
     return figure
 
 
@@ -79,3 +137,69 @@ def scores_frame(card: dict[str, Any]) -> pd.DataFrame:
     order = sorted(table.index, key=lambda name: (name != "model", str(name)))
     columns = [name for name in SCORE_COLUMNS if name in table.columns]
     return table.loc[order, columns] if columns else table.loc[order]
+
+
+def fold_losses_figure(folds: pd.DataFrame) -> go.Figure:
+    """Mean loss per walk-forward fold, one line per forecaster (columns ``loss_<name>``)."""
+    figure = go.Figure()
+    for column in [name for name in folds.columns if str(name).startswith("loss_")]:
+        figure.add_trace(
+            go.Scatter(
+                x=folds.index,
+                y=folds[column].to_numpy(),
+                mode="lines+markers",
+                name=plain(str(column).removeprefix("loss_")),
+            )
+        )
+    figure.update_layout(title="Loss per fold", xaxis_title="fold", yaxis_title="loss", **LAYOUT)
+    return figure
+
+
+def calibration_figure(calibration: pd.DataFrame) -> go.Figure:
+    """Empirical against nominal interval coverage, one line per forecaster, with the diagonal.
+
+    Args:
+        calibration: columns ``forecaster``, ``nominal`` and ``empirical`` (shares in 0..1).
+    """
+    figure = go.Figure(
+        go.Scatter(
+            x=[0, 1], y=[0, 1], mode="lines", name="perfect", line={"dash": "dot", "color": "grey"}
+        )
+    )
+    for name, group in calibration.groupby("forecaster", sort=False):
+        group = group.sort_values("nominal")
+        figure.add_trace(
+            go.Scatter(
+                x=group["nominal"], y=group["empirical"], mode="lines+markers", name=plain(name)
+            )
+        )
+    figure.update_layout(
+        title="Interval calibration",
+        xaxis={"title": "nominal coverage", "range": [0, 1], "tickformat": ".0%"},
+        yaxis={"title": "empirical coverage", "range": [0, 1], "tickformat": ".0%"},
+        **LAYOUT,
+    )
+    return figure
+
+
+def equity_figure(equity: pd.DataFrame) -> go.Figure:
+    """Growth of 1 unit for each strategy column (``buy_and_hold`` included)."""
+    figure = go.Figure()
+    for column in equity.columns:
+        dashed = {"dash": "dash"} if column == "buy_and_hold" else {}
+        figure.add_trace(
+            go.Scatter(
+                x=equity.index,
+                y=equity[column].to_numpy(),
+                mode="lines",
+                name=plain(str(column).replace("_", " ")),
+                line=dashed,
+            )
+        )
+    figure.update_layout(
+        title="Equity curve (growth of 1, after costs)",
+        xaxis_title="date",
+        yaxis_title="wealth",
+        **LAYOUT,
+    )
+    return figure

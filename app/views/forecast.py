@@ -1,0 +1,54 @@
+"""Forecast page: pick a task, model and ticker; see the forecast, its table and the model card."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import streamlit as st
+
+from fincast.data.cache import cached_tickers
+from fincast.data.sources import MarketDataError, MarketDataUnavailable
+from fincast.serving import ui, views
+from fincast.serving.charts import recent_prices
+from fincast.serving.dashboard import ticker_choices
+from fincast.serving.forecast import forecast_ticker
+
+started = time.perf_counter()
+settings = ui.setup("Forecast")  # fixes the Keras backend before any model is loaded
+model_uri = ui.pick_model(settings)
+shared = ui.load_model(settings, model_uri) if model_uri else None
+if shared is None:
+    if not model_uri:
+        ui.no_model_choices(settings)
+    ui.quick_train_panel(settings)
+    st.stop()
+
+card = shared.forecaster.card
+tickers = ticker_choices(card, cached_tickers(settings.cache_dir))
+choices = {choice.ticker: choice for choice in tickers}
+if not choices:
+    ui.error(f"Model {model_uri!r} names no tickers in its card; retrain it with fincast-train.")
+    st.stop()
+ticker = ui.remembered_select(
+    "Ticker", list(choices), "fincast.ticker", format_func=lambda name: choices[name].label
+)
+days = st.sidebar.slider("History shown (trading days)", 20, 2500, 250, step=10)
+choice = choices[ticker]
+try:
+    bars = ui.bars_of(
+        choice.source,
+        ticker,
+        json.dumps(choice.options, sort_keys=True),
+        settings.cache_dir,
+        ui.cache_stamp(settings.cache_dir, ticker),
+    )
+    with shared.lock:  # one model object serves every session
+        forecast = forecast_ticker(shared.forecaster, bars, ticker)
+    history = recent_prices(bars, days, str(card.get("price", "adj_close")))
+except (MarketDataError, MarketDataUnavailable, ValueError, OSError) as failure:
+    ui.error(failure)
+    st.stop()
+views.show_forecast(forecast, card, history)
+views.show_model_card(card, forecast.model_uri, forecast.backend)
+views.show_timing(ticker, time.perf_counter() - started, forecast.backend)

@@ -1,0 +1,349 @@
+"""What the dashboard shows, as plain functions: settings, model choices, model card, forecast.
+
+No Streamlit here (see :mod:`fincast.serving.ui`), so every number the pages show can
+be computed and tested without a browser. Nothing imports Keras at import time.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import string
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from fincast.serving.forecast import Forecast
+
+DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+DEFAULT_UI_URL = "http://127.0.0.1:5000"
+DEFAULT_TASK = "returns"
+DEFAULT_FAMILY = "lstm"
+CHAMPION = "champion"
+OTHER_MODEL = "Other model URI..."
+_MARKDOWN_SPECIAL = frozenset(string.punctuation)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where the dashboard finds things; read from ``FINCAST_*`` environment variables."""
+
+    tracking_uri: str = DEFAULT_TRACKING_URI
+    model_uri: str | None = None
+    experiment: str = "fincast"
+    cache_dir: str = "data/cache"
+    models_dir: str = "models"
+    backtest_dir: str = "outputs"
+    mlflow_ui_url: str = DEFAULT_UI_URL
+    backend: str = "auto"
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Settings from ``FINCAST_TRACKING_URI``, ``FINCAST_MODEL_URI``, ``FINCAST_EXPERIMENT``,
+        ``FINCAST_CACHE_DIR``, ``FINCAST_MODELS_DIR``, ``FINCAST_BACKTEST_DIR``,
+        ``FINCAST_MLFLOW_UI_URL`` and ``FINCAST_BACKEND`` (empty values use the defaults).
+        """
+        from fincast.tracking.mlflow_store import resolve_uri
+
+        env = os.environ if environ is None else environ
+
+        def get(name: str, default: str) -> str:
+            return (env.get(f"FINCAST_{name}") or "").strip() or default
+
+        return cls(
+            tracking_uri=resolve_uri(get("TRACKING_URI", DEFAULT_TRACKING_URI)),
+            model_uri=get("MODEL_URI", "") or None,
+            experiment=get("EXPERIMENT", "fincast"),
+            cache_dir=get("CACHE_DIR", "data/cache"),
+            models_dir=get("MODELS_DIR", "models"),
+            backtest_dir=get("BACKTEST_DIR", "outputs"),
+            mlflow_ui_url=get("MLFLOW_UI_URL", DEFAULT_UI_URL).rstrip("/"),
+            backend=get("BACKEND", "auto"),
+        )
+
+    def store_missing(self) -> bool:
+        """True when the tracking URI is a local SQLite file that does not exist yet."""
+        database = self.tracking_uri.removeprefix("sqlite:///")
+        return database != self.tracking_uri and not Path(database).is_file()
+
+
+def escape_markdown(text: object) -> str:
+    """``text`` with every ASCII punctuation character backslash-escaped, for Markdown output.
+
+    Data-derived text (tickers, file names, error messages) goes through this before
+    any Streamlit call that renders Markdown, so it always shows as the literal text.
+
+    >>> escape_markdown("<img src=x>")
+    '\\\\<img src\\\\=x\\\\>'
+    """
+    return "".join(f"\\{char}" if char in _MARKDOWN_SPECIAL else char for char in str(text))
+
+
+def code_span(text: object) -> str:
+    """``text`` as a Markdown code span: shown literally, whatever characters it holds.
+
+    >>> code_span("a`b")
+    '``a`b``'
+    """
+    flat = " ".join(str(text).split())
+    longest = max((len(run) for run in re.findall(r"`+", flat)), default=0)
+    fence = "`" * (longest + 1)
+    padded = f" {flat} " if flat.startswith("`") or flat.endswith("`") else flat
+    return f"{fence}{padded}{fence}"
+
+
+def one_line(error: BaseException | str) -> str:
+    """An error message on one line (its type when it has no message)."""
+    text = " ".join(str(error).split())
+    if text or isinstance(error, str):
+        return text
+    return type(error).__name__
+
+
+def safe_filename(text: str, fallback: str = "series") -> str:
+    """``text`` reduced to ``[A-Za-z0-9._-]`` for a download's file name.
+
+    >>> safe_filename("^GSPC/../x")
+    'GSPC..x'
+    """
+    return re.sub(r"[^A-Za-z0-9._-]", "", text).strip(".") or fallback
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """One entry of the model picker: what the user reads and the URI it loads."""
+
+    label: str
+    uri: str
+    task: str | None = None
+
+
+def task_of(name: str) -> str | None:
+    """The task of a registered name ``fincast-<task>-<family>`` (``None`` if not fincast's)."""
+    parts = name.split("-")
+    return parts[1] if len(parts) >= 3 and parts[0] == "fincast" else None
+
+
+def registry_choices(versions: pd.DataFrame) -> list[ModelChoice]:
+    """Aliases first (champion before others), then every version, per registered model.
+
+    Args:
+        versions: :func:`fincast.tracking.mlflow_store.list_model_versions`.
+    """
+    choices: list[ModelChoice] = []
+    for name, group in versions.groupby("name", sort=True):
+        pairs = {
+            (str(alias), int(version))
+            for version, names in zip(group["version"], group["aliases"], strict=True)
+            for alias in names
+        }
+        aliases = sorted(pairs, key=lambda pair: (pair[0] != CHAMPION, pair[0]))
+        for alias, version in aliases:
+            label = f"{name} @{alias} (version {version})"
+            choices.append(ModelChoice(label, f"models:/{name}@{alias}", task_of(str(name))))
+        for version in group["version"]:
+            label = f"{name} version {version}"
+            choices.append(ModelChoice(label, f"models:/{name}/{version}", task_of(str(name))))
+    return choices
+
+
+def local_choices(models_dir: str | Path, limit: int = 20) -> list[ModelChoice]:
+    """Saved ``.keras`` files with a card beside them, newest first (at most ``limit``)."""
+    folder = Path(models_dir)
+    if not folder.is_dir():
+        return []
+    files = [path for path in folder.glob("*/*.keras") if path.with_suffix(".json").is_file()]
+    files.sort(key=lambda path: path.stat().st_mtime, reverse=True)
+    return [
+        ModelChoice(f"file {path.parent.name}/{path.name}", str(path), task_of(path.parent.name))
+        for path in files[:limit]
+    ]
+
+
+def model_choices(
+    settings: Settings, versions: pd.DataFrame | None, task: str | None = None
+) -> list[ModelChoice]:
+    """Every model the picker offers for ``task``: the configured URI, registry, local files.
+
+    The first entry is the default: ``FINCAST_MODEL_URI`` when set, else the champion of
+    the task's LSTM, else any champion of the task, else the newest entry.
+    """
+    found = registry_choices(versions) if versions is not None else []
+    found += local_choices(settings.models_dir)
+    if task is not None:
+        found = [choice for choice in found if choice.task in (task, None)]
+    preferred = f"models:/fincast-{task or DEFAULT_TASK}-{DEFAULT_FAMILY}@{CHAMPION}"
+    found.sort(key=lambda choice: (choice.uri != preferred, not choice.uri.endswith(CHAMPION)))
+    if settings.model_uri:
+        found = [ModelChoice(f"configured: {settings.model_uri}", settings.model_uri)] + [
+            choice for choice in found if choice.uri != settings.model_uri
+        ]
+    return found
+
+
+def available_tasks(choices: list[ModelChoice], configured: list[str]) -> list[str]:
+    """Tasks with a model first, then the configured ones (``conf/task``), no repeats."""
+    with_model = sorted({choice.task for choice in choices if choice.task})
+    return list(dict.fromkeys([*with_model, *configured])) or [DEFAULT_TASK]
+
+
+def configured_tasks() -> list[str]:
+    """The task names of ``conf/task/*.yaml``."""
+    from fincast.paths import config_dir
+
+    try:
+        folder = config_dir() / "task"
+    except FileNotFoundError:
+        return [DEFAULT_TASK]
+    return sorted(path.stem for path in folder.glob("*.yaml")) or [DEFAULT_TASK]
+
+
+@dataclass(frozen=True)
+class TickerChoice:
+    """A ticker the Forecast page can load, and from which source."""
+
+    ticker: str
+    source: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        """What the ticker picker shows."""
+        return self.ticker if self.source != "yfinance" else f"{self.ticker} (cached)"
+
+
+def ticker_choices(card: Mapping[str, Any], cached: list[str]) -> list[TickerChoice]:
+    """The model's own tickers (its data source), then other cached Yahoo tickers."""
+    source = str(card.get("data_source", "sample"))
+    options = dict(card.get("data_options") or {})
+    if source == "yfinance":
+        options["refresh"] = "never"
+    choices = [TickerChoice(str(name), source, options) for name in card.get("tickers", [])]
+    known = {choice.ticker for choice in choices}
+    choices += [
+        TickerChoice(name, "yfinance", {"refresh": "never"}) for name in cached if name not in known
+    ]
+    return choices
+
+
+def card_facts(card: Mapping[str, Any], model_uri: str, serving_backend: str) -> pd.DataFrame:
+    """The model card as a two-column table (fact, value), data-derived text kept as text."""
+
+    def joined(key: str) -> str:
+        return ", ".join(str(value) for value in card.get(key, []) or [])
+
+    facts = {
+        "model": f"{card.get('model', 'unknown')} ({card.get('task', 'returns')} task)",
+        "model URI": model_uri,
+        "trained on backend": str(card.get("backend", "unknown")),
+        "serving backend": serving_backend,
+        "tickers": joined("tickers"),
+        "data source": str(card.get("data_source", "unknown")),
+        "features": joined("features"),
+        "lookback / horizon": f"{card.get('lookback')} / {card.get('horizon')} trading days",
+        "training data": f"{card.get('train_start', '?')} to {card.get('train_end', '?')}",
+        "held-out test": f"{card.get('test_start', '?')} to {card.get('test_end', '?')}",
+        "quantiles": joined("quantiles") or "none (point forecasts)",
+        "created": str(card.get("created_at", "unknown")),
+    }
+    return pd.DataFrame({"value": list(facts.values())}, index=pd.Index(facts, name="fact"))
+
+
+def headline(card: Mapping[str, Any]) -> str | None:
+    """One sentence: the held-out MAE of the model against each baseline's, in plain words.
+
+    >>> headline({"test_scores": {"model": {"mae": 0.9}, "naive": {"mae": 1.0}},
+    ...           "test_start": "2018-01-02", "test_end": "2018-12-31"})
+    "On the held-out period 2018-01-02 to 2018-12-31 the model's MAE was 10.0% lower than naive's."
+    """
+    scores = card.get("test_scores") or {}
+    model = (scores.get("model") or {}).get("mae")
+    if model is None:
+        return None
+    parts = []
+    for name, row in scores.items():
+        baseline = (row or {}).get("mae")
+        if name == "model" or not baseline or not math.isfinite(float(baseline)):
+            continue
+        ratio = float(model) / float(baseline)
+        word = "lower" if ratio < 1 else "higher"
+        parts.append(f"{abs(1 - ratio):.1%} {word} than {name}'s")
+    if not parts:
+        return None
+    period = f"{card.get('test_start', '?')} to {card.get('test_end', '?')}"
+    return f"On the held-out period {period} the model's MAE was {' and '.join(parts)}."
+
+
+def _levels(raw: Any) -> dict[float, list[float]]:
+    if isinstance(raw, Mapping):
+        return {float(level): [float(v) for v in values] for level, values in raw.items()}
+    return {}
+
+
+def forecast_bands(
+    forecast: Forecast, card: Mapping[str, Any] | None = None
+) -> pd.DataFrame | None:
+    """Price quantiles per step from a quantile forecast, or ``None`` for a point forecast.
+
+    Reads ``forecast.quantile_prices`` (``{level: prices per step}``) or
+    ``forecast.quantiles`` (``{level: log returns per step}``, or an array
+    ``(horizon, levels)`` with the levels in ``card["quantiles"]``). Log-return quantiles
+    become prices as ``last_price * exp(cumsum(q))``: the daily quantiles are assumed to
+    move together, which gives a wide (cautious) band.
+
+    Returns:
+        Columns ``q<level>`` (e.g. ``q0.1``), one row per step, indexed like ``to_frame()``.
+    """
+    prices = _levels(getattr(forecast, "quantile_prices", None))
+    if not prices:
+        raw = getattr(forecast, "quantiles", None)
+        returns = _levels(raw)
+        levels = list((card or {}).get("quantiles") or [])
+        if not returns and raw is not None and levels:
+            array = np.asarray(raw, dtype="float64").reshape(len(forecast.dates), len(levels))
+            returns = {float(level): list(array[:, i]) for i, level in enumerate(levels)}
+        prices = {
+            level: list(forecast.last_price * np.exp(np.cumsum(values)))
+            for level, values in returns.items()
+        }
+    if not prices:
+        return None
+    index = pd.RangeIndex(1, len(forecast.dates) + 1, name="step")
+    return pd.DataFrame({f"q{level:g}": prices[level] for level in sorted(prices)}, index=index)
+
+
+def outer_band(bands: pd.DataFrame) -> tuple[str, str, float] | None:
+    """The widest pair of quantile columns around the median and its nominal coverage.
+
+    >>> outer_band(pd.DataFrame(columns=["q0.1", "q0.5", "q0.9"]))
+    ('q0.1', 'q0.9', 0.8)
+    """
+    levels = sorted(float(name[1:]) for name in bands.columns)
+    if len(levels) < 2 or not levels[0] < 0.5 < levels[-1]:
+        return None
+    low, high = levels[0], levels[-1]
+    return f"q{low:g}", f"q{high:g}", round(high - low, 6)
+
+
+def forecast_table(forecast: Forecast, bands: pd.DataFrame | None) -> pd.DataFrame:
+    """The per-step forecast (date, log return, price) with the price quantiles beside it."""
+    frame = forecast.to_frame()
+    if bands is None:
+        return frame
+    extra = bands.rename(columns=lambda name: f"price_{name}")
+    return frame.join(extra[[name for name in extra.columns if name not in frame.columns]])
+
+
+def forecast_csv(table: pd.DataFrame) -> str:
+    """The CSV the download button serves: the forecast table, full precision."""
+    return table.to_csv()
+
+
+def csv_filename(forecast: Forecast) -> str:
+    """``fincast_<ticker>_<as-of>.csv`` with the ticker reduced to safe characters."""
+    return f"fincast_{safe_filename(forecast.ticker, 'ticker')}_{forecast.as_of}.csv"
