@@ -1,0 +1,88 @@
+"""Shared fixtures of the dashboard tests: a tiny real model in a real MLflow store, a saved
+walk-forward backtest, a Parquet cache, and the app's environment pointed at them."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import pytest
+from dashboard_helpers import EVIL, TICKERS, Store, write_backtest
+
+
+@pytest.fixture(scope="session")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Store:
+    """A real tiny training run (the package's pipeline), recorded and registered in MLflow,
+    and a second run holding a saved walk-forward backtest as artifacts."""
+    import mlflow
+
+    import fincast.models.builders
+    from fincast.tracking.mlflow_store import RunTracker
+    from fincast.tracking.record import record_training
+    from fincast.training.pipeline import TrainingJob, run_training
+
+    root = tmp_path_factory.mktemp("store")
+    uri = f"sqlite:///{root}/mlflow.db"
+    job = TrainingJob(
+        tickers=TICKERS,
+        build_model=functools.partial(fincast.models.builders.build_mlp, units=[8]),
+        model_family="mlp",
+        lookback=10,
+        horizon=3,
+        epochs=1,
+        test_days=50,
+        output_dir=str(root / "models"),
+        verbose=0,
+    )
+    outcome = run_training(job)
+    tracker = RunTracker(uri, "fincast", run_name="mlp-jax")
+    model_uri = record_training(
+        tracker,
+        outcome,
+        params={"seed": 42, "model": {"name": "mlp"}},
+        config_yaml="seed: 42\n",
+        tags={"backend": "jax"},
+    )
+    tracker.finish()
+    assert model_uri == "models:/fincast-returns-mlp/1", tracker.failures
+    folder = write_backtest(root / "outputs" / "2026-01-01" / "00-00-00" / "backtest" / "GSPC")
+    client = mlflow.MlflowClient(uri, registry_uri=uri)
+    experiment = client.get_experiment_by_name("fincast").experiment_id
+    backtest_run = client.create_run(experiment, run_name="backtest-returns-mlp-jax").info.run_id
+    client.log_metric(backtest_run, "wf_model_mae", 0.0111)
+    client.log_param(backtest_run, "model.name", "mlp-backtest")
+    client.log_artifacts(backtest_run, str(folder), "backtest/GSPC")
+    client.set_terminated(backtest_run)
+    return Store(
+        uri, outcome.model_path, tracker.run_id, backtest_run, folder, "fincast-returns-mlp"
+    )
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The app's settings pointed at empty folders and a store that does not exist."""
+    monkeypatch.setenv("FINCAST_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
+    monkeypatch.setenv("FINCAST_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("FINCAST_MODELS_DIR", str(tmp_path / "models"))
+    monkeypatch.setenv("FINCAST_BACKTEST_DIR", str(tmp_path / "outputs"))
+    monkeypatch.setenv("FINCAST_MLFLOW_UI_URL", "http://127.0.0.1:5999")
+    monkeypatch.delenv("FINCAST_MODEL_URI", raising=False)
+    return tmp_path
+
+
+@pytest.fixture
+def served(env: Path, store: Store, monkeypatch: pytest.MonkeyPatch) -> Store:
+    """The app pointed at the store with the registered model and the saved backtest."""
+    monkeypatch.setenv("FINCAST_TRACKING_URI", store.uri)
+    monkeypatch.setenv("FINCAST_BACKTEST_DIR", str(store.backtest_folder.parents[3]))
+    return store
+
+
+@pytest.fixture
+def cached_evil(env: Path) -> str:
+    """A cached ticker whose name is an HTML payload (bars copied from the sample)."""
+    from fincast.data.cache import write_bars
+    from fincast.data.sources import load_sample
+
+    write_bars(env / "cache", EVIL, load_sample(["^GSPC"])["^GSPC"], source="yfinance")
+    return EVIL

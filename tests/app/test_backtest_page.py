@@ -1,0 +1,124 @@
+"""The Backtest page: saved walk-forward results (MLflow run or folder), never recomputed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from dashboard_helpers import Store, markdown_is_safe, run_page, shown
+
+from fincast.serving.backtests import read_result, verdict_parts
+
+PAGE = "views/backtest.py"
+
+
+def frames(app) -> list[pd.DataFrame]:
+    return [table.value for table in app.dataframe]
+
+
+def check_tables_match(app, folder: Path) -> None:
+    """Every table on the page equals the saved files it came from."""
+    saved = read_result(folder)
+    shown_frames = frames(app)
+    metrics = next(f for f in shown_frames if "mse" in f.columns)
+    pd.testing.assert_series_equal(metrics["mae"], saved.scores["mae"], check_names=False)
+    tests = next(f for f in shown_frames if f.index.name == "model against")
+    assert list(tests.index) == ["naive", "historical_quantiles"]
+    assert tests.loc["naive", "all"] == pytest.approx(saved.scores.loc["naive", "dm_p_all"])
+    folds = next(f for f in shown_frames if "loss_model" in f.columns)
+    pd.testing.assert_frame_equal(folds, saved.folds)
+    trading = next(f for f in shown_frames if "sharpe" in f.columns)
+    pd.testing.assert_frame_equal(trading, saved.trading)
+    calibration = next(f for f in shown_frames if "empirical" in f.columns)
+    assert calibration.to_dict("records") == [
+        {"forecaster": "historical_quantiles", "nominal": 0.8, "empirical": 0.79},
+        {"forecaster": "historical_quantiles", "nominal": 0.9, "empirical": 0.88},
+    ]
+    lines = [shown(md.value) for md in app.markdown]
+    for verdict in saved.verdicts:
+        assert f"- {verdict_parts(verdict)[0]}" in lines
+    charts = [
+        json.loads(chart.proto.spec)["layout"]["title"]["text"] for chart in app.get("plotly_chart")
+    ]
+    assert charts == [
+        "Loss per fold",
+        "Interval calibration",
+        "Equity curve (growth of 1, after costs)",
+    ]
+
+
+def test_no_store_says_how_to_make_a_backtest(env: Path) -> None:
+    app = run_page(PAGE)
+
+    message = " ".join(shown(info.value) for info in app.info)
+    assert "fincast-backtest evaluation=walkforward" in message
+    assert not app.error and not app.get("plotly_chart")
+    assert any("Hold-out scores" in header.value for header in app.subheader)
+
+
+def test_results_from_the_backtest_run_match_the_saved_files(served: Store) -> None:
+    app = run_page(PAGE)
+
+    run = next(s for s in app.selectbox if s.label == "Run")
+    assert run.value == served.backtest_run  # backtest runs come first
+    assert next(s for s in app.selectbox if s.label == "Result").value == "backtest/GSPC"
+    assert not app.error
+    check_tables_match(app, served.backtest_folder)
+    markdown_is_safe(app)
+    holdout = next(
+        f for f in frames(app) if f.index.name == "forecaster" and "mae_vs_naive" in f.columns
+    )
+    assert holdout.index[0] == "model"
+
+
+def test_a_run_without_results_says_so(served: Store) -> None:
+    app = run_page(PAGE)
+    run = next(s for s in app.selectbox if s.label == "Run")
+
+    run.set_value(served.model_run).run()
+
+    assert not app.exception
+    assert any("no saved walk-forward backtest" in shown(info.value) for info in app.info)
+    assert not app.get("plotly_chart")
+
+
+def test_results_from_a_saved_folder(served: Store) -> None:
+    app = run_page(PAGE)
+
+    app.radio[0].set_value("a saved folder").run()
+
+    assert not app.exception and not app.error
+    assert next(s for s in app.selectbox if s.label == "Result folder").value == str(
+        served.backtest_folder
+    )
+    check_tables_match(app, served.backtest_folder)
+
+
+def test_real_report_files_are_read(tmp_path: Path) -> None:
+    """The files fincast's own report writer saves are what the page reads."""
+    report_module = pytest.importorskip("fincast.evaluation.report")
+    walkforward = pytest.importorskip("fincast.evaluation.walkforward")
+    from fincast.data.sources import load_sample
+    from fincast.evaluation.folds import FoldPlan
+
+    job = walkforward.WalkForwardJob(
+        tickers=["^GSPC"],
+        build_model=None,
+        lookback=10,
+        horizon=3,
+        plan=FoldPlan(folds=2, step=40, min_train_windows=100),
+        baselines=["naive", "historical_mean", "historical_quantiles"],
+    )
+    bars = load_sample(["^GSPC"])["^GSPC"]
+    backtest = walkforward.backtest_series(bars, job, ticker="^GSPC")
+    report = report_module.build_report(backtest)
+    report_module.save_report(report, tmp_path)
+
+    result = read_result(tmp_path)
+
+    assert result.meta["ticker"] == "^GSPC" and result.meta["folds"] == 2
+    pd.testing.assert_frame_equal(result.scores, report.scores, check_dtype=False)
+    assert set(result.folds.index) == {0, 1}
+    assert result.equity is not None and list(result.equity.columns)[-1] == "buy_and_hold"

@@ -1,0 +1,87 @@
+"""The Forecast page's quick training: a background thread, progress, one run at a time."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+from dashboard_helpers import run_page
+
+from fincast.serving import quicktrain
+from fincast.serving.quicktrain import QuickSettings, QuickTrainer, TrainingProgress
+
+
+def test_a_second_start_is_refused_while_one_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    release = threading.Event()
+
+    def slow_train(settings: QuickSettings, progress: TrainingProgress) -> None:
+        progress.update("training: epoch 1 of 1", 0.5)
+        release.wait(30)
+
+    monkeypatch.setattr(quicktrain, "train", slow_train)
+    trainer = QuickTrainer()
+    assert trainer.start(QuickSettings()) is True
+    assert trainer.progress.running and trainer.progress.fraction == 0.5
+    assert trainer.start(QuickSettings()) is False
+    release.set()
+    assert trainer.wait(30).state == "done"
+    assert trainer.progress.fraction == 1.0
+
+
+def test_a_failure_is_reported_not_raised(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(settings: QuickSettings, progress: TrainingProgress) -> None:
+        raise ValueError("no data\nat all")
+
+    monkeypatch.setattr(quicktrain, "train", broken)
+    trainer = QuickTrainer()
+    trainer.start(QuickSettings())
+    progress = trainer.wait(30)
+    assert progress.state == "failed" and progress.error == "no data at all"
+    assert trainer.start(QuickSettings()) is True  # a failed run does not block the next one
+    trainer.wait(30)
+
+
+def test_progress_callback_moves_through_the_epochs() -> None:
+    import keras
+
+    progress = TrainingProgress(state="running")
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    seen: list[float] = []
+
+    class Spy(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+            seen.append(progress.fraction)
+
+    data = np.zeros((8, 2), "float32"), np.zeros((8, 1), "float32")
+    model.fit(
+        *data,
+        epochs=2,
+        batch_size=4,
+        verbose=0,
+        callbacks=[quicktrain.progress_callback(progress), Spy()],
+    )
+    assert seen == sorted(seen) and seen[-1] == pytest.approx(0.85)
+    assert progress.phase == "training: epoch 2 of 2"
+
+
+@pytest.mark.slow
+def test_quick_training_from_the_page_gives_a_registered_model(env: Path) -> None:
+    app = run_page("views/forecast.py")
+    app.button[0].click().run()
+    assert not app.exception
+    trainer = app.session_state["fincast.quick_trainer"]
+    assert trainer.progress.running or trainer.progress.state == "done"
+
+    progress = trainer.wait(timeout=600)
+    assert progress.state == "done", progress.error
+    assert progress.model_uri == "models:/fincast-returns-mlp/1", progress.notes
+    assert Path(progress.model_path).is_file()
+    app.run()
+
+    assert not app.exception and not app.error
+    assert app.sidebar.selectbox(key="fincast.model_uri.widget").value == progress.model_uri
+    assert len(app.get("plotly_chart")) == 1
+    assert (env / "mlflow.db").is_file()
