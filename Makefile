@@ -43,15 +43,16 @@ test: install-dev ## Run the whole test suite (unit, end-to-end)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-fast: install-dev ## Run the suite without the slow end-to-end tests
-	$(BIN)/python -m pytest -m "not e2e" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not e2e and not browser" $(PYTEST_ARGS)
 
 bench: install-dev ## Speed benchmarks per backend (training, forecast latency; ~6 min) -> benchmarks/results/
 	$(BIN)/python benchmarks/train_speed.py
 	$(BIN)/python benchmarks/latency.py
 
 app: install ## Serve the Streamlit dashboard on http://127.0.0.1:8501 (APP_PORT=...)
-	FINCAST_TRACKING_URI=sqlite:///$(TRACKING_DB) $(BIN)/streamlit run app/Home.py \
-		--server.address 127.0.0.1 --server.port $(APP_PORT)
+	FINCAST_TRACKING_URI=sqlite:///$(TRACKING_DB) FINCAST_MLFLOW_UI_URL=http://127.0.0.1:$(UI_PORT) \
+		$(BIN)/streamlit run app/Home.py --server.address 127.0.0.1 --server.port $(APP_PORT) \
+		--server.headless true --server.enableXsrfProtection true --server.maxUploadSize 5
 
 ui: install ## Serve the MLflow UI over the local store on http://127.0.0.1:5000 (UI_PORT=...)
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(TRACKING_DB) \
