@@ -90,3 +90,14 @@ def test_unrunnable_distribution_is_refused_before_loading_data():
     job = TrainingJob(tickers=["NOPE"], build_model=build_mlp, distribution="data_parallel")
     with pytest.raises(HardwareError, match="needs 2 or more devices"):
         run_training(job)
+
+
+def test_score_unseen_uses_the_median_of_a_quantile_model(quantile_outcome):
+    from fincast.data.sources import load_sample
+    from fincast.evaluation.backtest import score_unseen
+    from fincast.serving.forecast import load_forecaster
+
+    _, outcome = quantile_outcome
+    forecaster = load_forecaster(str(outcome.model_path))
+    scores = score_unseen(forecaster, load_sample(["^GSPC"])["^GSPC"])
+    assert {"model", "naive"} <= set(scores.index) and scores.attrs["windows"] > 0

@@ -8,6 +8,7 @@ import pandas as pd
 from fincast.data.features import make_features
 from fincast.data.windows import make_windows, split_at
 from fincast.evaluation.baselines import historical_mean_returns, naive_returns
+from fincast.evaluation.forecasters import point_forecast
 from fincast.evaluation.holdout import score_forecasts
 from fincast.serving.forecast import Forecaster
 
@@ -40,7 +41,10 @@ def score_unseen(forecaster: Forecaster, bars: pd.DataFrame) -> pd.DataFrame:
     _, unseen = split_at(windows, later_days[forecaster.horizon], embargo=0)
     seen_mean = float(features.loc[:fit_end, card.get("target", "log_return")].mean())
     forecasts = {
-        "model": np.asarray(forecaster.model.predict(unseen.inputs, batch_size=1024, verbose=0)),
+        "model": point_forecast(
+            np.asarray(forecaster.model.predict(unseen.inputs, batch_size=1024, verbose=0)),
+            card.get("quantiles"),
+        ),
         "naive": naive_returns(unseen.inputs, horizon=forecaster.horizon),
         "historical_mean": historical_mean_returns(
             unseen.inputs, horizon=forecaster.horizon, train_mean=seen_mean
