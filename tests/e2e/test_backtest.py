@@ -129,7 +129,7 @@ def test_volatility_experiment_in_two_processes(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     scores = table_rows(result.stdout, "Scores (")
-    assert list(scores) == ["model", "ewma", "garch", "har"]
+    assert list(scores) == ["model", "naive", "ewma", "garch", "har"]
     assert {"qlike", "mse_var", "dm_p_all"} <= set(scores["garch"])
     assert "Trading (" not in result.stdout
     assert len([line for line in result.stderr.splitlines() if " fold " in line]) == 2
