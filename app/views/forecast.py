@@ -10,7 +10,6 @@ import streamlit as st
 from fincast.data.cache import cached_tickers
 from fincast.data.sources import MarketDataError, MarketDataUnavailable
 from fincast.serving import ui, views
-from fincast.serving.charts import recent_prices
 from fincast.serving.dashboard import ticker_choices
 from fincast.serving.forecast import forecast_ticker
 
@@ -45,10 +44,9 @@ try:
     )
     with shared.lock:  # one model object serves every session
         forecast = forecast_ticker(shared.forecaster, bars, ticker)
-    history = recent_prices(bars, days, str(card.get("price", "adj_close")))
 except (MarketDataError, MarketDataUnavailable, ValueError, OSError) as failure:
     ui.error(failure)
     st.stop()
-views.show_forecast(forecast, card, history)
+views.show_forecast(forecast, card, bars, days)
 views.show_model_card(card, forecast.model_uri, forecast.backend)
 views.show_timing(ticker, time.perf_counter() - started, forecast.backend)

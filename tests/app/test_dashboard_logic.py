@@ -75,7 +75,7 @@ def test_model_choices_default_to_the_configured_uri_then_the_champion(tmp_path)
     ]
     configured = Settings(models_dir=str(tmp_path), model_uri="models:/fincast-returns-lstm/1")
     first, *rest = model_choices(configured, versions(), "returns")
-    assert first == ModelChoice("configured: models:/fincast-returns-lstm/1", first.uri)
+    assert first == ModelChoice("configured: models:/fincast-returns-lstm/1", first.uri, "returns")
     assert first.uri not in [choice.uri for choice in rest]
 
 

@@ -205,3 +205,48 @@ def test_quantile_model_draws_its_interval(
     chart = json.loads(app.get("plotly_chart")[0].proto.spec)
     assert "80% interval" in [trace.get("name") for trace in chart["data"]]
     assert card_table(app)["quantiles"] == "0.1, 0.5, 0.9"
+
+
+@pytest.fixture(scope="module")
+def volatility_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny real model of the volatility task (future realised volatility per step)."""
+    import functools
+
+    import fincast.models.builders
+    from fincast.training.pipeline import TrainingJob, run_training
+
+    job = TrainingJob(
+        tickers=["^GSPC"],
+        build_model=functools.partial(fincast.models.builders.build_mlp, units=[8]),
+        model_family="mlp",
+        task="volatility",
+        target="realised_vol",
+        lookback=10,
+        horizon=3,
+        epochs=1,
+        test_days=50,
+        output_dir=str(tmp_path_factory.mktemp("volatility-models")),
+        verbose=0,
+    )
+    return run_training(job).model_path
+
+
+def test_volatility_model_shows_its_values_not_prices(
+    env: Path, volatility_model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FINCAST_MODEL_URI", str(volatility_model))
+    app = run_page("views/forecast.py")
+
+    assert not app.error
+    assert app.sidebar.selectbox(key="fincast.task.widget").value == "volatility"
+    _, forecast = expected(str(volatility_model), None, "^GSPC")
+    table = next(t.value for t in app.dataframe if "realised_vol" in t.value.columns)
+    np.testing.assert_allclose(table["realised_vol"], forecast.log_returns, rtol=1e-12)
+    assert "price" not in table.columns
+    labels = [metric.label for metric in app.metric]
+    assert (
+        "Last price" not in labels and f"realised_vol forecast for {forecast.dates[-1]}" in labels
+    )
+    chart = json.loads(app.get("plotly_chart")[0].proto.spec)
+    assert "realised_vol" in chart["layout"]["title"]["text"]
+    assert len(chart["data"][0]["x"]) == 250  # recent realised volatility before the forecast

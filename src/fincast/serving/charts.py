@@ -117,6 +117,36 @@ def forecast_figure(
     return figure
 
 
+def value_figure(history: pd.Series, forecast: Forecast, target: str) -> go.Figure:
+    """A non-price forecast (e.g. realised volatility) after its recent history."""
+    figure = go.Figure()
+    figure.add_trace(
+        go.Scatter(
+            x=history.index,
+            y=history.to_numpy(),
+            mode="lines",
+            name=f"{plain(forecast.ticker)} {plain(target)} (past 20 days)",
+            line={"color": HISTORY_COLOUR, "width": 2},
+        )
+    )
+    figure.add_trace(
+        go.Scatter(
+            x=pd.to_datetime(forecast.dates),
+            y=forecast.log_returns,
+            mode="lines+markers",
+            name="forecast",
+            line={"color": FORECAST_COLOUR, "width": 2, "dash": "dash"},
+        )
+    )
+    figure.update_layout(
+        title=f"{plain(forecast.ticker)}: {plain(target)}, {len(forecast.dates)}-day forecast",
+        xaxis_title="date",
+        yaxis_title=plain(target),
+        **LAYOUT,
+    )
+    return figure
+
+
 def price_figure(prices: pd.Series, title: str) -> go.Figure:
     """A plain price line (Data page)."""
     figure = go.Figure(go.Scatter(x=prices.index, y=prices.to_numpy(), mode="lines", name="price"))

@@ -180,15 +180,29 @@ def model_choices(
     preferred = f"models:/fincast-{task or DEFAULT_TASK}-{DEFAULT_FAMILY}@{CHAMPION}"
     found.sort(key=lambda choice: (choice.uri != preferred, not choice.uri.endswith(CHAMPION)))
     if settings.model_uri:
-        found = [ModelChoice(f"configured: {settings.model_uri}", settings.model_uri)] + [
-            choice for choice in found if choice.uri != settings.model_uri
-        ]
+        configured = ModelChoice(
+            f"configured: {settings.model_uri}", settings.model_uri, task_of_uri(settings.model_uri)
+        )
+        found = [configured] + [choice for choice in found if choice.uri != settings.model_uri]
     return found
 
 
+def task_of_uri(uri: str) -> str | None:
+    """The task a model URI names: ``models:/fincast-<task>-...`` or ``fincast-<task>-.../x.keras``.
+
+    >>> task_of_uri("models/fincast-volatility-mlp/20260101T000000.keras")
+    'volatility'
+    >>> task_of_uri("runs:/abc/model") is None
+    True
+    """
+    if uri.startswith("models:/"):
+        return task_of(uri.removeprefix("models:/").split("/")[0].split("@")[0])
+    return task_of(Path(uri).parent.name) if uri.endswith(".keras") else None
+
+
 def available_tasks(choices: list[ModelChoice], configured: list[str]) -> list[str]:
-    """Tasks with a model first, then the configured ones (``conf/task``), no repeats."""
-    with_model = sorted({choice.task for choice in choices if choice.task})
+    """Tasks with a model first (the default model's first), then ``conf/task``'s, no repeats."""
+    with_model = [choice.task for choice in choices if choice.task]
     return list(dict.fromkeys([*with_model, *configured])) or [DEFAULT_TASK]
 
 
@@ -337,6 +351,31 @@ def forecast_table(forecast: Forecast, bands: pd.DataFrame | None) -> pd.DataFra
         return frame
     extra = bands.rename(columns=lambda name: f"price_{name}")
     return frame.join(extra[[name for name in extra.columns if name not in frame.columns]])
+
+
+def is_price_task(card: Mapping[str, Any]) -> bool:
+    """True when the model forecasts log returns (so a price path follows), e.g. not volatility."""
+    return str(card.get("target", "log_return")) == "log_return"
+
+
+def value_table(forecast: Forecast, card: Mapping[str, Any]) -> pd.DataFrame:
+    """The per-step forecast of a non-price task (e.g. ``realised_vol``), quantiles beside it.
+
+    ``Forecast.log_returns`` holds the model's raw per-step output, whatever its target.
+    """
+    target = str(card.get("target", "value"))
+    columns: dict[str, Any] = {"date": forecast.dates, target: forecast.log_returns}
+    quantiles = getattr(forecast, "quantiles", None) or {}
+    columns.update({f"{target}_q{float(level):g}": values for level, values in quantiles.items()})
+    return pd.DataFrame(columns, index=pd.RangeIndex(1, len(forecast.dates) + 1, name="step"))
+
+
+def recent_volatility(bars: pd.DataFrame, days: int, window: int = 20) -> pd.Series:
+    """Annualised Garman-Klass realised volatility over the past ``window`` days (last ``days``)."""
+    from fincast.evaluation.targets import TRADING_DAYS, garman_klass_variance
+
+    variance = garman_klass_variance(bars).rolling(window).mean()
+    return np.sqrt(TRADING_DAYS * variance).dropna().iloc[-days:].rename("realised_vol")
 
 
 def forecast_csv(table: pd.DataFrame) -> str:

@@ -123,7 +123,6 @@ def refresh_form(settings: Settings) -> None:
 def upload_forecast(settings: Settings, model_uri: str | None) -> None:
     """Upload a CSV of daily bars and forecast it with the chosen model."""
     from fincast.serving import ui, views
-    from fincast.serving.charts import recent_prices
     from fincast.serving.forecast import forecast_ticker
 
     upload = st.file_uploader(
@@ -144,8 +143,7 @@ def upload_forecast(settings: Settings, model_uri: str | None) -> None:
         bars = datasets.read_upload(upload.getvalue(), name or "series")
         with shared.lock:
             forecast = forecast_ticker(shared.forecaster, bars, name or "series")
-        history = recent_prices(bars, 250, str(card.get("price", "adj_close")))
     except (MarketDataError, ValueError, OSError, KeyError) as failure:
         st.error(escape_markdown(one_line(failure)))
         return
-    views.show_forecast(forecast, card, history)
+    views.show_forecast(forecast, card, bars, 250)

@@ -23,7 +23,9 @@ from fincast.serving.charts import (
     equity_figure,
     fold_losses_figure,
     forecast_figure,
+    recent_prices,
     scores_frame,
+    value_figure,
 )
 from fincast.serving.dashboard import (
     card_facts,
@@ -33,12 +35,25 @@ from fincast.serving.dashboard import (
     forecast_csv,
     forecast_table,
     headline,
+    is_price_task,
     outer_band,
+    recent_volatility,
+    value_table,
 )
 
+VOLATILITY = "realised_vol"
 
-def show_forecast(forecast: Any, card: dict[str, Any], history: pd.Series) -> None:
-    """Headline numbers, the chart with intervals, and the table with its CSV download."""
+
+def show_forecast(forecast: Any, card: dict[str, Any], bars: pd.DataFrame, days: int) -> None:
+    """Headline numbers, the chart (intervals for a quantile model), the table and its CSV.
+
+    A return model's forecast is shown as a price path after the last ``days`` prices;
+    any other task's (e.g. realised volatility) as its own values after their history.
+    """
+    if not is_price_task(card):
+        show_values(forecast, card, bars, days)
+        return
+    history = recent_prices(bars, days, str(card.get("price", "adj_close")))
 
     bands = forecast_bands(forecast, card)
     band = outer_band(bands) if bands is not None else None
@@ -61,6 +76,11 @@ def show_forecast(forecast: Any, card: dict[str, Any], history: pd.Series) -> No
             "price": st.column_config.NumberColumn("price", format="%.2f"),
         },
     )
+    download(table, forecast)
+
+
+def download(table: pd.DataFrame, forecast: Any) -> None:
+    """The forecast table as a CSV download."""
     st.download_button(
         "Download CSV",
         data=forecast_csv(table),
@@ -68,6 +88,20 @@ def show_forecast(forecast: Any, card: dict[str, Any], history: pd.Series) -> No
         file_name=csv_filename(forecast),
         key="download_forecast",
     )
+
+
+def show_values(forecast: Any, card: dict[str, Any], bars: pd.DataFrame, days: int) -> None:
+    """A non-price forecast: the values per step after their recent history, and the table."""
+    target = str(card.get("target", "value"))
+    as_of, ahead = st.columns(2)
+    as_of.metric("As of", forecast.as_of)
+    ahead.metric(f"{target} forecast for {forecast.dates[-1]}", f"{forecast.log_returns[-1]:.4g}")
+    history = recent_volatility(bars, days) if target == VOLATILITY else pd.Series(dtype=float)
+    st.plotly_chart(value_figure(history, forecast, target), key="forecast_chart")
+    table = value_table(forecast, card)
+    st.subheader("Forecast table")
+    st.dataframe(table)
+    download(table, forecast)
 
 
 def show_model_card(card: dict[str, Any], model_uri: str, serving_backend: str) -> None:
