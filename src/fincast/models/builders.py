@@ -25,6 +25,7 @@ from fincast.models.common import (
     forecast_head,
     normalised_input,
 )
+from fincast.models.fused_lstm import FusedLSTM  # keras.layers.LSTM + fused torch kernel
 from fincast.models.time2vec import Time2Vec
 
 __all__ = [
@@ -125,7 +126,7 @@ def build_lstm(
     hidden = model_input.normalised
     for layer in range(num_layers):
         sequences = layer < num_layers - 1 or pooling == "attention"
-        hidden = keras.layers.LSTM(
+        hidden = FusedLSTM(
             units, dropout=dropout, return_sequences=sequences, name=f"lstm_{layer}"
         )(hidden)
     if pooling == "attention":
@@ -237,7 +238,7 @@ def build_t2v_attention(
     model_input = normalised_input(lookback, num_features, scaling, reversible_norm)
     embedded = Time2Vec(time2vec_dim, name="time2vec")(model_input.normalised)
     hidden = keras.layers.Concatenate(name="with_time2vec")([model_input.normalised, embedded])
-    hidden = keras.layers.LSTM(units, dropout=dropout, return_sequences=True, name="lstm")(hidden)
+    hidden = FusedLSTM(units, dropout=dropout, return_sequences=True, name="lstm")(hidden)
     hidden = TemporalAttentionPooling(attention_units, name="attention")(hidden)
     outputs = forecast_head(
         hidden, model_input, horizon=horizon, scaling=scaling, quantiles=quantiles

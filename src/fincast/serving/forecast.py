@@ -25,6 +25,8 @@ class Forecaster:
     model: Any
     card: dict[str, Any]
     uri: str
+    # the model compiled for this backend on the first forecast (fincast.serving.fast_predict)
+    _predict: Any = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def lookback(self) -> int:
@@ -41,8 +43,17 @@ class Forecaster:
         return [float(level) for level in levels] if levels else None
 
     def predict_window(self, window: np.ndarray) -> np.ndarray:
-        """Forecast for input windows ``(n, lookback, features)`` through the compiled path."""
-        return np.asarray(self.model.predict_on_batch(window.astype("float32")))
+        """Forecast for input windows ``(n, lookback, features)`` through the compiled path.
+
+        The model is compiled for the active backend on the first call (see
+        :mod:`fincast.serving.fast_predict`: equal to ``model.predict`` within float32
+        round-off, checked on each new input shape).
+        """
+        if self._predict is None:
+            from fincast.serving.fast_predict import compile_predict
+
+            self._predict = compile_predict(self.model)
+        return np.asarray(self._predict(window))
 
 
 @dataclass
@@ -95,6 +106,7 @@ def load_forecaster(model_uri: str, tracking_uri: str | None = None) -> Forecast
     """
     import keras
 
+    import fincast.models.fused_lstm  # registers fincast>LSTM
     import fincast.models.layers  # noqa: F401  (registers fincast's layers)
 
     path = Path(model_uri)

@@ -1,0 +1,110 @@
+"""An LSTM with Keras' weights, config and saved format that runs a fused kernel on PyTorch.
+
+``keras.layers.LSTM`` on the PyTorch backend uses cuDNN on CUDA only; on a CPU it
+steps through time in a Python loop (about 10x slower to train than TensorFlow's
+graph on a 2-core machine, see ``benchmarks/README.md``). :class:`FusedLSTM` is
+``keras.layers.LSTM`` itself (same constructor, same ``get_config``, same weights:
+``kernel (features, 4*units)``, ``recurrent_kernel (units, 4*units)``, ``bias
+(4*units,)``) except that on the PyTorch backend its whole sequence runs in PyTorch's
+fused LSTM kernel (:mod:`fincast.models.lstm_fastpath`), which gives the same
+numbers within float32 round-off (tested to 1e-5 for outputs and gradients).
+
+It falls back to Keras' own loop whenever the fused kernel would compute something
+else: a mask, recurrent dropout, activations other than ``tanh``/``sigmoid``,
+``go_backwards`` or ``stateful``. On JAX and TensorFlow it is exactly
+``keras.layers.LSTM``. It is saved as ``fincast>LSTM`` with ``keras.layers.LSTM``'s
+config and weights-file layout: where ``fincast>LSTM`` maps to ``keras.layers.LSTM``
+the file loads as plain Keras LSTMs with the same weights. :func:`with_fused_lstm`
+goes the other way, for a model built with ``keras.layers.LSTM``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+from keras import ops
+
+__all__ = ["LSTM", "FusedLSTM", "fused_kernel_applies", "with_fused_lstm"]
+
+
+@keras.saving.register_keras_serializable(package="fincast")
+class LSTM(keras.layers.LSTM):
+    """``keras.layers.LSTM`` that runs PyTorch's fused LSTM kernel on the PyTorch backend.
+
+    Takes exactly ``keras.layers.LSTM``'s arguments and holds exactly its weights. The
+    class is called ``LSTM`` because a ``.keras`` file stores a layer's weights under
+    its class name (``layers/lstm/cell/vars``): with this name the weights file is the
+    one ``keras.layers.LSTM`` writes. Imported as :data:`FusedLSTM` elsewhere in fincast.
+    """
+
+    def inner_loop(
+        self, sequences: Any, initial_state: Any, mask: Any, training: bool = False
+    ) -> Any:
+        if isinstance(mask, list | tuple):
+            mask = mask[0]
+        if mask is not None or not fused_kernel_applies(self):
+            return super().inner_loop(sequences, initial_state, mask, training=training)
+        from fincast.models import lstm_fastpath  # torch only: gated by fused_kernel_applies
+
+        if training and self.dropout:  # the same input dropout as keras.layers.LSTM
+            dropout_mask = ops.expand_dims(self.cell.get_dropout_mask(sequences[:, 0, :]), 1)
+            sequences = sequences * ops.broadcast_to(dropout_mask, ops.shape(sequences))
+        bias = self.cell.bias if self.cell.use_bias else None
+        return lstm_fastpath.fused_lstm(
+            sequences,
+            initial_state[0],
+            initial_state[1],
+            kernel=ops.convert_to_tensor(self.cell.kernel),
+            recurrent_kernel=ops.convert_to_tensor(self.cell.recurrent_kernel),
+            bias=None if bias is None else ops.convert_to_tensor(bias),
+            return_sequences=self.return_sequences,
+        )
+
+
+FusedLSTM = LSTM
+
+
+def fused_kernel_applies(layer: keras.layers.LSTM) -> bool:
+    """Whether PyTorch's fused kernel computes exactly what ``layer`` computes.
+
+    True on the PyTorch backend for a ``tanh``/``sigmoid`` LSTM without recurrent
+    dropout, ``go_backwards`` or ``stateful`` (masks are checked per call).
+    """
+    cell = layer.cell
+    return (
+        keras.backend.backend() == "torch"
+        and cell.activation is keras.activations.tanh
+        and cell.recurrent_activation is keras.activations.sigmoid
+        and not cell.recurrent_dropout
+        and not layer.go_backwards
+        and not layer.stateful
+    )
+
+
+def with_fused_lstm(model: keras.Model) -> keras.Model:
+    """A copy of a Functional/Sequential ``model`` with every plain LSTM as a :class:`FusedLSTM`.
+
+    Other layers are shared with ``model`` (not copied); the LSTM weights are copied, so
+    the copy gives ``model``'s outputs. Returns ``model`` itself when it has no plain
+    ``keras.layers.LSTM`` the fused kernel applies to.
+    """
+    plain = [
+        layer
+        for layer in model._flatten_layers(include_self=False)
+        if type(layer) is keras.layers.LSTM and fused_kernel_applies(layer)
+    ]
+    if not plain:
+        return model
+    swapped: dict[str, keras.layers.Layer] = {}
+
+    def clone(layer: keras.layers.Layer) -> keras.layers.Layer:
+        if any(layer is candidate for candidate in plain):
+            swapped[layer.name] = FusedLSTM.from_config(layer.get_config())
+            return swapped[layer.name]
+        return layer
+
+    copy = keras.models.clone_model(model, clone_function=clone)
+    for layer in plain:
+        swapped[layer.name].set_weights(layer.get_weights())
+    return copy

@@ -1,0 +1,55 @@
+"""PyTorch's fused LSTM kernel for :class:`fincast.models.fused_lstm.FusedLSTM` (torch only).
+
+Import this module only on the PyTorch backend (``FusedLSTM`` does, after checking
+``keras.backend.backend()``). Keras' LSTM weights map onto ``torch._VF.lstm``'s, the
+kernel behind ``torch.nn.LSTM``, without copies: both order the gates input, forget,
+cell, output; Keras' ``kernel (features, 4*units)`` is PyTorch's ``weight_ih`` transposed,
+``recurrent_kernel (units, 4*units)`` is ``weight_hh`` transposed, and Keras' one bias is
+``bias_ih`` with ``bias_hh = 0``. Gradients flow back to Keras' variables through the
+transposes.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def fused_lstm(
+    sequences: torch.Tensor,
+    initial_h: torch.Tensor,
+    initial_c: torch.Tensor,
+    *,
+    kernel: torch.Tensor,
+    recurrent_kernel: torch.Tensor,
+    bias: torch.Tensor | None,
+    return_sequences: bool,
+) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+    """One LSTM layer over ``sequences (batch, time, features)`` in one fused call.
+
+    Returns what ``keras.layers.LSTM.inner_loop`` returns: the last output
+    ``(batch, units)``, the outputs (``(batch, time, units)``, or ``(batch, 1, units)``
+    holding the last one when ``return_sequences`` is false) and the final ``[h, c]``.
+    """
+    sequences = sequences.to(kernel.dtype)
+    units = recurrent_kernel.shape[0]
+    zeros = torch.zeros(4 * units, dtype=kernel.dtype, device=kernel.device)
+    weights = [kernel.t(), recurrent_kernel.t(), zeros if bias is None else bias, zeros]
+    states = (
+        initial_h.to(kernel.dtype).unsqueeze(0),
+        initial_c.to(kernel.dtype).unsqueeze(0),
+    )
+    outputs, last_h, last_c = torch._VF.lstm(
+        sequences,
+        states,
+        weights,
+        True,  # has_biases
+        1,  # num_layers
+        0.0,  # dropout (Keras' input dropout is applied before the call)
+        torch.is_grad_enabled(),  # train
+        False,  # bidirectional
+        True,  # batch_first
+    )
+    last_h, last_c = last_h.squeeze(0), last_c.squeeze(0)
+    if not return_sequences:
+        outputs = last_h.unsqueeze(1)
+    return last_h, outputs, [last_h, last_c]

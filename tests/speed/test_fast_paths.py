@@ -1,0 +1,150 @@
+"""Every fast path equals its reference path, on every backend (numbers, not timings).
+
+Keras fixes its backend once per process, so ``worker.py`` runs once per backend, the
+three in parallel, and records each check's largest absolute difference; the tests
+here judge them:
+
+* serving (``fincast.serving.fast_predict``): the compiled path of every model family
+  vs ``model.predict``, within 1e-6, and ``Forecaster.predict_window`` of a loaded
+  model really serving it;
+* ``FusedLSTM`` on PyTorch vs ``keras.layers.LSTM``: outputs and gradients within 1e-5,
+  the fused kernel used where it applies and Keras' loop where it does not (mask,
+  recurrent dropout, relu, go_backwards), Adam steps ending at the same weights;
+* the saved format: ``fincast>LSTM`` with ``keras.layers.LSTM``'s config and weights.
+
+Speed itself is measured by ``benchmarks/`` (``make bench``), never asserted here.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fincast.backend import BACKENDS, installed_backends
+
+pytestmark = pytest.mark.cross_backend
+
+WORKER = Path(__file__).with_name("worker.py")
+TIMEOUT_SECONDS = 400
+SERVING_ATOL = 1e-6
+LSTM_ATOL = 1e-5
+
+
+def _worker_module() -> Any:
+    spec = importlib.util.spec_from_file_location("fast_path_worker", WORKER)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_WORKER = _worker_module()
+SERVED_MODELS = _WORKER.SERVED_MODELS
+LSTM_CASES = _WORKER.LSTM_CASES
+
+
+@pytest.fixture(scope="module")
+def reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
+    """Run the worker once per backend, in parallel; return each backend's checks."""
+    missing = sorted(set(BACKENDS) - set(installed_backends()))
+    if missing:
+        pytest.fail(f"Backends {missing} are not installed (run `make install-dev`).")
+    directory = tmp_path_factory.mktemp("fast_paths")
+    processes = {}
+    for backend in BACKENDS:
+        environment = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
+        log = (directory / f"{backend}.log").open("w")
+        command = [sys.executable, str(WORKER), str(directory / f"{backend}.json")]
+        processes[backend] = (
+            subprocess.Popen(command, env=environment, stdout=log, stderr=subprocess.STDOUT),
+            log,
+        )
+    crashed = []
+    for backend, (process, log) in processes.items():
+        try:
+            code = process.wait(timeout=TIMEOUT_SECONDS)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            code = process.wait()
+        log.close()
+        if code != 0:
+            tail = (directory / f"{backend}.log").read_text()[-3000:]
+            crashed.append(f"worker on {backend} exited with {code}:\n{tail}")
+    if crashed:
+        pytest.fail("\n\n".join(crashed), pytrace=False)
+    return {
+        backend: json.loads((directory / f"{backend}.json").read_text())["checks"]
+        for backend in BACKENDS
+    }
+
+
+def _result(reports: dict[str, dict[str, Any]], backend: str, name: str) -> dict[str, Any]:
+    result = reports[backend][name]
+    assert "error" not in result, f"{name} on {backend} raised:\n{result['error']}"
+    return result
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("model", SERVED_MODELS)
+def test_compiled_forecast_equals_model_predict(reports, backend: str, model: str) -> None:
+    result = _result(reports, backend, f"serving_{model}")
+    assert result["compiled"], f"{model} on {backend} was not compiled"
+    assert result["max_abs_diff"] <= SERVING_ATOL, (
+        f"{model} on {backend}: the compiled forecast differs from model.predict by "
+        f"{result['max_abs_diff']:.3g} ({result['gaps']})"
+    )
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_forecaster_serves_the_compiled_path(reports, backend: str) -> None:
+    result = _result(reports, backend, "forecaster_serves_fast_path")
+    assert result["compiled"], f"predict_window on {backend} fell back to predict_on_batch"
+    assert result["max_abs_diff"] <= SERVING_ATOL
+
+
+@pytest.mark.parametrize("case", LSTM_CASES)
+def test_fused_lstm_equals_keras_lstm_on_torch(reports, case: str) -> None:
+    result = _result(reports, "torch", f"lstm_{case}")
+    assert result["fused_kernel_used"] == result["fused_kernel_expected"], result
+    assert result["output_gap"] <= LSTM_ATOL, f"outputs differ by {result['output_gap']:.3g}"
+    assert max(result["gradient_gaps"]) <= LSTM_ATOL, (
+        f"gradients (kernel, recurrent kernel, [bias], inputs) differ: {result['gradient_gaps']}"
+    )
+
+
+def test_fused_lstm_trains_like_keras_lstm_on_torch(reports) -> None:
+    result = _result(reports, "torch", "training_steps_match_keras_lstm")
+    assert result["fused_layers"] == ["fincast.models.fused_lstm"]
+    assert result["max_abs_diff"] <= LSTM_ATOL, f"weights differ by {result['max_abs_diff']:.3g}"
+
+
+def test_plain_lstm_models_are_served_with_the_fused_kernel(reports) -> None:
+    result = _result(reports, "torch", "with_fused_lstm_keeps_outputs")
+    assert result["swapped_layers"] == 2 and not result["same_model"]
+    assert result["max_abs_diff"] <= SERVING_ATOL
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_saved_fused_lstm_is_a_keras_lstm(reports, backend: str) -> None:
+    result = _result(reports, backend, "saved_format_is_keras_lstm")
+    assert result["registered_name"] == "fincast>LSTM"
+    assert result["config_equal"], "the saved config is not keras.layers.LSTM's"
+    assert result["weight_shapes"] == result["keras_weight_shapes"]
+    assert result["weight_paths_equal"]
+    assert result["weights_file_equal"], "model.weights.h5 is laid out unlike keras.layers.LSTM's"
+    assert result["loaded_class"] == "keras.src.layers.rnn.lstm.LSTM"
+    assert result["max_abs_diff"] <= SERVING_ATOL
+
+
+@pytest.mark.parametrize("backend", [name for name in BACKENDS if name != "torch"])
+def test_torch_only_checks_are_skipped_elsewhere(reports, backend: str) -> None:
+    skipped = [name for name, result in reports[backend].items() if "skipped" in result]
+    assert skipped, f"no torch-only check was skipped on {backend}"
+    assert all(name.startswith(("lstm_", "training_", "with_")) for name in skipped), skipped

@@ -1,0 +1,362 @@
+"""Fast-path equality worker: one process, one Keras backend (``KERAS_BACKEND`` set).
+
+Run by ``test_fast_paths.py`` as a subprocess, never imported by pytest:
+
+    python worker.py OUT.json
+
+Every check compares a fast path with its reference on this backend and records the
+largest absolute difference (and whether the fast path really ran); a check that
+raises is recorded with its traceback, and the worker goes on.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+LOOKBACK, FEATURES, HORIZON = 12, 3, 2
+CHECKS: dict[str, Callable[[], dict[str, Any]]] = {}
+
+
+def check(function: Callable[[], dict[str, Any]]) -> Callable[[], dict[str, Any]]:
+    CHECKS[function.__name__] = function
+    return function
+
+
+BACKEND = os.environ.get("KERAS_BACKEND", "")
+SERVED_MODELS = ("mlp", "cnn", "t2v_attention", "lstm_custom_layers", "lstm_reference_size")
+TORCH_ONLY = "the fused kernel runs on torch only; elsewhere FusedLSTM is keras.layers.LSTM"
+
+
+def _data(lookback: int = LOOKBACK, features: int = FEATURES) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(7)
+    inputs = rng.normal(size=(64, lookback, features)).astype("float32")
+    targets = (0.5 * inputs[:, -HORIZON:, 0] + 0.1).astype("float32")
+    return inputs, targets
+
+
+def _gap(first: Any, second: Any) -> float:
+    first, second = np.asarray(first), np.asarray(second)
+    if first.shape != second.shape:
+        raise AssertionError(f"shapes differ: {first.shape} vs {second.shape}")
+    return float(np.max(np.abs(first - second)))
+
+
+def _builders() -> dict[str, Callable[..., Any]]:
+    from fincast.models import builders
+
+    return {
+        **builders.BUILDERS,
+        "lstm_custom_layers": functools.partial(
+            builders.build_lstm,
+            pooling="attention",
+            quantiles=(0.1, 0.5, 0.9),
+            reversible_norm=True,
+            num_layers=2,
+        ),
+        "lstm_reference_size": functools.partial(builders.build_lstm, units=64),
+    }
+
+
+def _model(name: str) -> tuple[Any, np.ndarray]:
+    from fincast.models.builders import fit_scaling
+    from fincast.training.fit import set_seed
+
+    lookback, features = (60, 5) if name == "lstm_reference_size" else (LOOKBACK, FEATURES)
+    inputs, targets = _data(lookback, features)
+    set_seed(3)
+    model = _builders()[name](
+        lookback=lookback,
+        num_features=features,
+        horizon=HORIZON,
+        scaling=fit_scaling(inputs, targets),
+    )
+    return model, inputs
+
+
+def _serving_check(name: str) -> dict[str, Any]:
+    """compile_predict's compiled path (no runtime check) vs model.predict, batches 1 and 5."""
+    from fincast.serving.fast_predict import compile_predict
+
+    model, inputs = _model(name)
+    predict = compile_predict(model, check=False)
+    expected = model.predict(inputs[:5], verbose=0)
+    gaps = {
+        "batch_1": _gap(predict(inputs[:1]), expected[:1]),
+        "batch_5": _gap(predict(inputs[:5]), expected),
+        "batch_1_again": _gap(predict(inputs[:1]), expected[:1]),  # the cached executable
+    }
+    return {"max_abs_diff": max(gaps.values()), "gaps": gaps, "compiled": predict.compiled}
+
+
+for _name in SERVED_MODELS:
+    CHECKS[f"serving_{_name}"] = functools.partial(_serving_check, _name)
+
+
+@check
+def forecaster_serves_fast_path() -> dict[str, Any]:
+    """Forecaster.predict_window of a saved and loaded model: compiled, equal to predict."""
+    from fincast.serving.forecast import load_forecaster
+    from fincast.training.fit import save_model
+
+    model, inputs = _model("lstm_custom_layers")
+    expected = model.predict(inputs[:1], verbose=0)
+    with tempfile.TemporaryDirectory() as directory:
+        path = save_model(model, Path(directory) / "model.keras")
+        card = {"features": ["f"] * FEATURES, "lookback": LOOKBACK, "horizon": HORIZON}
+        path.with_suffix(".json").write_text(json.dumps({**card, "tickers": ["TEST"]}))
+        forecaster = load_forecaster(str(path))
+    gaps = [_gap(forecaster.predict_window(inputs[:1]), expected) for _ in range(2)]
+    return {"max_abs_diff": max(gaps), "compiled": forecaster._predict.compiled}
+
+
+# ---- FusedLSTM against keras.layers.LSTM -------------------------------------------------
+
+LSTM_CASES: dict[str, dict[str, Any]] = {
+    # name: layer config + how it is called; "fused": the fused kernel applies on torch
+    "last_state": {"config": {}, "fused": True},
+    "sequences": {"config": {"return_sequences": True}, "fused": True},
+    "no_bias": {"config": {"use_bias": False}, "fused": True},
+    "initial_state": {"config": {}, "initial_state": True, "fused": True},
+    "input_dropout_training": {
+        "config": {"dropout": 0.3, "seed": 5},
+        "training": True,
+        "fused": True,
+    },
+    "recurrent_dropout_falls_back": {
+        "config": {"recurrent_dropout": 0.3, "seed": 5},
+        "training": True,
+        "fused": False,
+    },
+    "relu_falls_back": {"config": {"activation": "relu"}, "fused": False},
+    "go_backwards_falls_back": {"config": {"go_backwards": True}, "fused": False},
+    "mask_falls_back": {"config": {"return_sequences": True}, "mask": True, "fused": False},
+}
+
+
+def _lstm_pair(config: dict[str, Any]) -> tuple[Any, Any]:
+    import keras
+
+    from fincast.models.fused_lstm import FusedLSTM
+
+    reference = keras.layers.LSTM(6, **config)
+    reference.build((None, 9, 4))
+    fused = FusedLSTM.from_config(reference.get_config())
+    fused.build((None, 9, 4))
+    rng = np.random.default_rng(11)  # weights far from the initialisers' zeros and ones
+    weights = [rng.normal(scale=0.5, size=w.shape).astype("float32") for w in reference.weights]
+    reference.set_weights(weights)
+    fused.set_weights(weights)
+    return reference, fused
+
+
+def _lstm_call(layer: Any, case: dict[str, Any], inputs: Any) -> Any:
+    rng = np.random.default_rng(12)
+    kwargs: dict[str, Any] = {"training": case.get("training", False)}
+    if case.get("initial_state"):
+        kwargs["initial_state"] = [rng.normal(size=(5, 6)).astype("float32") for _ in range(2)]
+    if case.get("mask"):
+        mask = np.ones((5, 9), dtype=bool)
+        mask[:2, -3:] = False
+        kwargs["mask"] = mask
+    return layer(inputs, **kwargs)
+
+
+def _lstm_outputs_and_gradients(layer: Any, case: dict[str, Any]) -> list[np.ndarray]:
+    """The layer's output, and on torch the gradients of a loss w.r.t. weights and inputs."""
+    inputs = np.random.default_rng(13).normal(size=(5, 9, 4)).astype("float32")
+    if BACKEND != "torch":
+        return [np.asarray(_lstm_call(layer, case, inputs))]
+    import torch
+
+    tensor = torch.tensor(inputs, requires_grad=True)
+    outputs = _lstm_call(layer, case, tensor)
+    loss = torch.mean(outputs**2) + torch.mean(torch.sin(3 * outputs))
+    variables = [variable.value for variable in layer.trainable_variables]
+    gradients = torch.autograd.grad(loss, [*variables, tensor])
+    return [outputs.detach().numpy(), *(gradient.numpy() for gradient in gradients)]
+
+
+def _lstm_check(case_name: str) -> dict[str, Any]:
+    from fincast.models.fused_lstm import fused_kernel_applies
+
+    if BACKEND != "torch":
+        return {"skipped": TORCH_ONLY}
+
+    case = LSTM_CASES[case_name]
+    reference, fused = _lstm_pair(case["config"])
+    expected = _lstm_outputs_and_gradients(reference, case)
+    actual = _lstm_outputs_and_gradients(fused, case)
+    gaps = [_gap(one, two) for one, two in zip(actual, expected, strict=True)]
+    applies = fused_kernel_applies(fused) and not case.get("mask")
+    return {
+        "max_abs_diff": max(gaps),
+        "output_gap": gaps[0],
+        "gradient_gaps": gaps[1:],
+        "fused_kernel_used": applies,
+        "fused_kernel_expected": case["fused"] and BACKEND == "torch",
+    }
+
+
+for _case in LSTM_CASES:
+    CHECKS[f"lstm_{_case}"] = functools.partial(_lstm_check, _case)
+
+
+def _plain_copy(model: Any) -> Any:
+    """``model`` with every FusedLSTM replaced by keras.layers.LSTM, weights copied."""
+    import keras
+
+    from fincast.models.fused_lstm import FusedLSTM
+
+    def clone(layer: Any) -> Any:
+        if isinstance(layer, FusedLSTM):
+            return keras.layers.LSTM.from_config(layer.get_config())
+        return layer.__class__.from_config(layer.get_config())
+
+    copy = keras.models.clone_model(model, clone_function=clone)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
+@check
+def training_steps_match_keras_lstm() -> dict[str, Any]:
+    """Three Adam steps of build_lstm's model end with the plain-LSTM model's weights."""
+    import keras
+
+    from fincast.models.fused_lstm import FusedLSTM
+
+    if BACKEND != "torch":
+        return {"skipped": TORCH_ONLY}
+    fused, inputs = _model("lstm")
+    plain = _plain_copy(fused)
+    targets = _data()[1]
+    for model in (fused, plain):
+        model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="mse")
+        for start in (0, 16, 32):
+            model.train_on_batch(inputs[start : start + 16], targets[start : start + 16])
+    gaps = [_gap(a, b) for a, b in zip(fused.get_weights(), plain.get_weights(), strict=True)]
+    kinds = {type(layer).__module__ for layer in fused.layers if isinstance(layer, FusedLSTM)}
+    return {"max_abs_diff": max(gaps), "fused_layers": sorted(kinds)}
+
+
+@check
+def saved_format_is_keras_lstm() -> dict[str, Any]:
+    """Saved as fincast>LSTM with keras.layers.LSTM's config; loads as the plain layer."""
+    import zipfile
+
+    import keras
+
+    from fincast.training.fit import save_model
+
+    model, inputs = _model("lstm")
+    with tempfile.TemporaryDirectory() as directory:
+        path = save_model(model, Path(directory) / "lstm.keras")
+        with zipfile.ZipFile(path) as archive:
+            config = json.loads(archive.read("config.json"))
+        entry = next(
+            layer for layer in config["config"]["layers"] if layer["config"]["name"] == "lstm_0"
+        )
+        # as where fincast>LSTM is not registered: load_model prefers registered classes
+        registered = keras.saving.get_custom_objects()
+        fused_class = registered.pop("fincast>LSTM")
+        try:
+            plain = keras.saving.load_model(
+                path, custom_objects={"fincast>LSTM": keras.layers.LSTM}, compile=False
+            )
+        finally:
+            registered["fincast>LSTM"] = fused_class
+        plain_path = save_model(_plain_copy(model), Path(directory) / "plain.keras")
+        weight_datasets = [_h5_datasets(file) for file in (path, plain_path)]
+    plain_layer = plain.get_layer("lstm_0")
+    fused_layer = model.get_layer("lstm_0")
+    keras_config = keras.layers.LSTM.from_config(entry["config"]).get_config()
+    return {
+        "max_abs_diff": _gap(plain.predict(inputs, verbose=0), model.predict(inputs, verbose=0)),
+        "weights_file_equal": weight_datasets[0] == weight_datasets[1],
+        "registered_name": entry["registered_name"],
+        "loaded_class": f"{type(plain_layer).__module__}.{type(plain_layer).__name__}",
+        "config_equal": _without_ids(keras_config) == _without_ids(entry["config"]),
+        "weight_shapes": [list(w.shape) for w in fused_layer.weights],
+        "keras_weight_shapes": [list(w.shape) for w in plain_layer.weights],
+        "weight_paths_equal": [w.path for w in fused_layer.weights]
+        == [w.path for w in plain_layer.weights],
+    }
+
+
+@check
+def with_fused_lstm_keeps_outputs() -> dict[str, Any]:
+    """A model with plain keras.layers.LSTM layers, swapped to FusedLSTM: same outputs."""
+    from fincast.models.fused_lstm import FusedLSTM, with_fused_lstm
+
+    if BACKEND != "torch":
+        return {"skipped": TORCH_ONLY}
+    model, inputs = _model("lstm_custom_layers")
+    plain = _plain_copy(model)
+    swapped = with_fused_lstm(plain)
+    return {
+        "max_abs_diff": _gap(swapped.predict(inputs, verbose=0), plain.predict(inputs, verbose=0)),
+        "swapped_layers": sum(isinstance(layer, FusedLSTM) for layer in swapped.layers),
+        "same_model": swapped is plain,
+    }
+
+
+def _h5_datasets(path: Path) -> list[tuple[str, list[int]]]:
+    """Every dataset (path, shape) in a .keras file's weights file."""
+    import io
+    import zipfile
+
+    import h5py
+
+    datasets: list[tuple[str, list[int]]] = []
+    with zipfile.ZipFile(path) as archive:
+        weights = io.BytesIO(archive.read("model.weights.h5"))
+    with h5py.File(weights) as store:
+        store.visititems(
+            lambda name, item: (
+                datasets.append((name, list(item.shape)))
+                if isinstance(item, h5py.Dataset)
+                else None
+            )
+        )
+    return sorted(datasets)
+
+
+def _without_ids(config: Any) -> Any:
+    """A layer config without serialisation's ``shared_object_id`` bookkeeping."""
+    if isinstance(config, dict):
+        return {k: _without_ids(v) for k, v in config.items() if k != "shared_object_id"}
+    return config
+
+
+def main(arguments: list[str]) -> int:
+    import keras
+
+    if keras.backend.backend() != BACKEND:
+        raise SystemExit(f"Keras runs on {keras.backend.backend()!r}, expected {BACKEND!r}")
+    report: dict[str, Any] = {"backend": BACKEND, "checks": {}}
+    started = time.perf_counter()
+    for name, function in CHECKS.items():
+        begun = time.perf_counter()
+        try:
+            result = function()
+        except Exception:
+            result = {"error": traceback.format_exc()}
+        result["seconds"] = round(time.perf_counter() - begun, 2)
+        report["checks"][name] = result
+    report["total_seconds"] = round(time.perf_counter() - started, 2)
+    Path(arguments[0]).write_text(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
