@@ -1,0 +1,98 @@
+"""`make ui` serves the MLflow UI on 127.0.0.1; a real browser finds the experiment and the run."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.e2e, pytest.mark.browser]
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = ROOT / "test-artifacts" / "browser"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(url: str, seconds: float = 120) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            time.sleep(0.5)
+    raise RuntimeError(f"{url} did not answer within {seconds} s")
+
+
+@pytest.fixture(scope="module")
+def ui_url(tmp_path_factory):
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
+    workdir = tmp_path_factory.mktemp("ui")
+    env = {key: value for key, value in os.environ.items() if key != "KERAS_BACKEND"}
+    trained = subprocess.run(
+        [
+            str(BIN / "fincast-train"),
+            "backend=jax",
+            "data.tickers=[^GSPC]",
+            "task.lookback=20",
+            "training.epochs=1",
+            "evaluation.test_days=60",
+        ],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    port = free_port()
+    server = subprocess.Popen(
+        [
+            "make",
+            "--no-print-directory",
+            "-C",
+            str(ROOT),
+            "ui",
+            f"UI_PORT={port}",
+            f"TRACKING_DB={workdir / 'mlflow.db'}",
+            f"VENV={BIN.parent}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        wait_for(f"http://127.0.0.1:{port}/health")
+        listening = subprocess.run(["ss", "-ltn"], capture_output=True, text=True).stdout
+        assert f"127.0.0.1:{port}" in listening and f"0.0.0.0:{port}" not in listening
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+
+
+def test_browser_finds_the_experiment_and_the_run(ui_url, page):
+    page.goto(f"{ui_url}/#/experiments", wait_until="networkidle")
+    page.get_by_text("fincast", exact=True).first.click(timeout=60_000)
+    # MLflow 3 opens an experiment on its GenAI overview; runs are under "Training runs".
+    page.get_by_text("Training runs", exact=True).first.click(timeout=60_000)
+    page.get_by_text("lstm-jax").first.wait_for(timeout=60_000)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "mlflow_ui_runs.png"), full_page=True)
+    page.get_by_text("lstm-jax").first.click()
+    page.get_by_text("test_mae").first.wait_for(timeout=60_000)
