@@ -137,9 +137,12 @@ def start_tracker(config: DictConfig, run_name: str) -> RunTracker | None:
 def print_outcome(outcome: TrainingOutcome) -> None:
     """The held-out scores, where the model went, and the forecasts."""
     card = outcome.card
+    volatility = card.get("task") == "volatility"
+    target = "annualised realised volatility" if volatility else "log returns"
+    naive = "volatility persistence" if volatility else "the random walk"
     print(
-        f"\nHeld-out scores, {card['test_start']} .. {card['test_end']} (log returns, "
-        f"{card['horizon']}-day horizon; mae_vs_naive < 1 beats the random walk):"
+        f"\nHeld-out scores, {card['test_start']} .. {card['test_end']} ({target}, "
+        f"{card['horizon']}-day horizon; mae_vs_naive < 1 beats {naive}):"
     )
     print(outcome.scores.to_string(float_format=lambda value: f"{value:.6f}"))
     print(f"\nModel saved: {outcome.model_path}")
