@@ -10,7 +10,8 @@ import pandas as pd
 def data_fingerprint(bars: dict[str, pd.DataFrame]) -> str:
     """A SHA-256 digest of every ticker's dates, columns and values (order of tickers ignored).
 
-    >>> frame = pd.DataFrame({"close": [1.0, 2.0]}, index=pd.to_datetime(["2020-01-01", "2020-01-02"]))
+    >>> days = pd.to_datetime(["2020-01-01", "2020-01-02"])
+    >>> frame = pd.DataFrame({"close": [1.0, 2.0]}, index=days)
     >>> data_fingerprint({"A": frame}) == data_fingerprint({"A": frame.copy()})
     True
     >>> data_fingerprint({"A": frame}) == data_fingerprint({"A": frame * 2})
