@@ -45,9 +45,19 @@ test: install-dev ## Run the whole test suite (unit, end-to-end)
 test-fast: install-dev ## Run the suite without the slow end-to-end tests
 	$(BIN)/python -m pytest -m "not e2e and not browser" $(PYTEST_ARGS)
 
-bench: install-dev ## Speed benchmarks per backend (training, forecast latency; ~6 min) -> benchmarks/results/
-	$(BIN)/python benchmarks/train_speed.py
+# The peers (Darts, JAX + optax; torch stays the CPU build) live in their own venv, not fincast's.
+BENCH_VENV ?= .venv-bench
+$(BENCH_VENV)/.installed: $(CONSTRAINTS) benchmarks/requirements-peers.txt
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(BENCH_VENV)/bin/python -m pip install --quiet -c $(CONSTRAINTS) -r benchmarks/requirements-peers.txt
+	@touch $@
+
+bench: install-dev $(BENCH_VENV)/.installed ## Speed vs peers: training, forecast latency, backtest vs Darts, cache panel (~40 min) -> benchmarks/results/
+	$(BIN)/python benchmarks/train_speed.py --peer-python $(BENCH_VENV)/bin/python
 	$(BIN)/python benchmarks/latency.py
+	$(BIN)/python benchmarks/backtest_speed.py
+	$(BIN)/python benchmarks/cache_panel.py
 
 app: install ## Serve the Streamlit dashboard on http://127.0.0.1:8501 (APP_PORT=...)
 	FINCAST_TRACKING_URI=sqlite:///$(TRACKING_DB) FINCAST_MLFLOW_UI_URL=http://127.0.0.1:$(UI_PORT) \

@@ -76,12 +76,20 @@ def installed_backends() -> list[str]:
 
 
 def run_worker(
-    script: Path, backend: str, arguments: Sequence[str], threads: int, timeout: float = 600
+    script: Path,
+    backend: str,
+    arguments: Sequence[str],
+    threads: int,
+    timeout: float = 600,
+    python: str | Path | None = None,
 ) -> dict[str, Any]:
-    """Run ``script --worker ...`` on ``backend``; return the JSON of its last stdout line."""
+    """Run ``script --worker ...`` on ``backend``; return the JSON of its last stdout line.
+
+    ``python``: the interpreter to run it with (default: this one), e.g. the peers' venv.
+    """
     environment = {**os.environ, **thread_environment(threads), "KERAS_BACKEND": backend}
     completed = subprocess.run(
-        [sys.executable, str(script), "--worker", "--backend", backend, *arguments],
+        [str(python or sys.executable), str(script), "--worker", "--backend", backend, *arguments],
         env=environment,
         capture_output=True,
         text=True,

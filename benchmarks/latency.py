@@ -8,9 +8,11 @@ and times one window ``(1, 60, 5)`` through:
 
 * ``model.predict(window, verbose=0)``: Keras' general entry point;
 * ``model.predict_on_batch(window)``: Keras' compiled path, no data pipeline;
-* ``Forecaster.predict_window(window)``: what fincast's CLI and dashboard call.
+* ``Forecaster.predict_window(window)``: what fincast's CLI and dashboard call, the
+  model compiled for the backend by ``fincast.serving.fast_predict`` on its first call.
 
-Each path gets ``--warmup`` untimed calls, then ``--calls`` timed ones (p50, p99).
+Each path's first call (where it compiles) is timed apart, then ``--warmup`` untimed
+calls, then ``--calls`` timed ones (p50, p99).
 
     .venv/bin/python benchmarks/latency.py [--calls 300] [--threads 2]
 
@@ -23,6 +25,7 @@ import argparse
 import functools
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -48,6 +51,9 @@ PATHS = ("model.predict", "model.predict_on_batch", "Forecaster.predict_window")
 def _timings_ms(call: Callable[[], Any], warmup: int, calls: int) -> dict[str, float]:
     import numpy as np
 
+    started = time.perf_counter()
+    call()  # the first call compiles (jit / XLA / trace): reported apart
+    first_call = time.perf_counter() - started
     for _ in range(warmup):
         call()
     seconds = np.empty(calls)
@@ -60,6 +66,7 @@ def _timings_ms(call: Callable[[], Any], warmup: int, calls: int) -> dict[str, f
         "p50_ms": round(float(np.percentile(milliseconds, 50)), 3),
         "p99_ms": round(float(np.percentile(milliseconds, 99)), 3),
         "mean_ms": round(float(milliseconds.mean()), 3),
+        "first_call_ms": round(1000 * first_call, 1),
         "calls": calls,
     }
 
@@ -138,16 +145,24 @@ def main(argv: list[str] | None = None) -> int:
     measured = {}
     for backend in options.backends or installed_backends():
         started = time.perf_counter()
-        measured[backend] = run_worker(script, backend, arguments, options.threads)
+        try:
+            measured[backend] = run_worker(script, backend, arguments, options.threads)
+        except (RuntimeError, subprocess.TimeoutExpired) as error:
+            measured[backend] = {"error": str(error)[-2000:], "results": {}}
         print(f"{backend}: done in {time.perf_counter() - started:.0f} s", file=sys.stderr)
     machine["load_average_1m_at_end"] = round(os.getloadavg()[0], 2)
     rows = [
-        [backend, family, path, f"{entry['p50_ms']:.2f}", f"{entry['p99_ms']:.2f}"]
+        [backend, family, path, f"{entry['p50_ms']:.2f}", f"{entry['p99_ms']:.2f}", first]
         for backend, report in measured.items()
         for family, paths in report["results"].items()
         for path, entry in paths.items()
+        for first in [f"{entry['first_call_ms']:.0f}"]
     ]
-    print(markdown_table(["backend", "model", "path", "p50 (ms)", "p99 (ms)"], rows))
+    header = ["backend", "model", "path", "p50 (ms)", "p99 (ms)", "first call (ms)"]
+    print(markdown_table(header, rows))
+    for backend, report in measured.items():
+        if "error" in report:
+            print(f"{backend} FAILED: {report['error'].splitlines()[-1]}")
     settings = {
         "lookback": LOOKBACK,
         "features": FEATURES,

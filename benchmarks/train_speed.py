@@ -12,10 +12,17 @@ warm-up epoch plus ``--epochs`` timed epochs on random data, and reports:
   an MLP at ``6 * (weights of its Dense layers)``, against a float32 numpy 4096x4096
   matmul measured in the same run on the same threads (the practical ceiling).
 
-On the torch backend a plain ``torch.nn.LSTM`` loop (PyTorch's fused CPU kernel, not
-Keras) is timed the same way as a reference peer.
+On the torch backend two peers are timed the same way: the same forecaster built from
+stock ``keras.layers.LSTM`` (Keras' own torch LSTM, whatever fincast's builder uses), and
+a plain ``torch.nn.LSTM`` loop (PyTorch's fused CPU kernel, no Keras). On TensorFlow the
+LSTM also trains with ``jit_compile=True`` (XLA; Keras leaves it off on CPUs), compiled
+like ``train_model`` compiles. With ``--peer-python`` (``make bench`` passes
+``.venv-bench/bin/python``) the peers of ``peers.py`` run in that venv on the same data
+and threads: Darts' ``BlockRNNModel(LSTM)``, a plain PyTorch loop and a ``lax.scan`` JAX
+LSTM; every LSTM's samples/s is then also given as a ratio to Darts' in the same run.
 
     .venv/bin/python benchmarks/train_speed.py [--samples 3072] [--epochs 5] [--threads 2]
+        [--peer-python .venv-bench/bin/python]
 
 Prints a markdown table and writes ``benchmarks/results/train_speed.json``.
 """
@@ -28,6 +35,7 @@ import itertools
 import json
 import os
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -63,6 +71,19 @@ FLOP_PER_SAMPLE = {
     "lstm": lstm_flop_per_sample(LOOKBACK, UNITS, FEATURES) + 6 * UNITS * HORIZON,
     "mlp": mlp_flop_per_sample((LOOKBACK * FEATURES, *MLP_UNITS, HORIZON)),
 }
+FLOP_PER_SAMPLE["keras.layers.LSTM"] = FLOP_PER_SAMPLE["torch.nn.LSTM"] = FLOP_PER_SAMPLE["lstm"]
+XLA_LSTM = "lstm, jit_compile=True"
+PEERS_SCRIPT = Path(__file__).resolve().with_name("peers.py")
+PEER_LABELS = {
+    "darts": "Darts BlockRNNModel(LSTM)",
+    "torch": "plain torch.nn.LSTM loop",
+    "jax": "JAX lax.scan LSTM + optax",
+}
+DEFAULT_PEER_PYTHON = Path(__file__).resolve().parents[1] / ".venv-bench" / "bin" / "python"
+PEERS = {
+    "keras.layers.LSTM": "stock Keras LSTM peer",
+    "torch.nn.LSTM": "plain PyTorch peer",
+}
 
 
 def _random_data(samples: int) -> tuple[Any, Any]:
@@ -81,6 +102,7 @@ def _epoch_summary(epoch_seconds: list[float], samples: int, family: str) -> dic
     samples_per_second = samples / steady
     return {
         "samples_per_second": round(samples_per_second, 1),
+        "samples_per_epoch": samples,
         "median_epoch_s": round(steady, 4),
         "first_epoch_s": round(epoch_seconds[0], 4),
         "compile_overhead_s": round(epoch_seconds[0] - steady, 4),
@@ -89,8 +111,43 @@ def _epoch_summary(epoch_seconds: list[float], samples: int, family: str) -> dic
     }
 
 
-def keras_contender(family: str, samples: int, epochs: int) -> dict[str, Any]:
-    """Train a fincast model through ``train_model``; time every epoch."""
+def _stock_lstm(scaling: Any) -> Any:
+    """The same forecaster from stock Keras layers only (no fincast layers)."""
+    import keras
+
+    inputs = keras.Input((LOOKBACK, FEATURES))
+    hidden = keras.layers.Normalization(
+        axis=-1, mean=scaling.input_mean, variance=scaling.input_variance
+    )(inputs)
+    hidden = keras.layers.LSTM(UNITS)(hidden)
+    return keras.Model(inputs, keras.layers.Dense(HORIZON)(hidden))
+
+
+def _train_with_xla(
+    model: Any, train: tuple[Any, Any], *, epochs: int, batch_size: int, verbose: int,
+    callbacks: list[Any],
+) -> None:  # fmt: skip
+    """``train_model``'s compile (Adam 1e-3, MSE, MAE) and fit, with ``jit_compile=True``."""
+    import keras
+
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-3), loss="mse", metrics=["mae"], jit_compile=True
+    )
+    model.fit(
+        *train, epochs=epochs, batch_size=batch_size, shuffle=True, verbose=verbose,
+        callbacks=callbacks,
+    )  # fmt: skip
+
+
+def keras_contender(
+    family: str, max_samples: int, epochs: int, epoch_target_s: float, jit_compile: bool = False
+) -> dict[str, Any]:
+    """Train a fincast model through ``train_model``; time every epoch.
+
+    A short probe fit (2 epochs of 2 batches) sizes the timed run so that one epoch
+    takes about ``epoch_target_s`` (at most ``max_samples`` windows, whole batches):
+    a slow contender gets fewer windows per epoch, never fewer epochs.
+    """
     import keras
 
     from fincast.models.builders import build_lstm, build_mlp, fit_scaling
@@ -108,7 +165,7 @@ def keras_contender(family: str, samples: int, epochs: int) -> dict[str, Any]:
         def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
             self.seconds.append(time.perf_counter() - self._started)
 
-    inputs, targets = _random_data(samples)
+    inputs, targets = _random_data(max_samples)
     set_seed(0)
     build = functools.partial(
         build_lstm if family == "lstm" else build_mlp,
@@ -117,11 +174,23 @@ def keras_contender(family: str, samples: int, epochs: int) -> dict[str, Any]:
         horizon=HORIZON,
         scaling=fit_scaling(inputs, targets),
     )
-    model = build(units=UNITS) if family == "lstm" else build(units=MLP_UNITS)
+    if family == "keras.layers.LSTM":
+        model = _stock_lstm(build.keywords["scaling"])
+    else:
+        model = build(units=UNITS) if family == "lstm" else build(units=MLP_UNITS)
+    fit = _train_with_xla if jit_compile else train_model
+    probe, head = EpochTimer(), 2 * BATCH
+    fit(
+        model, (inputs[:head], targets[:head]), epochs=2, batch_size=BATCH, verbose=0,
+        callbacks=[probe],
+    )  # fmt: skip
+    affordable = head / probe.seconds[1] * epoch_target_s
+    samples = max(head, min(max_samples, int(affordable)) // BATCH * BATCH)
     timer = EpochTimer()
-    train_model(
-        model, (inputs, targets), epochs=1 + epochs, batch_size=BATCH, verbose=0, callbacks=[timer]
-    )
+    fit(
+        model, (inputs[:samples], targets[:samples]), epochs=1 + epochs, batch_size=BATCH,
+        verbose=0, callbacks=[timer],
+    )  # fmt: skip
     return _epoch_summary(timer.seconds, samples, family)
 
 
@@ -164,7 +233,9 @@ def numpy_matmul_gflops(size: int = 4096, runs: int = 5) -> dict[str, Any]:
     return {"size": size, "gflops": round(2 * size**3 / statistics.median(seconds) / 1e9, 1)}
 
 
-def worker(backend: str, families: list[str], samples: int, epochs: int) -> dict[str, Any]:
+def worker(
+    backend: str, families: list[str], samples: int, epochs: int, epoch_target_s: float
+) -> dict[str, Any]:
     """Everything one subprocess measures on ``backend`` (``numpy``: the matmul ceiling)."""
     if backend == "numpy":
         return {"matmul": numpy_matmul_gflops()}
@@ -172,30 +243,96 @@ def worker(backend: str, families: list[str], samples: int, epochs: int) -> dict
 
     results = {
         family: keras_contender(
-            family, samples * (MLP_SAMPLE_FACTOR if family == "mlp" else 1), epochs
+            family,
+            samples * (MLP_SAMPLE_FACTOR if family == "mlp" else 1),
+            epochs,
+            epoch_target_s,
         )
         for family in families
     }
     if backend == "torch" and "lstm" in families:
         import torch
 
-        results["torch.nn.LSTM"] = torch_reference_lstm(samples, epochs)
+        results["keras.layers.LSTM"] = keras_contender(
+            "keras.layers.LSTM", samples, epochs, epoch_target_s
+        )
+        same_windows = results["keras.layers.LSTM"]["samples_per_epoch"]
+        results["torch.nn.LSTM"] = torch_reference_lstm(same_windows, epochs)
         return {"backend": "torch", "torch_threads": torch.get_num_threads(), "results": results}
+    if backend == "tensorflow" and "lstm" in families:
+        results[XLA_LSTM] = keras_contender("lstm", samples, epochs, epoch_target_s, True)
     return {"backend": keras.backend.backend(), "results": results}
+
+
+def run_peers(python: Path, samples: int, epochs: int, threads: int) -> dict[str, Any]:
+    """Every peer of ``peers.py`` under ``python`` (the peers' venv), on the same threads."""
+    results: dict[str, Any] = {}
+    versions: dict[str, Any] = {}
+    arguments = ["--samples", str(samples), "--epochs", str(epochs)]
+    for peer, label in PEER_LABELS.items():
+        started = time.perf_counter()
+        try:
+            report = run_worker(PEERS_SCRIPT, peer, arguments, threads, python=python)
+            results[label], versions = report["results"][peer], report["versions"]
+        except (RuntimeError, subprocess.TimeoutExpired) as error:
+            results[label] = {"error": str(error)[-2000:]}
+        print(f"peer {peer}: done in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+    return {"backend": f"peers ({python})", "versions": versions, "results": results}
+
+
+def ratios_to_darts(measured: dict[str, Any]) -> dict[str, float]:
+    """Every LSTM contender's samples/s over Darts' in the same run (empty without Darts)."""
+    darts = measured.get("peers", {}).get("results", {}).get(PEER_LABELS["darts"], {})
+    if "samples_per_second" not in darts:
+        return {}
+    return {
+        f"{backend}: {name}": round(entry["samples_per_second"] / darts["samples_per_second"], 2)
+        for backend, report in measured.items()
+        for name, entry in report["results"].items()
+        if "samples_per_second" in entry and name != "mlp"
+    }
+
+
+def _collect(mappings: list[dict[str, float]]) -> dict[str, list[float]]:
+    collected: dict[str, list[float]] = {}
+    for mapping in mappings:
+        for key, value in mapping.items():
+            collected.setdefault(key, []).append(value)
+    return collected
+
+
+def median_of_rounds(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """The first round's reports, each contender's samples/s and GFLOP/s the rounds' median."""
+    merged = json.loads(json.dumps(rounds[0]))
+    for backend, report in merged.items():
+        for name, entry in report["results"].items():
+            if "samples_per_second" not in entry:
+                continue
+            values = [
+                one[backend]["results"].get(name, {}).get("samples_per_second") for one in rounds
+            ]
+            values = [value for value in values if value is not None]
+            median = statistics.median(values)
+            entry["gflops"] = round(entry["gflops"] * median / entry["samples_per_second"], 3)
+            entry["samples_per_second"] = round(median, 1)
+            entry["rounds_samples_per_second"] = values
+    return merged
 
 
 def _rows(measured: dict[str, Any], peak: float) -> list[list[object]]:
     rows: list[list[object]] = []
     for backend, report in measured.items():
         for name, entry in report["results"].items():
-            label = name if name in FAMILIES else f"{name} (plain PyTorch peer)"
+            if "samples_per_second" not in entry:
+                continue
+            label = f"{name} ({PEERS[name]})" if name in PEERS else name
             rows.append(
                 [
                     backend,
                     label,
                     f"{entry['samples_per_second']:,.0f}",
-                    f"{entry['median_epoch_s']:.3f}",
-                    f"{entry['compile_overhead_s']:.2f}",
+                    f"{entry['samples_per_epoch']:,}",
+                    f"{max(entry['compile_overhead_s'], 0.0):.2f}",  # < 0: noise, no compile
                     f"{entry['gflops']:.2f}",
                     f"{100 * entry['gflops'] / peak:.1f}%",
                 ]
@@ -205,16 +342,34 @@ def _rows(measured: dict[str, Any], peak: float) -> list[list[object]]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--samples", type=int, default=3072, help="LSTM windows per epoch")
+    parser.add_argument("--samples", type=int, default=3072, help="most LSTM windows per epoch")
+    parser.add_argument(
+        "--epoch-seconds", type=float, default=4.0, help="fewer windows if an epoch takes longer"
+    )
     parser.add_argument("--epochs", type=int, default=5, help="timed epochs after a warm-up")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="runs of every contender, alternating order"
+    )
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--backends", nargs="+", default=None)
     parser.add_argument("--families", nargs="+", default=list(FAMILIES), choices=FAMILIES)
+    parser.add_argument(
+        "--peer-python",
+        type=Path,
+        default=DEFAULT_PEER_PYTHON if DEFAULT_PEER_PYTHON.exists() else None,
+        help="interpreter of the peers' venv (make bench creates .venv-bench)",
+    )
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--backend", help=argparse.SUPPRESS)
     options = parser.parse_args(argv)
     if options.worker:
-        result = worker(options.backend, options.families, options.samples, options.epochs)
+        result = worker(
+            options.backend,
+            options.families,
+            options.samples,
+            options.epochs,
+            options.epoch_seconds,
+        )
         print(json.dumps(result))
         return 0
     if options.epochs < 5:
@@ -222,33 +377,65 @@ def main(argv: list[str] | None = None) -> int:
     script = Path(__file__).resolve()
     machine = machine_info(options.threads)
     arguments = ["--samples", str(options.samples), "--epochs", str(options.epochs)]
-    arguments += ["--families", *options.families]
+    arguments += ["--epoch-seconds", str(options.epoch_seconds), "--families", *options.families]
 
     def run(backend: str) -> dict[str, Any]:
         return run_worker(script, backend, arguments, options.threads)
 
     peak = run("numpy")["matmul"]["gflops"]
-    measured = {}
-    for backend in options.backends or installed_backends():
-        started = time.perf_counter()
-        measured[backend] = run(backend)
-        print(f"{backend}: done in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+    contenders = list(options.backends or installed_backends())
+    if options.peer_python and "lstm" in options.families:
+        contenders.append("peers")
+    else:
+        print("Peers skipped: run `make bench` (it creates .venv-bench).", file=sys.stderr)
+    rounds: list[dict[str, Any]] = []
+    for index in range(options.rounds):  # every other round in reverse: drift cancels
+        measured = {}
+        for backend in contenders if index % 2 == 0 else contenders[::-1]:
+            started = time.perf_counter()
+            try:
+                measured[backend] = (
+                    run_peers(options.peer_python, options.samples, options.epochs, options.threads)
+                    if backend == "peers"
+                    else run(backend)
+                )
+            except (RuntimeError, subprocess.TimeoutExpired) as error:
+                measured[backend] = {"error": str(error)[-2000:], "results": {}}
+            print(f"{backend}: done in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+        rounds.append({backend: measured[backend] for backend in contenders})
+    measured = median_of_rounds(rounds)
+    ratios = {
+        name: round(statistics.median(values), 2)
+        for name, values in _collect([ratios_to_darts(one) for one in rounds]).items()
+    }
     machine["load_average_1m_at_end"] = round(os.getloadavg()[0], 2)
-    header = ["backend", "model", "samples/s", "median epoch (s)", "compile (s)", "GFLOP/s"]
+    header = ["backend", "model", "samples/s", "windows/epoch", "compile (s)", "GFLOP/s"]
     header.append(f"of matmul peak ({peak:.0f} GFLOP/s)")
     print(markdown_table(header, _rows(measured, peak)))
+    if ratios:
+        print(f"\nLSTM samples/s relative to Darts in the same run (median of {len(rounds)}):")
+        rows = [[name, f"{ratio:.2f}"] for name, ratio in ratios.items()]
+        print(markdown_table(["contender", "x Darts"], rows))
+    for backend, report in measured.items():
+        if "error" in report:
+            print(f"{backend} FAILED: {report['error'].splitlines()[-1]}")
     settings = {
         "lookback": LOOKBACK,
         "features": FEATURES,
         "units": UNITS,
         "horizon": HORIZON,
         "batch_size": BATCH,
-        "samples_per_epoch": {"lstm": options.samples, "mlp": options.samples * MLP_SAMPLE_FACTOR},
+        "max_samples_per_epoch": {
+            "lstm": options.samples,
+            "mlp": options.samples * MLP_SAMPLE_FACTOR,
+        },
+        "epoch_target_s": options.epoch_seconds,
         "timed_epochs": options.epochs,
+        "rounds": options.rounds,
         "flop_per_sample": FLOP_PER_SAMPLE,
     }
     payload = {"machine": machine, "settings": settings, "numpy_matmul_gflops": peak}
-    path = write_results("train_speed", {**payload, "backends": measured})
+    path = write_results("train_speed", {**payload, "backends": measured, "ratio_to_darts": ratios})
     print(f"Results written to {path}")
     return 0
 

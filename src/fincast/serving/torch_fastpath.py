@@ -5,6 +5,7 @@ steps an LSTM through time in a Python loop. Here the model's LSTMs run PyTorch'
 fused kernel (:func:`fincast.models.fused_lstm.with_fused_lstm`) and the whole
 forward pass is recorded once per input shape with ``torch.jit.trace`` under
 ``inference_mode``, so a forecast replays a graph of ATen ops with no Keras dispatch.
+A forecast of a few windows runs on one intra-op thread (restored afterwards).
 fincast's layers have no data-dependent Python branches, which is what a trace needs;
 :class:`fincast.serving.fast_predict.FastPredict` still checks each new shape's
 first result against ``model.predict_on_batch``.
@@ -23,6 +24,9 @@ import torch
 from fincast.models.fused_lstm import with_fused_lstm
 
 MAX_TRACES = 8  # input shapes kept compiled; others run the fused model eagerly
+# A few windows run on one thread: their matrices are too small to split, and waking a
+# second OpenMP thread costs more than it saves (milliseconds when the CPU is busy).
+SINGLE_THREAD_MAX_WINDOWS = 16
 
 
 class _Inference(torch.nn.Module):
@@ -56,8 +60,16 @@ def compile_predict(model: keras.Model) -> Callable[[np.ndarray], np.ndarray]:
         return traces[shape]
 
     def predict(window: np.ndarray) -> np.ndarray:
-        with torch.inference_mode():
-            inputs = torch.from_numpy(window).to(device)
-            return compiled(inputs)(inputs).cpu().numpy()
+        threads = torch.get_num_threads()
+        single = threads > 1 and window.shape[0] <= SINGLE_THREAD_MAX_WINDOWS
+        if single:  # this thread only: OpenMP's thread count is per calling thread
+            torch.set_num_threads(1)
+        try:
+            with torch.inference_mode():
+                inputs = torch.from_numpy(window).to(device)
+                return compiled(inputs)(inputs).cpu().numpy()
+        finally:
+            if single:
+                torch.set_num_threads(threads)
 
     return predict
