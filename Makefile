@@ -42,8 +42,8 @@ run: install ## Train the LSTM on the bundled S&P 500 data, score it, log to MLf
 test: install-dev ## Run the whole test suite (unit, end-to-end)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-test-fast: install-dev ## Run the suite without the slow end-to-end tests
-	$(BIN)/python -m pytest -m "not e2e and not browser" $(PYTEST_ARGS)
+test-fast: install-dev ## Run the suite without the slow end-to-end, browser and cross-backend tests
+	$(BIN)/python -m pytest -m "not e2e and not browser and not cross_backend and not slow" $(PYTEST_ARGS)
 
 # The peers (Darts, JAX + optax; torch stays the CPU build) live in their own venv, not fincast's.
 BENCH_VENV ?= .venv-bench
