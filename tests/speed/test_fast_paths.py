@@ -9,7 +9,8 @@ here judge them:
   model really serving it;
 * ``FusedLSTM`` on PyTorch vs ``keras.layers.LSTM``: outputs and gradients within 1e-5,
   the fused kernel used where it applies and Keras' loop where it does not (mask,
-  recurrent dropout, relu, go_backwards), Adam steps ending at the same weights;
+  recurrent dropout, relu, go_backwards, mixed precision), Adam steps ending at the same
+  weights;
 * the saved format: ``fincast>LSTM`` with ``keras.layers.LSTM``'s config and weights.
 
 Speed itself is measured by ``benchmarks/`` (``make bench``), never asserted here.

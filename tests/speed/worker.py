@@ -141,6 +141,7 @@ LSTM_CASES: dict[str, dict[str, Any]] = {
     "relu_falls_back": {"config": {"activation": "relu"}, "fused": False},
     "go_backwards_falls_back": {"config": {"go_backwards": True}, "fused": False},
     "mask_falls_back": {"config": {"return_sequences": True}, "mask": True, "fused": False},
+    "mixed_precision_falls_back": {"config": {"dtype": "mixed_bfloat16"}, "fused": False},
 }
 
 
@@ -184,7 +185,7 @@ def _lstm_outputs_and_gradients(layer: Any, case: dict[str, Any]) -> list[np.nda
     loss = torch.mean(outputs**2) + torch.mean(torch.sin(3 * outputs))
     variables = [variable.value for variable in layer.trainable_variables]
     gradients = torch.autograd.grad(loss, [*variables, tensor])
-    return [outputs.detach().numpy(), *(gradient.numpy() for gradient in gradients)]
+    return [outputs.detach().float().numpy(), *(grad.float().numpy() for grad in gradients)]
 
 
 def _lstm_check(case_name: str) -> dict[str, Any]:

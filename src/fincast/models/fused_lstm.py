@@ -11,11 +11,11 @@ numbers within float32 round-off (tested to 1e-5 for outputs and gradients).
 
 It falls back to Keras' own loop whenever the fused kernel would compute something
 else: a mask, recurrent dropout, activations other than ``tanh``/``sigmoid``,
-``go_backwards`` or ``stateful``. On JAX and TensorFlow it is exactly
-``keras.layers.LSTM``. It is saved as ``fincast>LSTM`` with ``keras.layers.LSTM``'s
-config and weights-file layout: where ``fincast>LSTM`` maps to ``keras.layers.LSTM``
-the file loads as plain Keras LSTMs with the same weights. :func:`with_fused_lstm`
-goes the other way, for a model built with ``keras.layers.LSTM``.
+``go_backwards``, ``stateful``, or a compute dtype other than float32. On JAX and
+TensorFlow it is exactly ``keras.layers.LSTM``. It is saved as ``fincast>LSTM`` with
+``keras.layers.LSTM``'s config and weights-file layout: where ``fincast>LSTM`` maps to
+``keras.layers.LSTM`` the file loads as plain Keras LSTMs with the same weights.
+:func:`with_fused_lstm` goes the other way, for a model built with ``keras.layers.LSTM``.
 """
 
 from __future__ import annotations
@@ -68,12 +68,14 @@ FusedLSTM = LSTM
 def fused_kernel_applies(layer: keras.layers.LSTM) -> bool:
     """Whether PyTorch's fused kernel computes exactly what ``layer`` computes.
 
-    True on the PyTorch backend for a ``tanh``/``sigmoid`` LSTM without recurrent
-    dropout, ``go_backwards`` or ``stateful`` (masks are checked per call).
+    True on the PyTorch backend for a float32 ``tanh``/``sigmoid`` LSTM without
+    recurrent dropout, ``go_backwards`` or ``stateful`` (masks are checked per call).
+    Mixed precision keeps Keras' loop: PyTorch's CPU kernel has no float16 path.
     """
     cell = layer.cell
     return (
         keras.backend.backend() == "torch"
+        and layer.compute_dtype == "float32"
         and cell.activation is keras.activations.tanh
         and cell.recurrent_activation is keras.activations.sigmoid
         and not cell.recurrent_dropout
