@@ -21,8 +21,11 @@ like ``train_model`` compiles. With ``--peer-python`` (``make bench`` passes
 and threads: Darts' ``BlockRNNModel(LSTM)``, a plain PyTorch loop and a ``lax.scan`` JAX
 LSTM; every LSTM's samples/s is then also given as a ratio to Darts' in the same run.
 
+``--size large`` (lookback 120, 16 features, 128 units) is the issue's larger size; its
+results go to ``benchmarks/results/train_speed_large.json``.
+
     .venv/bin/python benchmarks/train_speed.py [--samples 3072] [--epochs 5] [--threads 2]
-        [--peer-python .venv-bench/bin/python]
+        [--peer-python .venv-bench/bin/python] [--size large]
 
 Prints a markdown table and writes ``benchmarks/results/train_speed.json``.
 """
@@ -51,7 +54,11 @@ from _harness import (  # the benchmarks folder is not a package
     write_results,
 )
 
-LOOKBACK, FEATURES, UNITS, HORIZON, BATCH = 60, 5, 64, 1, 256
+# (lookback, features, units): the issue's reference size and one larger size. The size
+# reaches the worker subprocesses (and peers.py) through FINCAST_BENCH_SIZE.
+SIZES = {"reference": (60, 5, 64), "large": (120, 16, 128)}
+SIZE = os.environ.get("FINCAST_BENCH_SIZE", "reference")
+(LOOKBACK, FEATURES, UNITS), HORIZON, BATCH = SIZES[SIZE], 1, 256
 MLP_UNITS = (UNITS, UNITS)
 FAMILIES = ("lstm", "mlp")
 MLP_SAMPLE_FACTOR = 8  # an MLP epoch is ~100x faster; more windows keep its epochs >> 10 ms
@@ -361,7 +368,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--backend", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--size", choices=SIZES, default=None, help="(lookback, features, units): " + str(SIZES)
+    )
     options = parser.parse_args(argv)
+    if options.size and options.size != SIZE:  # constants are read at import: start again
+        environment = {**os.environ, "FINCAST_BENCH_SIZE": options.size}
+        arguments = sys.argv[1:] if argv is None else argv
+        return subprocess.call([sys.executable, __file__, *arguments], env=environment)
     if options.worker:
         result = worker(
             options.backend,
@@ -420,6 +434,7 @@ def main(argv: list[str] | None = None) -> int:
         if "error" in report:
             print(f"{backend} FAILED: {report['error'].splitlines()[-1]}")
     settings = {
+        "size": SIZE,
         "lookback": LOOKBACK,
         "features": FEATURES,
         "units": UNITS,
@@ -435,7 +450,8 @@ def main(argv: list[str] | None = None) -> int:
         "flop_per_sample": FLOP_PER_SAMPLE,
     }
     payload = {"machine": machine, "settings": settings, "numpy_matmul_gflops": peak}
-    path = write_results("train_speed", {**payload, "backends": measured, "ratio_to_darts": ratios})
+    name = "train_speed" if SIZE == "reference" else f"train_speed_{SIZE}"
+    path = write_results(name, {**payload, "backends": measured, "ratio_to_darts": ratios})
     print(f"Results written to {path}")
     return 0
 
