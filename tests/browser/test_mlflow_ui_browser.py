@@ -87,7 +87,8 @@ def ui_url(tmp_path_factory):
 
 
 def test_browser_finds_the_experiment_and_the_run(ui_url, page):
-    page.goto(f"{ui_url}/#/experiments", wait_until="networkidle")
+    # The UI keeps polling its server, so "networkidle" may never come: wait for the text.
+    page.goto(f"{ui_url}/#/experiments", wait_until="domcontentloaded")
     page.get_by_text("fincast", exact=True).first.click(timeout=60_000)
     # MLflow 3 opens an experiment on its GenAI overview; runs are under "Training runs".
     page.get_by_text("Training runs", exact=True).first.click(timeout=60_000)

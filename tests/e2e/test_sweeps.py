@@ -20,8 +20,14 @@ TINY = ["backend=jax", "data.tickers=[^GSPC]", "training.epochs=1", "evaluation.
 def train(*overrides: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {key: value for key, value in os.environ.items() if key != "KERAS_BACKEND"}
     env["RAY_DEDUP_LOGS"] = "0"
-    result = subprocess.run([str(BIN / "fincast-train"), *overrides], cwd=cwd, capture_output=True,
-                            text=True, timeout=900, env=env)
+    result = subprocess.run(
+        [str(BIN / "fincast-train"), *overrides],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=env,
+    )
     assert result.returncode == 0, result.stderr[-4000:]
     return result
 
@@ -48,8 +54,14 @@ def test_optuna_search_minimises_validation_loss(tmp_path):
 
 
 def test_joblib_launcher_runs_jobs_in_parallel(tmp_path):
-    train("-m", "hydra/launcher=local_parallel", "model=lstm,mlp", "task.lookback=20", *TINY,
-          cwd=tmp_path)
+    train(
+        "-m",
+        "hydra/launcher=local_parallel",
+        "model=lstm,mlp",
+        "task.lookback=20",
+        *TINY,
+        cwd=tmp_path,
+    )
     _, children = runs_by_parent(tmp_path)
     assert sorted(run.data.params["model.name"] for run in children) == ["lstm", "mlp"]
     assert all(run.info.status == "FINISHED" for run in children)
@@ -57,8 +69,14 @@ def test_joblib_launcher_runs_jobs_in_parallel(tmp_path):
 
 def test_ray_launcher_on_a_local_ray_instance(tmp_path):
     pytest.importorskip("hydra_plugins.hydra_ray_launcher")
-    result = train("-m", "hydra/launcher=ray_cluster", "model=lstm,mlp", "task.lookback=20", *TINY,
-                   cwd=tmp_path)
+    result = train(
+        "-m",
+        "hydra/launcher=ray_cluster",
+        "model=lstm,mlp",
+        "task.lookback=20",
+        *TINY,
+        cwd=tmp_path,
+    )
     assert "Ray Launcher is launching 2 jobs" in result.stdout + result.stderr
     _, children = runs_by_parent(tmp_path)
     assert sorted(run.data.params["model.name"] for run in children) == ["lstm", "mlp"]

@@ -17,7 +17,15 @@ from typing import TYPE_CHECKING
 
 from omegaconf import DictConfig, OmegaConf
 
-from fincast.cli.common import fail, load_model_and_bars, plain, run_hydra_app, start_backend, typed
+from fincast.cli.common import (
+    fail,
+    job_fields,
+    load_model_and_bars,
+    plain,
+    run_hydra_app,
+    start_backend,
+    typed,
+)
 
 if TYPE_CHECKING:  # these import keras, which must wait for the backend choice
     from fincast.evaluation.folds import FoldPlan
@@ -54,35 +62,14 @@ def walkforward_job(config: DictConfig) -> WalkForwardJob:
     Raises:
         ValueError: a value of the wrong type, naming the key and the value.
     """
-    from hydra.utils import instantiate
-
     from fincast.evaluation.walkforward import WalkForwardJob
 
-    evaluation = config.evaluation
-    baselines = evaluation.get("baselines")
+    baselines = config.evaluation.get("baselines")
     return WalkForwardJob(
-        tickers=[str(ticker) for ticker in config.data.tickers],
-        build_model=instantiate(config.model.builder),
-        task=str(config.task.name),
-        model_family=str(config.model.name),
-        source=str(config.data.source),
-        data_options=plain(config.data.options),
-        cache_dir=str(config.data.cache_dir),
-        refresh=str(config.data.get("refresh", "missing")),
-        features=[str(name) for name in config.features.names],
-        price=str(config.features.price),
-        target=str(config.task.target),
-        lookback=typed(config, "task.lookback", int),
-        horizon=typed(config, "task.horizon", int),
+        **job_fields(config),
         quantiles=_quantiles(config),
         plan=fold_plan(config),
         baselines=None if baselines is None else [str(name) for name in baselines],
-        epochs=typed(config, "training.epochs", int),
-        batch_size=typed(config, "training.batch_size", int),
-        learning_rate=typed(config, "training.learning_rate", float),
-        patience=typed(config, "training.patience", int),
-        validation_fraction=typed(config, "evaluation.validation_fraction", float),
-        seed=typed(config, "seed", int),
         n_jobs=typed(config, "evaluation.n_jobs", int),
     )
 

@@ -135,3 +135,34 @@ def load_model_and_bars(config: DictConfig, command: str) -> tuple[Any, dict[str
     except (TrackingError, MarketDataError, MarketDataUnavailable, ValueError, OSError) as error:
         fail(command, error)
     return forecaster, bars
+
+
+def job_fields(config: DictConfig) -> dict[str, Any]:
+    """The data, features, task, model and fitting keys shared by training and backtest jobs.
+
+    Raises:
+        ValueError: a value of the wrong type, naming the key and the value.
+    """
+    from hydra.utils import instantiate
+
+    return {
+        "tickers": [str(ticker) for ticker in config.data.tickers],
+        "build_model": instantiate(config.model.builder),
+        "model_family": str(config.model.name),
+        "task": str(config.task.name),
+        "source": str(config.data.source),
+        "data_options": plain(config.data.options),
+        "cache_dir": str(config.data.cache_dir),
+        "refresh": str(config.data.get("refresh", "missing")),
+        "features": [str(name) for name in config.features.names],
+        "price": str(config.features.price),
+        "target": str(config.task.target),
+        "lookback": typed(config, "task.lookback", int),
+        "horizon": typed(config, "task.horizon", int),
+        "epochs": typed(config, "training.epochs", int),
+        "batch_size": typed(config, "training.batch_size", int),
+        "learning_rate": typed(config, "training.learning_rate", float),
+        "patience": typed(config, "training.patience", int),
+        "validation_fraction": typed(config, "evaluation.validation_fraction", float),
+        "seed": typed(config, "seed", int),
+    }

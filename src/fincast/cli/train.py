@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from fincast.cli.common import fail, plain, run_hydra_app, start_backend, typed
+from fincast.cli.common import fail, job_fields, plain, run_hydra_app, start_backend, typed
 
 if TYPE_CHECKING:  # the pipeline imports keras, which must wait for the backend choice
     from fincast.tracking.mlflow_store import RunTracker
@@ -83,35 +83,15 @@ def training_job(config: DictConfig) -> TrainingJob:
     Raises:
         ValueError: a value of the wrong type, naming the key and the value.
     """
-    from hydra.utils import instantiate
-
     from fincast.training.pipeline import TrainingJob
 
     embargo = config.evaluation.embargo
     return TrainingJob(
-        tickers=[str(ticker) for ticker in config.data.tickers],
-        build_model=instantiate(config.model.builder),
-        model_family=str(config.model.name),
-        source=str(config.data.source),
-        data_options=plain(config.data.options),
-        cache_dir=str(config.data.cache_dir),
-        refresh=str(config.data.get("refresh", "missing")),
+        **job_fields(config),
         **data_checks(config),
-        features=[str(name) for name in config.features.names],
-        price=str(config.features.price),
-        target=str(config.task.target),
-        lookback=typed(config, "task.lookback", int),
-        horizon=typed(config, "task.horizon", int),
-        task=str(config.task.name),
         test_days=typed(config, "evaluation.test_days", int),
-        validation_fraction=typed(config, "evaluation.validation_fraction", float),
         embargo=None if embargo is None else typed(config, "evaluation.embargo", int),
-        epochs=typed(config, "training.epochs", int),
-        batch_size=typed(config, "training.batch_size", int),
-        learning_rate=typed(config, "training.learning_rate", float),
-        patience=typed(config, "training.patience", int),
         **training_options(config),
-        seed=typed(config, "seed", int),
         output_dir=str(config.paths.models),
     )
 
