@@ -15,8 +15,8 @@ warm-up epoch plus ``--epochs`` timed epochs on random data, and reports:
 On the torch backend two peers are timed the same way: the same forecaster built from
 stock ``keras.layers.LSTM`` (Keras' own torch LSTM, whatever fincast's builder uses), and
 a plain ``torch.nn.LSTM`` loop (PyTorch's fused CPU kernel, no Keras). On TensorFlow the
-LSTM also trains with ``jit_compile=True`` (XLA; Keras leaves it off on CPUs), compiled
-like ``train_model`` compiles. With ``--peer-python`` (``make bench`` passes
+LSTM also trains with ``train_model(..., jit_compile=True)`` (``training.jit_compile=true``:
+XLA, which Keras leaves off on CPUs). With ``--peer-python`` (``make bench`` passes
 ``.venv-bench/bin/python``) the peers of ``peers.py`` run in that venv on the same data
 and threads: Darts' ``BlockRNNModel(LSTM)``, a plain PyTorch loop and a ``lax.scan`` JAX
 LSTM; every LSTM's samples/s is then also given as a ratio to Darts' in the same run.
@@ -130,22 +130,6 @@ def _stock_lstm(scaling: Any) -> Any:
     return keras.Model(inputs, keras.layers.Dense(HORIZON)(hidden))
 
 
-def _train_with_xla(
-    model: Any, train: tuple[Any, Any], *, epochs: int, batch_size: int, verbose: int,
-    callbacks: list[Any],
-) -> None:  # fmt: skip
-    """``train_model``'s compile (Adam 1e-3, MSE, MAE) and fit, with ``jit_compile=True``."""
-    import keras
-
-    model.compile(
-        optimizer=keras.optimizers.Adam(1e-3), loss="mse", metrics=["mae"], jit_compile=True
-    )
-    model.fit(
-        *train, epochs=epochs, batch_size=batch_size, shuffle=True, verbose=verbose,
-        callbacks=callbacks,
-    )  # fmt: skip
-
-
 def keras_contender(
     family: str, max_samples: int, epochs: int, epoch_target_s: float, jit_compile: bool = False
 ) -> dict[str, Any]:
@@ -185,7 +169,7 @@ def keras_contender(
         model = _stock_lstm(build.keywords["scaling"])
     else:
         model = build(units=UNITS) if family == "lstm" else build(units=MLP_UNITS)
-    fit = _train_with_xla if jit_compile else train_model
+    fit = functools.partial(train_model, jit_compile=True if jit_compile else "auto")
     probe, head = EpochTimer(), 2 * BATCH
     fit(
         model, (inputs[:head], targets[:head]), epochs=2, batch_size=BATCH, verbose=0,

@@ -177,6 +177,27 @@ def test_unknown_backend_is_one_clear_line(tmp_path):
     )
 
 
+def test_xla_on_tensorflow_is_a_training_option(tmp_path):
+    tiny = [override for override in TINY if not override.startswith("backend=")]
+    result = run(
+        "fincast-train", "backend=tensorflow", "training.jit_compile=true", *tiny, cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    cards = list((tmp_path / "models").rglob("*.json"))
+    assert len(cards) == 1 and json.loads(cards[0].read_text())["jit_compile"] is True
+
+
+def test_xla_on_torch_is_refused_before_training(tmp_path):
+    pytest.importorskip("torch")
+    result = run("fincast-train", "backend=torch", "training.jit_compile=true", cwd=tmp_path)
+    assert result.returncode == 2
+    assert _last_line(result).startswith(
+        "fincast-train: error: training.jit_compile=true compiles with XLA, on the jax and "
+        "tensorflow backends only"
+    )
+    assert "Epoch" not in result.stdout + result.stderr
+
+
 def test_tracking_none_still_saves_the_model(tmp_path):
     result = run("fincast-train", *TINY, "tracking=none", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]

@@ -8,10 +8,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fincast.evaluation.folds import FoldPlan
+from fincast.evaluation.folds import FoldPlan, make_folds
 from fincast.evaluation.forecasters import MODEL
 from fincast.evaluation.report import compare
-from fincast.evaluation.walkforward import WalkForwardJob, backtest_series
+from fincast.evaluation.walkforward import (
+    WalkForwardJob,
+    backtest_series,
+    candidates_for,
+    prepare_series,
+)
 from fincast.models.builders import build_lstm
 
 PRICE_COLUMNS = ["open", "high", "low", "close", "adj_close"]
@@ -117,3 +122,14 @@ def test_parallel_folds_give_the_same_forecasts(gspc_bars) -> None:
     assert list(parallel.folds.index) == [0, 1, 2]
     for name, forecast in sequential.forecasts.items():
         np.testing.assert_array_equal(parallel.forecasts[name], forecast)
+
+
+@pytest.mark.parametrize("setting", ["auto", False])
+def test_the_models_fits_follow_the_jobs_jit_compile(gspc_bars, setting) -> None:
+    job = tiny_job(jit_compile=setting, epochs=1)
+    windows, daily = prepare_series(gspc_bars.iloc[-400:], job)
+    fold = make_folds(windows, daily, horizon=job.horizon, plan=job.plan)[0]
+    model = candidates_for(job)[0].forecast
+    forecasts = model(fold)
+    assert model.model.jit_compile is (setting == "auto")  # XLA is JAX's "auto"
+    assert forecasts.shape == (len(fold.test), job.horizon) and np.isfinite(forecasts).all()

@@ -11,6 +11,7 @@ from fincast.models.builders import BUILDERS, build_mlp, fit_scaling
 from fincast.models.losses import PinballLoss
 from fincast.training.fit import (
     LearningRateSchedule,
+    jit_compile_setting,
     progress_verbosity,
     save_model,
     set_seed,
@@ -175,6 +176,22 @@ def test_bad_arguments_are_named():
     inputs, targets = _learnable(count=16)
     with pytest.raises(ValueError, match="epochs=0"):
         train_model(_model(inputs, targets), (inputs, targets), epochs=0)
+
+
+@pytest.mark.parametrize(("setting", "compiled"), [("auto", True), (False, False), ("true", True)])
+def test_jit_compile_reaches_keras(setting, compiled):
+    inputs, targets = _learnable(count=64)
+    result = train_model(
+        _model(inputs, targets), (inputs, targets), epochs=1, verbose=0, jit_compile=setting
+    )
+    assert result.model.jit_compile is compiled and result.jit_compile is compiled
+    assert np.isfinite(result.history["loss"]).all()
+
+
+@pytest.mark.parametrize("setting", ["yes", 1, None, "xla"])
+def test_unknown_jit_compile_is_named(setting):
+    with pytest.raises(ValueError, match="training.jit_compile must be auto, true or false"):
+        jit_compile_setting(setting)
 
 
 def test_save_model_is_atomic_and_checks_suffix(tmp_path):

@@ -145,6 +145,8 @@ def job_fields(config: DictConfig) -> dict[str, Any]:
     """
     from hydra.utils import instantiate
 
+    from fincast.training.fit import jit_compile_setting  # after start_backend: imports keras
+
     return {
         "tickers": [str(ticker) for ticker in config.data.tickers],
         "build_model": instantiate(config.model.builder),
@@ -163,6 +165,7 @@ def job_fields(config: DictConfig) -> dict[str, Any]:
         "batch_size": typed(config, "training.batch_size", int),
         "learning_rate": typed(config, "training.learning_rate", float),
         "patience": typed(config, "training.patience", int),
+        "jit_compile": jit_compile_setting(config.training.get("jit_compile", "auto")),
         "validation_fraction": typed(config, "evaluation.validation_fraction", float),
         "seed": typed(config, "seed", int),
     }

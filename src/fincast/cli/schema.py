@@ -85,6 +85,7 @@ class TrainingConfig:
     precision: str = "float32"
     distribution: str = "none"
     verbose: Any = "auto"
+    jit_compile: Any = "auto"
 
 
 @dataclass
@@ -151,7 +152,7 @@ def check_override_keys(arguments: list[str]) -> None:
     Traceback (most recent call last):
     ...
     ValueError: Unknown config key 'training.epoch'; training has: epochs, batch_size, \
-learning_rate, patience, reduce_lr, precision, distribution, verbose
+learning_rate, patience, reduce_lr, precision, distribution, verbose, jit_compile
     """
     for argument in arguments:
         key, equals, _ = argument.partition("=")

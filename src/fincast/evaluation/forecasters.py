@@ -105,6 +105,7 @@ class ModelForecaster:
     batch_size: int = 256
     learning_rate: float = 1e-3
     patience: int = 5
+    jit_compile: bool | str = "auto"
     validation_fraction: float = 0.15
     seed: int = 42
     verbose: int | str = 0
@@ -149,6 +150,7 @@ class ModelForecaster:
             patience=self.patience,
             loss=self._loss(),
             verbose=self.verbose,
+            jit_compile=self.jit_compile,
         )
         self.model, self.history = result.model, result.history
 

@@ -60,6 +60,8 @@ class WalkForwardJob:
     batch_size: int = 256
     learning_rate: float = 1e-3
     patience: int = 5
+    # XLA: "auto" (Keras' choice), True or False (fincast.training.fit.jit_compile_setting)
+    jit_compile: bool | str = "auto"
     validation_fraction: float = 0.15
     seed: int = 42
     verbose: int | str = 0
@@ -113,6 +115,7 @@ def candidates_for(job: WalkForwardJob) -> list[Candidate]:
         batch_size=job.batch_size,
         learning_rate=job.learning_rate,
         patience=job.patience,
+        jit_compile=job.jit_compile,
         validation_fraction=job.validation_fraction,
         seed=job.seed,
         verbose=job.verbose,

@@ -23,6 +23,8 @@ class TrainingResult:
     model: keras.Model
     history: dict[str, list[float]] = field(default_factory=dict)
     seconds: float = 0.0
+    # whether the training steps ran compiled by XLA (Keras' resolved jit_compile)
+    jit_compile: bool = False
 
     @property
     def epochs(self) -> int:
@@ -36,6 +38,35 @@ def set_seed(seed: int) -> None:
 
 
 VERBOSITIES = ("auto", 0, 1, 2)
+
+
+def jit_compile_setting(jit_compile: bool | str = "auto") -> bool | str:
+    """Keras' ``jit_compile`` for ``compile``, checked against the backend in use.
+
+    ``"auto"`` is Keras' choice: XLA on JAX, and on TensorFlow only on a GPU or TPU.
+    ``True`` asks for XLA on TensorFlow's CPU too, which trains fincast's LSTM and MLP
+    15-30% faster there (``benchmarks/README.md``) after a few seconds of compiling,
+    but slows the attention model. ``False`` turns XLA off (JAX still traces).
+
+    Raises:
+        ValueError: an unknown value, or ``True`` on the torch backend, where Keras
+            would hand the model to ``torch.compile``, which cannot compile PyTorch's
+            fused CPU LSTM kernel.
+    """
+    if isinstance(jit_compile, str) and jit_compile.lower() in ("true", "false"):
+        jit_compile = jit_compile.lower() == "true"
+    if not (jit_compile == "auto" or isinstance(jit_compile, bool)):
+        raise ValueError(
+            "training.jit_compile must be auto, true or false. "
+            f"Received: training.jit_compile={jit_compile!r}"
+        )
+    if jit_compile is True and keras.backend.backend() == "torch":
+        raise ValueError(
+            "training.jit_compile=true compiles with XLA, on the jax and tensorflow backends "
+            "only; on torch fincast trains eagerly with PyTorch's fused kernels. "
+            "Use training.jit_compile=auto, or backend=tensorflow or backend=jax."
+        )
+    return jit_compile
 
 
 def progress_verbosity(verbose: int | str = "auto", stream: TextIO | None = None) -> int:
@@ -135,6 +166,7 @@ def train_model(
     loss: str | keras.losses.Loss = "mse",
     verbose: int | str = "auto",
     callbacks: Sequence[keras.callbacks.Callback] = (),
+    jit_compile: bool | str = "auto",
 ) -> TrainingResult:
     """Compile ``model`` with Adam and fit it, stopping early on the validation loss.
 
@@ -153,7 +185,12 @@ def train_model(
         verbose: ``"auto"`` (progress bar on a terminal, one line per epoch otherwise),
             0 silent, 1 progress bar, 2 one line per epoch.
         callbacks: extra callbacks, e.g. to log metrics per epoch.
+        jit_compile: ``"auto"``, ``True`` or ``False``: see :func:`jit_compile_setting`.
+
+    Raises:
+        ValueError: bad ``epochs``, ``batch_size`` or ``jit_compile``.
     """
+    jit_compile = jit_compile_setting(jit_compile)
     if epochs < 1 or batch_size < 1:
         raise ValueError(f"epochs and batch_size must be >= 1. Received: {epochs=}, {batch_size=}")
     schedule = (
@@ -167,6 +204,7 @@ def train_model(
         optimizer=keras.optimizers.Adam(schedule.learning_rate),
         loss=loss,
         metrics=["mae"] if point_forecast else None,
+        jit_compile=jit_compile,
     )
     monitor = "val_loss" if fit_validation else "loss"
     started = time.perf_counter()
@@ -183,7 +221,12 @@ def train_model(
     clean_history = {
         name: [float(value) for value in values] for name, values in history.history.items()
     }
-    return TrainingResult(model=model, history=clean_history, seconds=seconds)
+    return TrainingResult(
+        model=model,
+        history=clean_history,
+        seconds=seconds,
+        jit_compile=bool(model.jit_compile),
+    )
 
 
 def save_model(model: keras.Model, path: str | Path) -> Path:

@@ -34,6 +34,7 @@ from fincast.serving.forecast import Forecast, Forecaster, forecast_ticker
 from fincast.training.fit import (
     LearningRateSchedule,
     TrainingResult,
+    jit_compile_setting,
     save_model,
     set_seed,
     train_model,
@@ -79,6 +80,8 @@ class TrainingJob:
     batch_size: int = 256
     learning_rate: float = 1e-3
     patience: int = 5
+    # XLA: "auto" (Keras' choice), True or False (fincast.training.fit.jit_compile_setting)
+    jit_compile: bool | str = "auto"
     # ReduceLROnPlateau: epochs without improvement before the rate is cut (0 = off)
     reduce_lr_patience: int = 0
     reduce_lr_factor: float = 0.5
@@ -219,6 +222,7 @@ def _fit(
             loss=PinballLoss(job.quantiles) if job.quantiles else "mse",
             verbose=job.verbose,
             callbacks=job.callbacks,
+            jit_compile=job.jit_compile,
         )
     return result, setup
 
@@ -286,6 +290,7 @@ def run_training(job: TrainingJob) -> TrainingOutcome:
     """Train, score against baselines on the held-out period, save, and forecast."""
     if job.quantiles is not None:
         median_index(job.quantiles)  # a ValueError before any data is loaded
+    jit_compile_setting(job.jit_compile)
     hardware = check_hardware(job.precision, job.distribution)
     set_seed(job.seed)
     bars, reports = load_checked_bars(job)
@@ -321,6 +326,7 @@ def run_training(job: TrainingJob) -> TrainingOutcome:
     scores = _score(result.model, split, job, daily)
     card = {**_card(job, split, scores), **setup.as_card()}
     card["data_fingerprint"] = data_fingerprint(bars)
+    card["jit_compile"] = result.jit_compile
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     model_path = save_model(
         result.model,
