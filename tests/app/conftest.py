@@ -17,8 +17,8 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Store:
     import mlflow
 
     import fincast.models.builders
-    from fincast.tracking.mlflow_store import RunTracker
     from fincast.tracking.record import record_training
+    from fincast.tracking.run_tracker import RunTracker
     from fincast.training.pipeline import TrainingJob, run_training
 
     root = tmp_path_factory.mktemp("store")

@@ -32,7 +32,7 @@ if TYPE_CHECKING:  # these import keras, which must wait for the backend choice
     from fincast.evaluation.report import Report
     from fincast.evaluation.runner import FoldResult
     from fincast.evaluation.walkforward import WalkForwardJob
-    from fincast.tracking.mlflow_store import RunTracker
+    from fincast.tracking.run_tracker import RunTracker
 
 COMMAND = "fincast-backtest"
 
@@ -103,7 +103,8 @@ def _progress(ticker: str) -> Callable[[FoldResult, int], None]:
 def _tracker(config: DictConfig, run_name: str) -> RunTracker | None:
     if not config.tracking.enabled:
         return None
-    from fincast.tracking.mlflow_store import RunTracker, TrackingError, resolve_uri
+    from fincast.tracking.run_tracker import RunTracker
+    from fincast.tracking.store import TrackingError, resolve_uri
 
     try:
         return RunTracker(

@@ -121,7 +121,7 @@ def load_model_and_bars(config: DictConfig, command: str) -> tuple[Any, dict[str
     from fincast.data.loading import load_bars
     from fincast.data.sources import MarketDataError, MarketDataUnavailable
     from fincast.serving.forecast import load_forecaster
-    from fincast.tracking.mlflow_store import TrackingError
+    from fincast.tracking.store import TrackingError
 
     try:
         forecaster = load_forecaster(default_model_uri(config), str(config.tracking.uri))

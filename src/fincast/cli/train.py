@@ -11,7 +11,7 @@ from omegaconf import DictConfig, OmegaConf
 from fincast.cli.common import fail, job_fields, plain, run_hydra_app, start_backend, typed
 
 if TYPE_CHECKING:  # the pipeline imports keras, which must wait for the backend choice
-    from fincast.tracking.mlflow_store import RunTracker
+    from fincast.tracking.run_tracker import RunTracker
     from fincast.training.pipeline import TrainingJob, TrainingOutcome
 
 COMMAND = "fincast-train"
@@ -100,7 +100,8 @@ def start_tracker(config: DictConfig, run_name: str) -> RunTracker | None:
     """The MLflow run of this job (a child of the sweep's run in a multirun), or None."""
     if not config.tracking.enabled:
         return None
-    from fincast.tracking.mlflow_store import RunTracker, TrackingError, resolve_uri
+    from fincast.tracking.run_tracker import RunTracker
+    from fincast.tracking.store import TrackingError, resolve_uri
     from fincast.tracking.sweep import parent_run_id
 
     try:

@@ -22,7 +22,8 @@ HOW = "`fincast-backtest evaluation=walkforward`"
 @st.cache_data(ttl=30, show_spinner=False)
 def run_of_model(tracking_uri: str, model_uri: str) -> str | None:
     """The run that logged a registered model, or ``None``."""
-    from fincast.tracking.mlflow_store import TrackingError, run_of_model
+    from fincast.tracking.registry import run_of_model
+    from fincast.tracking.store import TrackingError
 
     try:
         return run_of_model(tracking_uri, model_uri)
@@ -34,7 +35,7 @@ def run_of_model(tracking_uri: str, model_uri: str) -> str | None:
 def run_result_folders(tracking_uri: str, run_id: str) -> list[str]:
     """The run's artifact folders that hold a saved backtest."""
     from fincast.serving.backtests import result_folders
-    from fincast.tracking.mlflow_store import list_run_files
+    from fincast.tracking.browse import list_run_files
 
     return result_folders(list_run_files(tracking_uri, run_id))
 
@@ -45,7 +46,7 @@ def run_result(tracking_uri: str, run_id: str, folder: str) -> BacktestResult:
     import tempfile
 
     from fincast.serving.backtests import read_result
-    from fincast.tracking.mlflow_store import download_run_file
+    from fincast.tracking.browse import download_run_file
 
     with tempfile.TemporaryDirectory(prefix="fincast-backtest-") as temporary:
         local = download_run_file(tracking_uri, run_id, folder, Path(temporary))

@@ -48,7 +48,7 @@ class Settings:
         ``FINCAST_CACHE_DIR``, ``FINCAST_MODELS_DIR``, ``FINCAST_BACKTEST_DIR``,
         ``FINCAST_MLFLOW_UI_URL`` and ``FINCAST_BACKEND`` (empty values use the defaults).
         """
-        from fincast.tracking.mlflow_store import resolve_uri
+        from fincast.tracking.store import resolve_uri
 
         env = os.environ if environ is None else environ
 
@@ -133,7 +133,7 @@ def registry_choices(versions: pd.DataFrame) -> list[ModelChoice]:
     """Aliases first (champion before others), then every version, per registered model.
 
     Args:
-        versions: :func:`fincast.tracking.mlflow_store.list_model_versions`.
+        versions: :func:`fincast.tracking.registry.list_model_versions`.
     """
     choices: list[ModelChoice] = []
     for name, group in versions.groupby("name", sort=True):

@@ -117,7 +117,8 @@ def load_forecaster(model_uri: str, tracking_uri: str | None = None) -> Forecast
         card = json.loads(card_path.read_text()) if card_path.is_file() else {}
         model_file = path
     else:
-        from fincast.tracking.mlflow_store import download_model, resolve_uri
+        from fincast.tracking.registry import download_model
+        from fincast.tracking.store import resolve_uri
 
         model_file, metadata = download_model(model_uri, resolve_uri(tracking_uri))
         card = dict(metadata.get("fincast", {}))

@@ -1,6 +1,6 @@
 """The Runs page's tables: an MLflow experiment as one sortable table, and runs side by side.
 
-Input is :func:`fincast.tracking.mlflow_store.list_runs`' frame (``metrics.*``,
+Input is :func:`fincast.tracking.browse.list_runs`' frame (``metrics.*``,
 ``params.*``, ``tags.*`` columns); output is plain tables.
 """
 

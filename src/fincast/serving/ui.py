@@ -99,7 +99,8 @@ def shared_model(model_uri: str, tracking_uri: str) -> SharedModel:
 @st.cache_data(ttl=15, show_spinner=False)
 def model_versions(tracking_uri: str) -> tuple[pd.DataFrame | None, str | None]:
     """Registered fincast model versions, or ``(None, why not)`` (no store, store down)."""
-    from fincast.tracking.mlflow_store import TrackingError, list_model_versions
+    from fincast.tracking.registry import list_model_versions
+    from fincast.tracking.store import TrackingError
 
     try:
         return list_model_versions(tracking_uri), None
@@ -112,7 +113,7 @@ def resolved_uri(model_uri: str, tracking_uri: str) -> str:
     """``models:/name@alias`` as ``models:/name/<version>`` (so the cache follows the alias)."""
     if not model_uri.startswith("models:/") or "@" not in model_uri:
         return model_uri
-    from fincast.tracking.mlflow_store import open_store
+    from fincast.tracking.store import open_store
 
     name, alias = model_uri.removeprefix("models:/").split("@", 1)
     try:
@@ -151,7 +152,7 @@ def pick_model(settings: Settings) -> str | None:
 
 def load_model(settings: Settings, model_uri: str) -> SharedModel | None:
     """The shared model, or an error / empty-state message on the page and ``None``."""
-    from fincast.tracking.mlflow_store import TrackingError
+    from fincast.tracking.store import TrackingError
 
     try:
         return shared_model(resolved_uri(model_uri, settings.tracking_uri), settings.tracking_uri)
@@ -256,8 +257,9 @@ def _training_progress() -> None:
 
 @st.cache_data(ttl=10, show_spinner="Reading the MLflow runs...")
 def runs_of(tracking_uri: str, experiment: str) -> tuple[pd.DataFrame | None, str | None]:
-    """The experiment's runs (:func:`fincast.tracking.mlflow_store.list_runs`) or why not."""
-    from fincast.tracking.mlflow_store import TrackingError, list_runs
+    """The experiment's runs (:func:`fincast.tracking.browse.list_runs`) or why not."""
+    from fincast.tracking.browse import list_runs
+    from fincast.tracking.store import TrackingError
 
     try:
         return list_runs(tracking_uri, experiment), None

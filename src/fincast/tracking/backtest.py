@@ -10,8 +10,8 @@ from typing import Any
 import pandas as pd
 
 from fincast.evaluation.report import Report
-from fincast.tracking.mlflow_store import RunTracker
 from fincast.tracking.record import git_tags, library_versions
+from fincast.tracking.run_tracker import RunTracker
 
 
 def _key(text: str) -> str:

@@ -6,7 +6,7 @@ from typing import Any
 
 import keras
 
-from fincast.tracking.mlflow_store import RunTracker
+from fincast.tracking.run_tracker import RunTracker
 
 
 class EpochLogger(keras.callbacks.Callback):

@@ -10,12 +10,8 @@ import pandas as pd
 
 from fincast.data.fingerprint import panel_frame
 from fincast.data.report import reports_frame
-from fincast.tracking.mlflow_store import (
-    EVALUATION_TAG,
-    PROMOTION_METRIC,
-    RunTracker,
-    promote_if_better,
-)
+from fincast.tracking.registry import EVALUATION_TAG, PROMOTION_METRIC, promote_if_better
+from fincast.tracking.run_tracker import RunTracker
 from fincast.training.pipeline import TrainingOutcome, registered_name
 
 

@@ -15,7 +15,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from fincast.tracking.mlflow_store import connect, ensure_experiment, resolve_uri
+from fincast.tracking.store import connect, ensure_experiment, resolve_uri
 
 PARENT_FILE = "mlflow_parent_run_id"
 logger = logging.getLogger(__name__)

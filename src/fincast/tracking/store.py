@@ -1,0 +1,109 @@
+"""Where the MLflow store is, and whether it answers.
+
+Every other tracking module reaches MLflow through :func:`connect` (which creates a
+missing SQLite store) or :func:`open_store` (which never does).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+DEFAULT_URI = "sqlite:///mlflow.db"
+
+
+class TrackingError(RuntimeError):
+    """The tracking store cannot be reached or does not hold what was asked for."""
+
+
+def resolve_uri(uri: str | None, base_dir: Path | None = None) -> str:
+    """Make a relative ``sqlite:///file.db`` URI absolute, under ``base_dir`` (default: cwd)."""
+    uri = uri or DEFAULT_URI
+    prefix = "sqlite:///"
+    if uri.startswith(prefix):
+        path = Path(uri.removeprefix(prefix))
+        if not path.is_absolute():
+            path = (base_dir or Path.cwd()) / path
+        return f"{prefix}{path.resolve()}"
+    return uri
+
+
+def artifact_root_for(uri: str) -> str | None:
+    """Where a local store keeps artifacts: ``mlartifacts/`` beside the SQLite file."""
+    if uri.startswith("sqlite:///"):
+        return (Path(uri.removeprefix("sqlite:///")).parent / "mlartifacts").as_uri()
+    return None
+
+
+def connect(uri: str) -> Any:
+    """Point MLflow at ``uri`` and check that it answers; return an ``MlflowClient``.
+
+    Raises:
+        TrackingError: the store cannot be reached, with the URI and what to do.
+    """
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
+    import mlflow
+
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+    try:
+        client.search_experiments(max_results=1)
+    except Exception as error:  # MLflow raises many types for an unreachable store
+        raise TrackingError(
+            f"Cannot reach the MLflow tracking store at {uri!r} ({type(error).__name__}). "
+            "Start the server, fix tracking.uri, or run with tracking=none."
+        ) from error
+    return client
+
+
+def store_answers(uri: str, timeout: float = 3.0) -> bool:
+    """Whether a tracking server answers its health check (local stores always do)."""
+    if not uri.startswith(("http://", "https://")):
+        return True
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout) as response:  # noqa: S310
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+def ensure_experiment(client: Any, name: str, uri: str) -> str:
+    """The id of experiment ``name``, created (with a local artifact root) if missing."""
+    experiment = client.get_experiment_by_name(name)
+    if experiment is not None:
+        return str(experiment.experiment_id)
+    return str(client.create_experiment(name, artifact_location=artifact_root_for(uri)))
+
+
+def open_store(uri: str) -> Any:
+    """An ``MlflowClient`` on an existing store (``connect`` would create a missing SQLite file).
+
+    Raises:
+        TrackingError: no SQLite file at the URI's path, or the server does not answer.
+    """
+    database = uri.removeprefix("sqlite:///")
+    if database != uri and not Path(database).is_file():
+        raise TrackingError(
+            f"No MLflow store at {database!r} yet. Train a model with `make run` "
+            "(or `fincast-train`), or set FINCAST_TRACKING_URI to your store."
+        )
+    return connect(uri)
+
+
+@contextmanager
+def quiet_mlflow() -> Iterator[None]:
+    """Silence MLflow's own logging (download progress, warnings) inside the block."""
+    previous = logging.getLogger("mlflow").level
+    logging.getLogger("mlflow").setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logging.getLogger("mlflow").setLevel(previous)
