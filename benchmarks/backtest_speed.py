@@ -8,8 +8,12 @@ each of 10 folds of 250 test days, on an expanding window, with Adam(1e-3), batc
 Runs, each in its own subprocess with the same thread settings:
 
 - ``fincast-default``: the default config as ``make run`` would use it (up to 20 epochs,
-  early stopping on the latest 15% of each fold's training windows), TensorFlow backend.
-- ``fincast-fixed``: fixed ``--epochs`` epochs on every training window, no validation.
+  early stopping on the latest 15% of each fold's training windows), on the first of
+  ``--backends``.
+- ``fincast-fixed-<backend>``: fixed ``--epochs`` epochs on every training window, no
+  validation, for each of ``--backends`` (default: every installed backend).
+- ``fincast-fixed-<backend>-<n>jobs``: the same with ``--n-jobs`` folds trained at once
+  (``evaluation.n_jobs``), each worker on ``threads / n`` threads, for the first backend.
 - ``darts-fixed``: Darts ``BlockRNNModel(model="LSTM")`` with the same sizes and epochs,
   ``historical_forecasts(retrain=250, forecast_horizon=5, stride=1)`` from the same
   first test day, with a ``Scaler`` refitted on each training set (``retrain=True``
@@ -24,6 +28,9 @@ dependency.
 Usage::
 
     .venv/bin/python benchmarks/backtest_speed.py [--epochs 5] [--repeats 1] [--skip-default]
+        [--backends torch tensorflow jax] [--n-jobs 2] [--skip-historical]
+
+``--skip-historical`` leaves out ``darts-fixed`` (about 30 minutes on 2 cores).
 
 Writes ``benchmarks/results/backtest_speed.json`` and prints a table. Times are wall
 seconds of the whole backtest (fits, forecasts, baselines), medians over ``--repeats``.
@@ -41,28 +48,28 @@ import time
 from pathlib import Path
 from typing import Any
 
+from _harness import installed_backends, thread_environment
+
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data" / "sample" / "sp500_nasdaq_daily.csv"
 RESULTS = ROOT / "benchmarks" / "results" / "backtest_speed.json"
 BENCH_PYTHON = ROOT / ".venv-bench" / "bin" / "python"
 FOLDS, STEP, LOOKBACK, HORIZON, UNITS, BATCH = 10, 250, 60, 5, 64, 256
-THREADS = str(os.cpu_count() or 1)
+THREADS = os.cpu_count() or 1
+FASTEST_FIRST = ["torch", "tensorflow", "jax"]  # LSTM training speed on a CPU (README)
 
 
-def environment(backend: str = "tensorflow") -> dict[str, str]:
-    """The same thread caps for every contender."""
+def environment(backend: str = "torch", threads: int = THREADS) -> dict[str, str]:
+    """The same thread caps for every contender (``threads`` per process)."""
     return {
         **os.environ,
+        **thread_environment(threads),
         "KERAS_BACKEND": backend,
-        "OMP_NUM_THREADS": THREADS,
-        "MKL_NUM_THREADS": THREADS,
-        "TF_NUM_INTRAOP_THREADS": THREADS,
-        "TF_CPP_MIN_LOG_LEVEL": "3",
         "PYTHONWARNINGS": "ignore",
     }
 
 
-def fincast_worker(epochs: int | None) -> dict[str, Any]:
+def fincast_worker(epochs: int | None, n_jobs: int = 1) -> dict[str, Any]:
     """Time fincast's walk-forward backtest in this process (``None``: the default config)."""
     from fincast.data.loading import load_bars
     from fincast.evaluation.folds import FoldPlan
@@ -79,6 +86,7 @@ def fincast_worker(epochs: int | None) -> dict[str, Any]:
         horizon=HORIZON,
         plan=FoldPlan(folds=FOLDS, step=STEP),
         baselines=["naive"],
+        n_jobs=n_jobs,
         **fixed,  # type: ignore[arg-type]
     )
     started = time.perf_counter()
@@ -93,6 +101,8 @@ def fincast_worker(epochs: int | None) -> dict[str, Any]:
         "model_mse": float(scores.loc["model", "mse"]),
         "naive_mse": float(scores.loc["naive", "mse"]),
         "dm_p_vs_naive": float(scores.loc["naive", "dm_p_all"]),
+        "backend": __import__("keras").backend.backend(),
+        "n_jobs": n_jobs,
     }
 
 
@@ -211,23 +221,36 @@ def darts_fold_worker(epochs: int, first_origin: str) -> dict[str, Any]:
     return _darts_scores(series, forecasts, time.perf_counter() - started)
 
 
-def run_worker(arguments: list[str], python: Path | str = sys.executable) -> dict[str, Any]:
+def run_worker(
+    arguments: list[str], python: Path | str = sys.executable, env: dict[str, str] | None = None
+) -> dict[str, Any]:
     """Run this script as a worker in a fresh process; its last stdout line is JSON."""
     command = [str(python), str(Path(__file__).resolve()), *arguments]
     result = subprocess.run(
-        command, capture_output=True, text=True, env=environment(), cwd=ROOT, timeout=3600
+        command,
+        capture_output=True,
+        text=True,
+        env=env or environment(),
+        cwd=ROOT,
+        timeout=3600,
     )
     if result.returncode != 0:
         return {"error": result.stderr.strip().splitlines()[-1:] or ["failed"]}
     return dict(json.loads(result.stdout.strip().splitlines()[-1]))
 
 
-def median_run(name: str, arguments: list[str], repeats: int, python: Path | str) -> dict:
+def median_run(
+    name: str,
+    arguments: list[str],
+    repeats: int,
+    python: Path | str,
+    env: dict[str, str] | None = None,
+) -> dict:
     """The run with the median time out of ``repeats``, with every time listed."""
     runs = []
     for repeat in range(repeats):
         print(f"{name}: run {repeat + 1}/{repeats} ...", file=sys.stderr, flush=True)
-        runs.append(run_worker(arguments, python))
+        runs.append(run_worker(arguments, python, env))
         if "error" in runs[-1]:
             return runs[-1]
     times = [run["seconds"] for run in runs]
@@ -235,20 +258,33 @@ def median_run(name: str, arguments: list[str], repeats: int, python: Path | str
     return {**middle, "seconds": statistics.median(times), "all_seconds": times}
 
 
-def collect_runs(epochs: int, repeats: int, skip_default: bool) -> dict[str, Any]:
+def collect_runs(options: argparse.Namespace) -> dict[str, Any]:
     """Every contender's median run, fincast first (Darts starts at fincast's first origin)."""
     runs: dict[str, Any] = {}
-    if not skip_default:
-        default = ["--worker", "fincast", "--epochs", "0"]
-        runs["fincast-default"] = median_run("fincast-default", default, repeats, sys.executable)
-    fixed = ["--worker", "fincast", "--epochs", str(epochs)]
-    runs["fincast-fixed"] = median_run("fincast-fixed", fixed, repeats, sys.executable)
-    for name, worker in (("darts-fixed", "darts"), ("darts-folds-fixed", "darts-folds")):
-        if not BENCH_PYTHON.exists() or "first_origin" not in runs["fincast-fixed"]:
+    first, repeats = options.backends[0], options.repeats
+    if not options.skip_default:
+        default = ["--worker", "fincast", "--epochs", "0", "--n-jobs", "1"]
+        runs["fincast-default"] = median_run(
+            "fincast-default", default, repeats, sys.executable, environment(first)
+        )
+    fixed = ["--worker", "fincast", "--epochs", str(options.epochs), "--n-jobs", "1"]
+    for backend in options.backends:
+        name = f"fincast-fixed-{backend}"
+        runs[name] = median_run(name, fixed, repeats, sys.executable, environment(backend))
+    if options.n_jobs > 1:
+        name = f"fincast-fixed-{first}-{options.n_jobs}jobs"
+        parallel = [*fixed[:-1], str(options.n_jobs)]
+        per_worker = environment(first, max(1, THREADS // options.n_jobs))
+        runs[name] = median_run(name, parallel, repeats, sys.executable, per_worker)
+    origin = runs[f"fincast-fixed-{first}"].get("first_origin")
+    darts_runs = [("darts-folds-fixed", "darts-folds")]
+    if not options.skip_historical:
+        darts_runs.insert(0, ("darts-fixed", "darts"))
+    for name, worker in darts_runs:
+        if not BENCH_PYTHON.exists() or origin is None:
             runs[name] = {"error": f"no Darts environment at {BENCH_PYTHON}"}
             continue
-        darts = ["--worker", worker, "--epochs", str(epochs)]
-        darts += ["--first-origin", runs["fincast-fixed"]["first_origin"]]
+        darts = ["--worker", worker, "--epochs", str(options.epochs), "--first-origin", origin]
         runs[name] = median_run(name, darts, repeats, BENCH_PYTHON)
     return runs
 
@@ -259,12 +295,22 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--skip-default", action="store_true")
+    parser.add_argument("--skip-historical", action="store_true", help="leave out darts-fixed")
+    parser.add_argument(
+        "--backends",
+        nargs="+",
+        default=sorted(installed_backends(), key=FASTEST_FIRST.index),
+        help="fincast's Keras backends (the first also runs the default config and --n-jobs)",
+    )
+    parser.add_argument(
+        "--n-jobs", type=int, default=2, help="also train this many folds at once (1: never)"
+    )
     parser.add_argument("--worker", choices=["fincast", "darts", "darts-folds"])
     parser.add_argument("--first-origin", default="")
     options = parser.parse_args()
     if options.worker == "fincast":
         epochs = None if options.epochs == 0 else options.epochs
-        print(json.dumps(fincast_worker(epochs)))
+        print(json.dumps(fincast_worker(epochs, options.n_jobs)))
         return
     if options.worker in ("darts", "darts-folds"):
         worker = darts_worker if options.worker == "darts" else darts_fold_worker
@@ -277,7 +323,7 @@ def main() -> None:
         "setup": {"folds": FOLDS, "step": STEP, "lookback": LOOKBACK, "horizon": HORIZON},
         "epochs_fixed": options.epochs,
     }
-    runs = results["runs"] = collect_runs(options.epochs, options.repeats, options.skip_default)
+    runs = results["runs"] = collect_runs(options)
     results["load_average_1m_at_end"] = round(os.getloadavg()[0], 2)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2))
@@ -286,15 +332,19 @@ def main() -> None:
 
 
 def print_table(runs: dict[str, dict[str, Any]]) -> None:
-    """One line per run: seconds, forecasts, model and naive MSE."""
-    print(f"{'run':<18} {'seconds':>9} {'forecasts':>9} {'model mse':>11} {'naive mse':>11}")
+    """One line per run: seconds, forecasts, MSEs, and how many times faster than each Darts run."""
+    peers = ("darts-fixed", "darts-folds-fixed")
+    darts = [name for name in peers if "seconds" in runs.get(name, {})]
+    header = f"{'run':<28} {'seconds':>9} {'forecasts':>9} {'model mse':>11} {'naive mse':>11}"
+    print(header + "".join(f" {'vs ' + name:>21}" for name in darts))
     for name, run in runs.items():
         if "error" in run:
-            print(f"{name:<18} error: {run['error']}")
+            print(f"{name:<28} error: {run['error']}")
             continue
+        speedups = "".join(f" {runs[peer]['seconds'] / run['seconds']:>20.2f}x" for peer in darts)
         print(
-            f"{name:<18} {run['seconds']:>9.1f} {run['forecasts']:>9} "
-            f"{run['model_mse']:>11.3e} {run['naive_mse']:>11.3e}"
+            f"{name:<28} {run['seconds']:>9.1f} {run['forecasts']:>9} "
+            f"{run['model_mse']:>11.3e} {run['naive_mse']:>11.3e}{speedups}"
         )
 
 
