@@ -10,7 +10,6 @@ import pytest
 
 from fincast.serving.charts import calibration_figure, equity_figure, forecast_figure
 from fincast.serving.dashboard import (
-    ModelChoice,
     Settings,
     code_span,
     csv_filename,
@@ -18,12 +17,11 @@ from fincast.serving.dashboard import (
     forecast_bands,
     forecast_table,
     headline,
-    model_choices,
     outer_band,
-    registry_choices,
     ticker_choices,
 )
 from fincast.serving.forecast import Forecast
+from fincast.serving.model_choices import ModelChoice, model_choices, registry_choices
 from fincast.serving.runs import compare_params, table_metrics
 
 EVIL = "<img src=x onerror=alert(1)>"

@@ -21,15 +21,12 @@ import pandas as pd
 import streamlit as st
 
 from fincast.backend import BackendError, select_backend
-from fincast.serving.dashboard import (
+from fincast.serving.dashboard import Settings, code_span, escape_markdown, one_line
+from fincast.serving.model_choices import (
     OTHER_MODEL,
-    Settings,
     available_tasks,
-    code_span,
     configured_tasks,
-    escape_markdown,
     model_choices,
-    one_line,
 )
 from fincast.serving.quicktrain import QuickSettings, QuickTrainer
 
