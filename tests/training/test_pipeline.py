@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from fincast.data.windows import make_windows
-from fincast.training.pipeline import TrainingJob, registered_name, split_windows
+from fincast.training.pipeline import TrainingJob, registered_name
+from fincast.training.splits import split_windows
 
 
 def test_outcome_scores_model_next_to_baselines(tiny_outcome):

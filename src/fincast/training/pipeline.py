@@ -24,7 +24,6 @@ from fincast.data.fingerprint import data_fingerprint
 from fincast.data.loading import load_bars
 from fincast.data.report import ValidationReport
 from fincast.data.validate import DEFAULT_MAX_DAILY_MOVE, ValidationPolicy
-from fincast.data.windows import Windows, concat_windows, split_at
 from fincast.evaluation.holdout import holdout_baselines, score_forecasts
 from fincast.evaluation.targets import daily_series, task_windows
 from fincast.models.builders import fit_scaling
@@ -45,6 +44,7 @@ from fincast.training.hardware import (
     check_hardware,
     training_hardware,
 )
+from fincast.training.splits import Split, split_windows
 
 logger = logging.getLogger(__name__)
 
@@ -100,16 +100,6 @@ class TrainingJob:
 
 
 @dataclass
-class Split:
-    """Chronological train / validation / test windows, pooled over tickers."""
-
-    train: Windows
-    validation: Windows
-    test: Windows
-    test_start: pd.Timestamp
-
-
-@dataclass
 class TrainingOutcome:
     """What the main job produced."""
 
@@ -126,43 +116,6 @@ class TrainingOutcome:
 def registered_name(task: str, model_family: str) -> str:
     """Registry name of a task and model family, e.g. ``fincast-returns-lstm``."""
     return f"fincast-{task}-{model_family}"
-
-
-def split_windows(windows: dict[str, Windows], job: TrainingJob) -> Split:
-    """Split every ticker at the same dates: test = the last ``test_days`` trading days.
-
-    Between train and validation and between validation and test, training windows
-    whose targets reach the next part are purged and ``embargo`` more are dropped.
-    """
-    embargo = job.horizon if job.embargo is None else job.embargo
-    if embargo < job.horizon:
-        raise ValueError(
-            f"embargo must be at least the horizon ({job.horizon}). Received: embargo={embargo}"
-        )
-    all_days = pd.DatetimeIndex(
-        np.unique(np.concatenate([w.first_target for w in windows.values()]))
-    )
-    if job.test_days < 1 or job.test_days >= len(all_days) // 2:
-        raise ValueError(
-            f"test_days must be between 1 and {len(all_days) // 2 - 1} for this data. "
-            f"Received: test_days={job.test_days}"
-        )
-    test_start = all_days[-job.test_days]
-    before, test = zip(
-        *(split_at(w, test_start, embargo=embargo) for w in windows.values()), strict=True
-    )
-    earlier = concat_windows(list(before))
-    days = pd.DatetimeIndex(np.unique(earlier.first_target))
-    validation_start = days[int(len(days) * (1 - job.validation_fraction))]
-    train, validation = zip(
-        *(split_at(w, validation_start, embargo=embargo) for w in before), strict=True
-    )
-    return Split(
-        concat_windows(list(train)),
-        concat_windows(list(validation)),
-        concat_windows(list(test)),
-        test_start,
-    )
 
 
 def _score(
