@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import mlflow
 import pandas as pd
 import pytest
 
+from fincast_cli import run_cli
+
 pytestmark = pytest.mark.e2e
 
-BIN = Path(sys.executable).parent
 TINY = [
     "backend=jax",
     "model.builder.units=4",
@@ -24,18 +23,6 @@ TINY = [
     "evaluation.folds=2",
     "evaluation.step=60",
 ]
-
-
-def run(*overrides: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {key: value for key, value in os.environ.items() if key != "KERAS_BACKEND"}
-    return subprocess.run(
-        [str(BIN / "fincast-backtest"), *overrides],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=env,
-    )
 
 
 def table_rows(stdout: str, header: str) -> dict[str, list[str]]:
@@ -49,6 +36,10 @@ def table_rows(stdout: str, header: str) -> dict[str, list[str]]:
         cells = line.split()
         rows[cells[0]] = dict(zip(columns, cells[1:], strict=True))
     return rows
+
+
+def run(*overrides: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return run_cli("fincast-backtest", *overrides, cwd=cwd)
 
 
 @pytest.fixture(scope="module")

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import mlflow
 import pytest
 
+from fincast_cli import run_cli as run
+
 pytestmark = pytest.mark.e2e
 
-BIN = Path(sys.executable).parent
 TINY = [
     "backend=jax",
     "data.tickers=[^GSPC]",
@@ -22,18 +21,6 @@ TINY = [
     "training.epochs=1",
     "evaluation.test_days=60",
 ]
-
-
-def run(command: str, *overrides: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {key: value for key, value in os.environ.items() if key != "KERAS_BACKEND"}
-    return subprocess.run(
-        [str(BIN / command), *overrides],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=env,
-    )
 
 
 @pytest.fixture(scope="module")

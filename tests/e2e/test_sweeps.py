@@ -2,31 +2,23 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import mlflow
 import pytest
 import yaml
 
+from fincast_cli import run_cli
+
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-BIN = Path(sys.executable).parent
 TINY = ["backend=jax", "data.tickers=[^GSPC]", "training.epochs=1", "evaluation.test_days=60"]
 
 
 def train(*overrides: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {key: value for key, value in os.environ.items() if key != "KERAS_BACKEND"}
-    env["RAY_DEDUP_LOGS"] = "0"
-    result = subprocess.run(
-        [str(BIN / "fincast-train"), *overrides],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        env=env,
+    result = run_cli(
+        "fincast-train", *overrides, cwd=cwd, timeout=900, extra_env={"RAY_DEDUP_LOGS": "0"}
     )
     assert result.returncode == 0, result.stderr[-4000:]
     return result

@@ -16,6 +16,8 @@ from pathlib import Path
 import mlflow
 import pytest
 
+from fincast_cli import run_cli as cli
+
 pytestmark = pytest.mark.e2e
 
 BIN = Path(sys.executable).parent
@@ -77,18 +79,6 @@ def server(tmp_path_factory) -> Iterator[str]:
     process, url = start_server(tmp_path_factory.mktemp("mlflow-server"))
     yield url
     stop_server(process)
-
-
-def cli(command: str, *overrides: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {key: value for key, value in os.environ.items() if key != "KERAS_BACKEND"}
-    return subprocess.run(
-        [str(BIN / command), *overrides],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=env,
-    )
 
 
 def rest(url: str, path: str, body: dict[str, object]) -> dict[str, object]:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import io
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -170,6 +173,43 @@ def test_same_seed_gives_identical_weights(name):
 
     for first, second in zip(run(), run(), strict=True):
         np.testing.assert_array_equal(first, second)
+
+
+SEED_WITHOUT_TENSORFLOW = """
+import sys
+import numpy as np
+from fincast.models.builders import build_lstm, fit_scaling
+from fincast.training.fit import set_seed, train_model
+
+inputs = np.random.default_rng(0).normal(size=(64, 8, 2)).astype("float32")
+targets = inputs[:, -1, :1]
+
+def weights():
+    set_seed(7)
+    model = build_lstm(lookback=8, num_features=2, horizon=1, units=4, dropout=0.1,
+                       scaling=fit_scaling(inputs, targets))
+    train_model(model, (inputs, targets), epochs=1, batch_size=16, verbose=0)
+    return model.get_weights()
+
+first, second = weights(), weights()
+assert all(np.array_equal(a, b) for a, b in zip(first, second, strict=True))
+assert "tensorflow" not in sys.modules, "set_seed imported TensorFlow"
+print("ok")
+"""
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_seeding_repeats_without_importing_tensorflow(backend):
+    pytest.importorskip(backend)
+    env = {**os.environ, "KERAS_BACKEND": backend}
+    result = subprocess.run(
+        [sys.executable, "-c", SEED_WITHOUT_TENSORFLOW],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr[-2000:]
 
 
 def test_bad_arguments_are_named():
