@@ -53,11 +53,12 @@ $(BENCH_VENV)/.installed: $(CONSTRAINTS) benchmarks/requirements-peers.txt
 	$(BENCH_VENV)/bin/python -m pip install --quiet -c $(CONSTRAINTS) -r benchmarks/requirements-peers.txt
 	@touch $@
 
-bench: install-dev $(BENCH_VENV)/.installed ## Speed vs peers: training, forecast latency, backtest vs Darts, cache panel (~50 min) -> benchmarks/results/
+bench: install-dev $(BENCH_VENV)/.installed ## Speed vs peers: training, forecast latency, backtest vs Darts, cache panel (~35 min) -> benchmarks/results/
 	$(BIN)/python benchmarks/train_speed.py --peer-python $(BENCH_VENV)/bin/python
 	$(BIN)/python benchmarks/train_speed.py --peer-python $(BENCH_VENV)/bin/python --size large
 	$(BIN)/python benchmarks/latency.py
-	$(BIN)/python benchmarks/backtest_speed.py
+	$(BIN)/python benchmarks/backtest_speed.py --backends torch --repeats 3 --skip-default
+	$(BIN)/python benchmarks/backtest_speed.py --output benchmarks/results/backtest_speed_backends.json
 	$(BIN)/python benchmarks/cache_panel.py
 
 app: install ## Serve the Streamlit dashboard on http://127.0.0.1:8501 (APP_PORT=...)

@@ -28,7 +28,7 @@ dependency.
 Usage::
 
     .venv/bin/python benchmarks/backtest_speed.py [--epochs 5] [--repeats 1] [--skip-default]
-        [--backends torch tensorflow jax] [--n-jobs 2] [--skip-historical]
+        [--backends torch tensorflow jax] [--n-jobs 2] [--skip-historical] [--output FILE]
 
 ``--skip-historical`` leaves out ``darts-fixed`` (about 30 minutes on 2 cores).
 
@@ -305,6 +305,7 @@ def main() -> None:
     parser.add_argument(
         "--n-jobs", type=int, default=2, help="also train this many folds at once (1: never)"
     )
+    parser.add_argument("--output", type=Path, default=RESULTS, help="where the JSON goes")
     parser.add_argument("--worker", choices=["fincast", "darts", "darts-folds"])
     parser.add_argument("--first-origin", default="")
     options = parser.parse_args()
@@ -325,10 +326,10 @@ def main() -> None:
     }
     runs = results["runs"] = collect_runs(options)
     results["load_average_1m_at_end"] = round(os.getloadavg()[0], 2)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2))
+    options.output.parent.mkdir(parents=True, exist_ok=True)
+    options.output.write_text(json.dumps(results, indent=2))
     print_table(runs)
-    print(f"written: {RESULTS.relative_to(ROOT)}")
+    print(f"written: {options.output}")
 
 
 def print_table(runs: dict[str, dict[str, Any]]) -> None:
