@@ -72,9 +72,10 @@ def jit_compile_setting(jit_compile: bool | str = "auto") -> bool | str:
     """Keras' ``jit_compile`` for ``compile``, checked against the backend in use.
 
     ``"auto"`` is Keras' choice: XLA on JAX, and on TensorFlow only on a GPU or TPU.
-    ``True`` asks for XLA on TensorFlow's CPU too, which trains fincast's LSTM and MLP
-    15-30% faster there (``benchmarks/README.md``) after a few seconds of compiling,
-    but slows the attention model. ``False`` turns XLA off (JAX still traces).
+    ``True`` asks for XLA on TensorFlow's CPU too: 1-35% faster for the reference LSTM
+    on a 2-core CPU, slower for a larger LSTM and the attention model
+    (``benchmarks/README.md``). ``False`` turns XLA off (TensorFlow runs its graph;
+    JAX runs op by op, for debugging).
 
     Raises:
         ValueError: an unknown value, or ``True`` on the torch backend, where Keras
