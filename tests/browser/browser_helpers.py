@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,3 +44,10 @@ class Deployment:
             "FINCAST_BACKTEST_DIR": str(self.backtest_dir),
             "FINCAST_MLFLOW_UI_URL": "http://127.0.0.1:5999",
         }
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now (loopback)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])

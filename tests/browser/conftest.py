@@ -9,9 +9,7 @@ under ``test-artifacts/browser/``.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import socket
 import subprocess
 import time
 import urllib.request
@@ -19,7 +17,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from browser_helpers import ARTIFACTS, BIN, CHROMIUM, CHROMIUM_ARGS, EVIL, ROOT, Deployment
+from browser_helpers import (
+    ARTIFACTS,
+    BIN,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    EVIL,
+    ROOT,
+    Deployment,
+    free_port,
+)
+
+from fincast_cli import run_cli
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -66,8 +75,8 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Deployment:
     """``fincast-train`` (tiny settings) into a fresh store, a cache with an HTML-named ticker."""
     root = tmp_path_factory.mktemp("deployment")
     uri = f"sqlite:///{root}/mlflow.db"
-    command = [
-        str(BIN / "fincast-train"),
+    done = run_cli(
+        "fincast-train",
         "backend=jax",
         "model.builder.units=8",
         "task.lookback=20",
@@ -76,9 +85,8 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Deployment:
         "data.tickers=[^GSPC,^IXIC]",
         f"tracking.uri={uri}",
         f"paths.models={root / 'models'}",
-    ]
-    env = {key: value for key, value in os.environ.items() if key != "KERAS_BACKEND"}
-    done = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=600)
+        cwd=root,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     from fincast.data.cache import write_bars
     from fincast.data.sources import load_sample
@@ -86,13 +94,6 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Deployment:
     write_bars(root / "cache", EVIL, load_sample(["^GSPC"])["^GSPC"], source="yfinance")
     _write_backtest(root / "outputs" / "2026-01-01" / "00-00-00" / "backtest" / "GSPC")
     return Deployment(root, uri, root / "cache", root / "outputs")
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now (loopback)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def wait_healthy(url: str, server: subprocess.Popen, timeout: float = 120.0) -> None:

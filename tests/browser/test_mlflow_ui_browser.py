@@ -4,27 +4,17 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
+from browser_helpers import ARTIFACTS, BIN, CHROMIUM, ROOT, free_port
+
+from fincast_cli import run_cli
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
-
-ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = ROOT / "test-artifacts" / "browser"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_for(url: str, seconds: float = 120) -> None:
@@ -40,24 +30,17 @@ def wait_for(url: str, seconds: float = 120) -> None:
 
 @pytest.fixture(scope="module")
 def ui_url(tmp_path_factory):
-    if not CHROMIUM.exists():
+    if not Path(CHROMIUM).is_file():
         pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
     workdir = tmp_path_factory.mktemp("ui")
-    env = {key: value for key, value in os.environ.items() if key != "KERAS_BACKEND"}
-    trained = subprocess.run(
-        [
-            str(BIN / "fincast-train"),
-            "backend=jax",
-            "data.tickers=[^GSPC]",
-            "task.lookback=20",
-            "training.epochs=1",
-            "evaluation.test_days=60",
-        ],
+    trained = run_cli(
+        "fincast-train",
+        "backend=jax",
+        "data.tickers=[^GSPC]",
+        "task.lookback=20",
+        "training.epochs=1",
+        "evaluation.test_days=60",
         cwd=workdir,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=env,
     )
     assert trained.returncode == 0, trained.stderr[-3000:]
     port = free_port()
