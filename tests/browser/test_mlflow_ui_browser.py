@@ -74,9 +74,19 @@ def test_browser_finds_the_experiment_and_the_run(ui_url, page):
     page.goto(f"{ui_url}/#/experiments", wait_until="domcontentloaded")
     page.get_by_text("fincast", exact=True).first.click(timeout=60_000)
     # MLflow 3 opens an experiment on its GenAI overview; runs are under "Training runs".
-    page.get_by_text("Training runs", exact=True).first.click(timeout=60_000)
-    page.get_by_text("lstm-jax").first.wait_for(timeout=60_000)
+    # Follow the links' targets: a first-visit overlay of the UI can take the clicks.
+    follow(page, ui_url, page.get_by_role("link", name="Training runs", exact=True))
+    run = page.get_by_role("link", name="lstm-jax")
+    run.first.wait_for(timeout=60_000)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "mlflow_ui_runs.png"), full_page=True)
-    page.get_by_text("lstm-jax").first.click()
+    follow(page, ui_url, run)
     page.get_by_text("test_mae").first.wait_for(timeout=60_000)
+
+
+def follow(page, ui_url: str, link) -> None:
+    """Open the page ``link`` (an ``<a>`` of the UI's hash router) points to."""
+    link.first.wait_for(timeout=60_000)
+    target = link.first.get_attribute("href")
+    assert target and target.startswith("#/"), target
+    page.goto(f"{ui_url}/{target}", wait_until="domcontentloaded")
