@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -73,20 +74,24 @@ def test_browser_finds_the_experiment_and_the_run(ui_url, page):
     # The UI keeps polling its server, so "networkidle" may never come: wait for the text.
     page.goto(f"{ui_url}/#/experiments", wait_until="domcontentloaded")
     page.get_by_text("fincast", exact=True).first.click(timeout=60_000)
-    # MLflow 3 opens an experiment on its GenAI overview; runs are under "Training runs".
-    # Follow the links' targets: a first-visit overlay of the UI can take the clicks.
-    follow(page, ui_url, page.get_by_role("link", name="Training runs", exact=True))
-    run = page.get_by_role("link", name="lstm-jax")
-    run.first.wait_for(timeout=60_000)
+    # MLflow 3 opens an experiment on its GenAI overview, and a first-visit overlay can
+    # hide its tabs: open the experiment's training runs and the run by their addresses.
+    experiment = api(ui_url, "experiments/get-by-name?experiment_name=fincast")["experiment"]
+    page.goto(f"{ui_url}/#/experiments/{experiment['experiment_id']}/runs")
+    page.get_by_text("lstm-jax").first.wait_for(timeout=60_000)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "mlflow_ui_runs.png"), full_page=True)
-    follow(page, ui_url, run)
+    found = api(ui_url, "runs/search", {"experiment_ids": [experiment["experiment_id"]]})
+    run_id = found["runs"][0]["info"]["run_id"]
+    page.goto(f"{ui_url}/#/experiments/{experiment['experiment_id']}/runs/{run_id}")
     page.get_by_text("test_mae").first.wait_for(timeout=60_000)
 
 
-def follow(page, ui_url: str, link) -> None:
-    """Open the page ``link`` (an ``<a>`` of the UI's hash router) points to."""
-    link.first.wait_for(timeout=60_000)
-    target = link.first.get_attribute("href")
-    assert target and target.startswith("#/"), target
-    page.goto(f"{ui_url}/{target}", wait_until="domcontentloaded")
+def api(ui_url: str, path: str, body: dict | None = None) -> dict:
+    """One call to the MLflow REST API behind the UI (POST when ``body`` is given)."""
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(
+        f"{ui_url}/api/2.0/mlflow/{path}", data=data, headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return dict(json.loads(response.read()))
