@@ -20,12 +20,14 @@ TensorFlow it is exactly ``keras.layers.LSTM``. It is saved as ``fincast>LSTM`` 
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import keras
 from keras import ops
 
-__all__ = ["LSTM", "FusedLSTM", "fused_kernel_applies", "with_fused_lstm"]
+__all__ = ["LSTM", "FusedLSTM", "fused_kernel_applies", "sharded_training", "with_fused_lstm"]
 
 
 @keras.saving.register_keras_serializable(package="fincast")
@@ -82,6 +84,30 @@ def fused_kernel_applies(layer: keras.layers.LSTM) -> bool:
         and not layer.go_backwards
         and not layer.stateful
     )
+
+
+@contextlib.contextmanager
+def sharded_training(model: keras.Model) -> Iterator[int]:
+    """Train ``model``'s fused LSTMs one batch shard per PyTorch thread, side by side.
+
+    On the PyTorch backend on a CPU, for a model with a :class:`FusedLSTM` the fused
+    kernel applies to, this thread's other PyTorch work runs single-threaded inside
+    the block and the LSTM batches are split over the threads instead
+    (:func:`fincast.models.lstm_shards.threads_to_shards`). Yields the threads the
+    shards may use; 1 (and no change) elsewhere.
+    """
+    fused = [
+        layer
+        for layer in model._flatten_layers(include_self=False)
+        if isinstance(layer, FusedLSTM) and fused_kernel_applies(layer)
+    ]
+    if not fused:
+        yield 1
+        return
+    from fincast.models import lstm_shards  # torch only: fused_kernel_applies checked it
+
+    with lstm_shards.threads_to_shards() as threads:
+        yield threads
 
 
 def with_fused_lstm(model: keras.Model) -> keras.Model:

@@ -7,11 +7,19 @@ cell, output; Keras' ``kernel (features, 4*units)`` is PyTorch's ``weight_ih`` t
 ``recurrent_kernel (units, 4*units)`` is ``weight_hh`` transposed, and Keras' one bias is
 ``bias_ih`` with ``bias_hh = 0``. Gradients flow back to Keras' variables through the
 transposes.
+
+On a CPU with several threads, a batch is split into shards that run side by side, one
+single-threaded kernel per core, forwards and backwards (:mod:`fincast.models.lstm_shards`).
 """
 
 from __future__ import annotations
 
 import torch
+
+from fincast.models import lstm_shards
+
+Weights = list[torch.Tensor]
+States = tuple[torch.Tensor, torch.Tensor]
 
 
 def fused_lstm(
@@ -34,22 +42,38 @@ def fused_lstm(
     units = recurrent_kernel.shape[0]
     zeros = torch.zeros(4 * units, dtype=kernel.dtype, device=kernel.device)
     weights = [kernel.t(), recurrent_kernel.t(), zeros if bias is None else bias, zeros]
-    states = (
-        initial_h.to(kernel.dtype).unsqueeze(0),
-        initial_c.to(kernel.dtype).unsqueeze(0),
-    )
+    initial_h, initial_c = initial_h.to(kernel.dtype), initial_c.to(kernel.dtype)
+    shards = lstm_shards.shard_count(sequences)
+    if shards > 1:
+        outputs, last_h, last_c = lstm_shards.sharded(
+            lstm_kernel, shards, sequences, initial_h, initial_c, weights
+        )
+    else:
+        outputs, last_h, last_c = lstm_kernel(
+            sequences, initial_h, initial_c, weights, torch.is_grad_enabled()
+        )
+    if not return_sequences:
+        outputs = last_h.unsqueeze(1)
+    return last_h, outputs, [last_h, last_c]
+
+
+def lstm_kernel(
+    sequences: torch.Tensor,
+    initial_h: torch.Tensor,
+    initial_c: torch.Tensor,
+    weights: Weights,
+    train: bool,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``torch._VF.lstm`` on one batch: outputs ``(batch, time, units)``, last h and c."""
     outputs, last_h, last_c = torch._VF.lstm(
         sequences,
-        states,
+        (initial_h.unsqueeze(0), initial_c.unsqueeze(0)),
         weights,
         True,  # has_biases
         1,  # num_layers
         0.0,  # dropout (Keras' input dropout is applied before the call)
-        torch.is_grad_enabled(),  # train
+        train,  # keep what the backward pass needs
         False,  # bidirectional
         True,  # batch_first
     )
-    last_h, last_c = last_h.squeeze(0), last_c.squeeze(0)
-    if not return_sequences:
-        outputs = last_h.unsqueeze(1)
-    return last_h, outputs, [last_h, last_c]
+    return outputs, last_h.squeeze(0), last_c.squeeze(0)

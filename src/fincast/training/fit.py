@@ -14,6 +14,7 @@ from typing import TextIO
 import keras
 import numpy as np
 
+from fincast.models.fused_lstm import sharded_training
 from fincast.training.hardware import active_replicas, trim_to_replicas
 
 
@@ -237,15 +238,16 @@ def train_model(
     )
     monitor = "val_loss" if fit_validation else "loss"
     started = time.perf_counter()
-    history = model.fit(
-        *fit_train,
-        validation_data=fit_validation,
-        epochs=epochs,
-        batch_size=batch_size,
-        shuffle=True,
-        verbose=progress_verbosity(verbose),
-        callbacks=[*callbacks, *_callbacks(monitor, patience, schedule)],
-    )
+    with sharded_training(model):
+        history = model.fit(
+            *fit_train,
+            validation_data=fit_validation,
+            epochs=epochs,
+            batch_size=batch_size,
+            shuffle=True,
+            verbose=progress_verbosity(verbose),
+            callbacks=[*callbacks, *_callbacks(monitor, patience, schedule)],
+        )
     seconds = time.perf_counter() - started
     clean_history = {
         name: [float(value) for value in values] for name, values in history.history.items()
