@@ -126,6 +126,19 @@ def test_fused_lstm_trains_like_keras_lstm_on_torch(reports) -> None:
     assert result["max_abs_diff"] <= LSTM_ATOL, f"weights differ by {result['max_abs_diff']:.3g}"
 
 
+def test_sharded_lstm_training_ends_at_one_kernels_weights(reports) -> None:
+    result = _result(reports, "torch", "sharded_training_matches_one_kernel")
+    assert result["shard_counts"] == {"1": [], "2": [2]}, result  # the shards really ran
+    assert result["training_moved"] > 1e-3  # the weights trained
+    assert result["max_abs_diff"] <= LSTM_ATOL, f"weights differ by {result['max_abs_diff']:.3g}"
+
+
+def test_traced_serving_never_freezes_sharded_outputs(reports) -> None:
+    result = _result(reports, "torch", "sharded_serving_matches_model_predict")
+    assert result["max_abs_diff"] <= SERVING_ATOL, result
+    assert result["shard_counts"] == [2]  # model.predict sharded; the trace did not
+
+
 def test_plain_lstm_models_are_served_with_the_fused_kernel(reports) -> None:
     result = _result(reports, "torch", "with_fused_lstm_keeps_outputs")
     assert result["swapped_layers"] == 2 and not result["same_model"]
@@ -148,4 +161,5 @@ def test_saved_fused_lstm_is_a_keras_lstm(reports, backend: str) -> None:
 def test_torch_only_checks_are_skipped_elsewhere(reports, backend: str) -> None:
     skipped = [name for name, result in reports[backend].items() if "skipped" in result]
     assert skipped, f"no torch-only check was skipped on {backend}"
-    assert all(name.startswith(("lstm_", "training_", "with_")) for name in skipped), skipped
+    prefixes = ("lstm_", "training_", "with_", "sharded_")
+    assert all(name.startswith(prefixes) for name in skipped), skipped

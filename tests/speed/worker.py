@@ -294,6 +294,99 @@ def saved_format_is_keras_lstm() -> dict[str, Any]:
     }
 
 
+def _with_shards(setting: str) -> Any:
+    """``FINCAST_TORCH_LSTM_SHARDS=setting`` until the returned context ends."""
+    import contextlib
+
+    @contextlib.contextmanager
+    def scope() -> Any:
+        previous = os.environ.get("FINCAST_TORCH_LSTM_SHARDS")
+        os.environ["FINCAST_TORCH_LSTM_SHARDS"] = setting
+        try:
+            yield
+        finally:
+            if previous is None:
+                os.environ.pop("FINCAST_TORCH_LSTM_SHARDS")
+            else:
+                os.environ["FINCAST_TORCH_LSTM_SHARDS"] = previous
+
+    return scope()
+
+
+def _counting_shards() -> tuple[list[int], Callable[[], None]]:
+    """Record the shard count of every sharded LSTM call; the second item undoes it."""
+    from fincast.models import lstm_shards
+
+    counts: list[int] = []
+    original = lstm_shards.sharded
+
+    def counting(kernel: Any, shards: int, *arguments: Any) -> Any:
+        counts.append(shards)
+        return original(kernel, shards, *arguments)
+
+    lstm_shards.sharded = counting
+
+    def undo() -> None:
+        lstm_shards.sharded = original
+
+    return counts, undo
+
+
+@check
+def sharded_training_matches_one_kernel() -> dict[str, Any]:
+    """train_model with the LSTM batches in 2 shards ends at one kernel call's weights."""
+    from fincast.models.builders import build_lstm, fit_scaling
+    from fincast.training.fit import set_seed, train_model
+
+    if BACKEND != "torch":
+        return {"skipped": TORCH_ONLY}
+    rng = np.random.default_rng(21)
+    inputs = rng.normal(size=(192, LOOKBACK, FEATURES)).astype("float32")
+    targets = (0.5 * inputs[:, -HORIZON:, 0] + 0.1).astype("float32")
+    weights, shard_counts = {}, {}
+    for setting in ("1", "2"):
+        counts, undo = _counting_shards()
+        try:
+            with _with_shards(setting):
+                set_seed(4)
+                model = build_lstm(
+                    lookback=LOOKBACK, num_features=FEATURES, horizon=HORIZON,
+                    scaling=fit_scaling(inputs, targets), units=8,
+                )  # fmt: skip
+                initial = model.get_weights()
+                train_model(
+                    model, (inputs[:128], targets[:128]), (inputs[128:], targets[128:]),
+                    epochs=3, batch_size=64, verbose=0,
+                )  # fmt: skip
+        finally:
+            undo()
+        weights[setting] = model.get_weights()
+        shard_counts[setting] = sorted(set(counts))
+    gaps = [_gap(a, b) for a, b in zip(weights["1"], weights["2"], strict=True)]
+    moved = [_gap(a, b) for a, b in zip(initial, weights["2"], strict=True)]
+    return {"max_abs_diff": max(gaps), "shard_counts": shard_counts, "training_moved": max(moved)}
+
+
+@check
+def sharded_serving_matches_model_predict() -> dict[str, Any]:
+    """compile_predict on 96 windows (a torch.jit trace) with shards allowed: new inputs too."""
+    from fincast.serving.fast_predict import compile_predict
+
+    if BACKEND != "torch":
+        return {"skipped": TORCH_ONLY}
+    model, _ = _model("lstm")
+    rng = np.random.default_rng(22)
+    first, second = (rng.normal(size=(96, LOOKBACK, FEATURES)).astype("float32") for _ in range(2))
+    counts, undo = _counting_shards()
+    try:
+        with _with_shards("2"):
+            predict = compile_predict(model, check=False)
+            gaps = [_gap(predict(x), model.predict(x, verbose=0)) for x in (first, second)]
+    finally:
+        undo()
+    return {"max_abs_diff": max(gaps), "shard_counts": sorted(set(counts))}
+
+
 @check
 def with_fused_lstm_keeps_outputs() -> dict[str, Any]:
     """A model with plain keras.layers.LSTM layers, swapped to FusedLSTM: same outputs."""

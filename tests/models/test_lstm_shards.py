@@ -1,0 +1,202 @@
+"""The sharded PyTorch LSTM kernel equals one kernel call, in numbers and in gradients.
+
+Pure PyTorch (no Keras backend needed): :mod:`fincast.models.lstm_fastpath` and
+:mod:`fincast.models.lstm_shards` import only torch. The Keras-level checks (FusedLSTM
+trained through ``train_model`` with and without shards) run in the PyTorch worker of
+``tests/speed/test_fast_paths.py``.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from fincast.models import lstm_shards  # noqa: E402
+from fincast.models.lstm_fastpath import lstm_kernel  # noqa: E402
+
+BATCH, STEPS, FEATURES, UNITS = 70, 9, 4, 6  # 70 rows in 3 shards: 24, 23, 23
+ATOL = 1e-5
+
+
+def _tensors(batch: int = BATCH) -> dict[str, torch.Tensor]:
+    generator = torch.Generator().manual_seed(3)
+
+    def normal(*shape: int, scale: float = 1.0) -> torch.Tensor:
+        return (scale * torch.randn(*shape, generator=generator)).requires_grad_()
+
+    return {
+        "sequences": normal(batch, STEPS, FEATURES),
+        "initial_h": normal(batch, UNITS),
+        "initial_c": normal(batch, UNITS),
+        "weight_ih": normal(4 * UNITS, FEATURES, scale=0.5),
+        "weight_hh": normal(4 * UNITS, UNITS, scale=0.5),
+        "bias": normal(4 * UNITS, scale=0.5),
+    }
+
+
+def _run(tensors: dict[str, torch.Tensor], shards: int) -> list[torch.Tensor]:
+    """Outputs, last h and c, then the gradients of a loss w.r.t. every input."""
+    zeros = torch.zeros(4 * UNITS)  # PyTorch's second bias, unused by Keras' LSTM
+    weights = [tensors["weight_ih"], tensors["weight_hh"], tensors["bias"], zeros]
+    states = tensors["sequences"], tensors["initial_h"], tensors["initial_c"]
+    if shards == 1:
+        results = lstm_kernel(*states, weights, True)
+    else:
+        results = lstm_shards.sharded(lstm_kernel, shards, *states, weights)
+    outputs, last_h, last_c = results
+    loss = (outputs**2).mean() + torch.sin(3 * last_h).mean() + (last_c**3).mean()
+    gradients = torch.autograd.grad(loss, list(tensors.values()))
+    return [result.detach() for result in results] + list(gradients)
+
+
+def _largest_gap(first: list[torch.Tensor], second: list[torch.Tensor]) -> float:
+    """The largest difference, relative to the tensor's scale where that is over 1."""
+    return max(
+        float((one - two).abs().max()) / max(1.0, float(two.abs().max()))
+        for one, two in zip(first, second, strict=True)
+    )
+
+
+@pytest.mark.parametrize("shards", [2, 3, 7])
+def test_shards_give_one_calls_outputs_and_gradients(shards: int) -> None:
+    tensors = _tensors()
+    reference = _run(tensors, 1)
+    sharded = _run(tensors, shards)
+    outputs_gap = _largest_gap(reference[:3], sharded[:3])
+    assert outputs_gap <= 1e-6, f"outputs differ by {outputs_gap:.3g}"
+    gradient_gap = _largest_gap(reference[3:], sharded[3:])
+    assert gradient_gap <= ATOL, f"gradients differ by {gradient_gap:.3g}"
+    assert float(reference[3].abs().max()) > 1e-3  # the loss really reaches the inputs
+
+
+def test_shards_are_deterministic() -> None:
+    first = _run(_tensors(), 3)
+    second = _run(_tensors(), 3)
+    assert all(torch.equal(one, two) for one, two in zip(first, second, strict=True))
+
+
+def test_every_shard_runs_on_a_shard_worker() -> None:
+    seen: list[tuple[str, int]] = []
+    lock = threading.Lock()
+
+    def spying_kernel(*arguments: object) -> tuple[torch.Tensor, ...]:
+        with lock:
+            seen.append((threading.current_thread().name, arguments[0].shape[0]))  # type: ignore[attr-defined]
+        return lstm_kernel(*arguments)  # type: ignore[arg-type]
+
+    tensors = _tensors()
+    weights = [tensors["weight_ih"], tensors["weight_hh"], tensors["bias"], torch.zeros(24)]
+    states = tensors["sequences"], tensors["initial_h"], tensors["initial_c"]
+    lstm_shards.sharded(spying_kernel, 3, *states, weights)
+    assert sorted(rows for _, rows in seen) == [23, 23, 24]
+    names = {name for name, _ in seen}  # a worker done early may take the next shard
+    assert all(name.startswith("fincast-lstm-shard") for name in names), names
+
+
+@pytest.mark.parametrize("mode", ["no_grad", "inference_mode"])
+def test_shards_without_gradients_give_the_same_outputs(mode: str) -> None:
+    tensors = {name: tensor.detach() for name, tensor in _tensors().items()}
+    weights = [tensors["weight_ih"], tensors["weight_hh"], tensors["bias"], torch.zeros(24)]
+    states = tensors["sequences"], tensors["initial_h"], tensors["initial_c"]
+    context = torch.no_grad() if mode == "no_grad" else torch.inference_mode()
+    with context:
+        expected = lstm_kernel(*states, weights, False)
+        actual = lstm_shards.sharded(lstm_kernel, 3, *states, weights)
+    assert _largest_gap(list(expected), list(actual)) <= 1e-6
+    assert not any(result.requires_grad for result in actual)
+
+
+def test_inputs_without_gradients_get_none_and_the_rest_are_right() -> None:
+    tensors = _tensors()
+    tensors["initial_h"] = tensors["initial_h"].detach()  # e.g. Keras' zero initial state
+    tensors["initial_c"] = tensors["initial_c"].detach()
+    learnable = [name for name, tensor in tensors.items() if tensor.requires_grad]
+    zeros = torch.zeros(4 * UNITS)
+    weights = [tensors["weight_ih"], tensors["weight_hh"], tensors["bias"], zeros]
+    states = tensors["sequences"], tensors["initial_h"], tensors["initial_c"]
+    expected_outputs = lstm_kernel(*states, weights, True)[0]
+    expected = torch.autograd.grad(expected_outputs.sum(), [tensors[n] for n in learnable])
+    actual_outputs = lstm_shards.sharded(lstm_kernel, 2, *states, weights)[0]
+    actual = torch.autograd.grad(actual_outputs.sum(), [tensors[n] for n in learnable])
+    assert _largest_gap(list(expected), list(actual)) <= ATOL
+
+
+def test_auto_gives_a_shard_per_thread_of_at_least_32_rows(monkeypatch) -> None:
+    monkeypatch.delenv(lstm_shards.SHARDS_VARIABLE, raising=False)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 4)
+    assert lstm_shards.shard_count(torch.zeros(256, 2, 1)) == 4
+    assert lstm_shards.shard_count(torch.zeros(100, 2, 1)) == 3  # 100 // 32
+    assert lstm_shards.shard_count(torch.zeros(63, 2, 1)) == 1
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 1)
+    assert lstm_shards.shard_count(torch.zeros(256, 2, 1)) == 1
+
+
+def test_the_variable_forces_a_count_or_turns_sharding_off(monkeypatch) -> None:
+    monkeypatch.setenv(lstm_shards.SHARDS_VARIABLE, "3")
+    assert lstm_shards.shard_count(torch.zeros(10, 2, 1)) == 3
+    assert lstm_shards.shard_count(torch.zeros(2, 2, 1)) == 2  # never more shards than rows
+    monkeypatch.setenv(lstm_shards.SHARDS_VARIABLE, "1")
+    assert lstm_shards.shard_count(torch.zeros(256, 2, 1)) == 1
+
+
+@pytest.mark.parametrize("value", ["0", "two", "-1", "1.5"])
+def test_a_bad_shard_setting_is_one_line_naming_what_works(monkeypatch, value: str) -> None:
+    monkeypatch.setenv(lstm_shards.SHARDS_VARIABLE, value)
+    with pytest.raises(ValueError, match="FINCAST_TORCH_LSTM_SHARDS") as error:
+        lstm_shards.shard_count(torch.zeros(256, 2, 1))
+    assert "\n" not in str(error.value) and "'auto'" in str(error.value)
+
+
+def test_meta_tensors_and_traces_are_never_sharded(monkeypatch) -> None:
+    monkeypatch.setenv(lstm_shards.SHARDS_VARIABLE, "4")
+    assert lstm_shards.shard_count(torch.zeros(256, 2, 1, device="meta")) == 1
+    counts: list[int] = []
+
+    def record(sequences: torch.Tensor) -> torch.Tensor:
+        counts.append(lstm_shards.shard_count(sequences))
+        return sequences * 2
+
+    torch.jit.trace(record, torch.zeros(256, 2, 1), check_trace=False)
+    assert counts and set(counts) == {1}
+
+
+def test_a_traced_lstm_computes_new_inputs(monkeypatch) -> None:
+    """A trace records only its own thread: sharding inside it would freeze the outputs."""
+    monkeypatch.setenv(lstm_shards.SHARDS_VARIABLE, "2")
+    tensors = {name: tensor.detach() for name, tensor in _tensors().items()}
+    weights = [tensors["weight_ih"], tensors["weight_hh"], tensors["bias"], torch.zeros(24)]
+
+    def last_hidden(sequences: torch.Tensor) -> torch.Tensor:
+        states = tensors["initial_h"], tensors["initial_c"]
+        shards = lstm_shards.shard_count(sequences)
+        if shards > 1:
+            return lstm_shards.sharded(lstm_kernel, shards, sequences, *states, weights)[1]
+        return lstm_kernel(sequences, *states, weights, False)[1]
+
+    with torch.inference_mode():
+        traced = torch.jit.trace(last_hidden, tensors["sequences"], check_trace=False)
+        other = torch.randn(tensors["sequences"].shape)
+        assert torch.allclose(traced(other), last_hidden(other), atol=1e-6)
+
+
+def test_threads_to_shards_hands_the_threads_over_and_restores_them(monkeypatch) -> None:
+    monkeypatch.delenv(lstm_shards.SHARDS_VARIABLE, raising=False)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        failing = pytest.raises(RuntimeError, match="fit failed")
+        with failing, lstm_shards.threads_to_shards() as threads:
+            assert threads == 2
+            assert torch.get_num_threads() == 1
+            assert lstm_shards.shard_count(torch.zeros(256, 2, 1)) == 2
+            raise RuntimeError("fit failed")
+        assert torch.get_num_threads() == 2
+        assert lstm_shards.shard_count(torch.zeros(256, 2, 1)) == 2
+        monkeypatch.setenv(lstm_shards.SHARDS_VARIABLE, "1")
+        with lstm_shards.threads_to_shards() as threads:
+            assert threads == 1 and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
