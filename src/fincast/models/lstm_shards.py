@@ -132,7 +132,7 @@ class _ShardedLSTM(torch.autograd.Function):
     """Forward and backward of ``kernel`` on shards; gradients summed over the shards."""
 
     @staticmethod
-    def forward(  # type: ignore[override]
+    def forward(
         ctx: Any, kernel: Kernel, shards: int, *tensors: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         wanted = ctx.needs_input_grad[2:]
