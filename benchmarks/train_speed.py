@@ -12,7 +12,10 @@ warm-up epoch plus ``--epochs`` timed epochs on random data, and reports:
   an MLP at ``6 * (weights of its Dense layers)``, against a float32 numpy 4096x4096
   matmul measured in the same run on the same threads (the practical ceiling).
 
-On the torch backend two peers are timed the same way: the same forecaster built from
+On the torch backend fincast's LSTM is also timed with ``FINCAST_TORCH_LSTM_SHARDS=1``
+(PyTorch's fused kernel called once per batch over every thread, as before the batch
+was split into one single-threaded shard per thread), and two peers are timed the
+same way: the same forecaster built from
 stock ``keras.layers.LSTM`` (Keras' own torch LSTM, whatever fincast's builder uses), and
 a plain ``torch.nn.LSTM`` loop (PyTorch's fused CPU kernel, no Keras). On TensorFlow the
 LSTM also trains with ``train_model(..., jit_compile=True)`` (``training.jit_compile=true``:
@@ -80,6 +83,7 @@ FLOP_PER_SAMPLE = {
 }
 FLOP_PER_SAMPLE["keras.layers.LSTM"] = FLOP_PER_SAMPLE["torch.nn.LSTM"] = FLOP_PER_SAMPLE["lstm"]
 XLA_LSTM = "lstm, jit_compile=True"
+ONE_KERNEL_LSTM = "lstm, FINCAST_TORCH_LSTM_SHARDS=1"  # before the sharded kernel
 PEERS_SCRIPT = Path(__file__).resolve().with_name("peers.py")
 PEER_LABELS = {
     "darts": "Darts BlockRNNModel(LSTM)",
@@ -244,6 +248,9 @@ def worker(
     if backend == "torch" and "lstm" in families:
         import torch
 
+        os.environ["FINCAST_TORCH_LSTM_SHARDS"] = "1"  # one kernel call over every thread
+        results[ONE_KERNEL_LSTM] = keras_contender("lstm", samples, epochs, epoch_target_s)
+        del os.environ["FINCAST_TORCH_LSTM_SHARDS"]
         results["keras.layers.LSTM"] = keras_contender(
             "keras.layers.LSTM", samples, epochs, epoch_target_s
         )
