@@ -7,7 +7,9 @@ graph on a 2-core machine, see ``benchmarks/README.md``). :class:`FusedLSTM` is
 ``kernel (features, 4*units)``, ``recurrent_kernel (units, 4*units)``, ``bias
 (4*units,)``) except that on the PyTorch backend its whole sequence runs in PyTorch's
 fused LSTM kernel (:mod:`fincast.models.lstm_fastpath`), which gives the same
-numbers within float32 round-off (tested to 1e-5 for outputs and gradients).
+numbers within float32 round-off (tested to 1e-5 for outputs and gradients). On a
+CPU with several threads the batch runs in shards side by side, one single-threaded
+kernel per thread (:mod:`fincast.models.lstm_shards`; :func:`sharded_training`).
 
 It falls back to Keras' own loop whenever the fused kernel would compute something
 else: a mask, recurrent dropout, activations other than ``tanh``/``sigmoid``,
