@@ -200,3 +200,25 @@ def test_threads_to_shards_hands_the_threads_over_and_restores_them(monkeypatch)
             assert threads == 1 and torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+def test_stacked_sharded_layers_backpropagate_through_each_other() -> None:
+    """Two LSTM layers, the second fed the first's sequence: gradients reach the inputs."""
+    tensors = _tensors()
+    zeros = torch.zeros(4 * UNITS)
+    first_weights = [tensors["weight_ih"], tensors["weight_hh"], tensors["bias"], zeros]
+    second_ih = (0.5 * torch.randn(4 * UNITS, UNITS)).requires_grad_()
+    second_weights = [second_ih, tensors["weight_hh"], tensors["bias"], zeros]
+    states = tensors["initial_h"], tensors["initial_c"]
+
+    def two_layers(shards: int) -> list[torch.Tensor]:
+        def layer(sequences: torch.Tensor, weights: list[torch.Tensor]) -> torch.Tensor:
+            if shards == 1:
+                return lstm_kernel(sequences, *states, weights, True)[0]
+            return lstm_shards.sharded(lstm_kernel, shards, sequences, *states, weights)[0]
+
+        outputs = layer(layer(tensors["sequences"], first_weights), second_weights)
+        learnable = [tensors["sequences"], tensors["weight_ih"], second_ih, tensors["bias"]]
+        return [outputs.detach(), *torch.autograd.grad((outputs**2).mean(), learnable)]
+
+    assert _largest_gap(two_layers(1), two_layers(3)) <= ATOL
