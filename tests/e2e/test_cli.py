@@ -185,6 +185,24 @@ def test_xla_on_torch_is_refused_before_training(tmp_path):
     assert "Epoch" not in result.stdout + result.stderr
 
 
+def test_torch_lstm_shards_are_recorded_and_a_bad_setting_is_one_line(tmp_path):
+    pytest.importorskip("torch")
+    tiny = [override for override in TINY if not override.startswith("backend=")]
+    shards = {"FINCAST_TORCH_LSTM_SHARDS": "2"}
+    result = run("fincast-train", "backend=torch", *tiny, cwd=tmp_path, extra_env=shards)
+    assert result.returncode == 0, result.stderr[-3000:]
+    cards = list((tmp_path / "models").rglob("*.json"))
+    assert len(cards) == 1 and json.loads(cards[0].read_text())["lstm_shards"] == 2
+
+    bad = {"FINCAST_TORCH_LSTM_SHARDS": "two"}
+    result = run("fincast-train", "backend=torch", *tiny, cwd=tmp_path, extra_env=bad)
+    assert result.returncode == 2
+    assert _last_line(result).startswith(
+        "fincast-train: error: FINCAST_TORCH_LSTM_SHARDS='two' is not a shard count: use 'auto'"
+    )
+    assert len(list((tmp_path / "models").rglob("*.json"))) == 1  # nothing stored is lost
+
+
 def test_tracking_none_still_saves_the_model(tmp_path):
     result = run("fincast-train", *TINY, "tracking=none", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]

@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from fincast.models.builders import BUILDERS, build_mlp, fit_scaling
+from fincast.models.builders import BUILDERS, build_lstm, build_mlp, fit_scaling
 from fincast.models.losses import PinballLoss
 from fincast.training.fit import (
     LearningRateSchedule,
@@ -258,3 +258,12 @@ def test_failed_save_keeps_the_old_file(tmp_path, monkeypatch):
         save_model(model, path)
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["model.keras"]
+
+
+def test_lstm_shards_are_a_torch_matter(monkeypatch):
+    """On JAX (this process's backend) the shard setting is not read and nothing shards."""
+    monkeypatch.setenv("FINCAST_TORCH_LSTM_SHARDS", "not read here")
+    inputs, targets = _learnable(count=64)
+    model = _model(inputs, targets, builder=build_lstm, units=4)
+    result = train_model(model, (inputs, targets), epochs=1, verbose=0)
+    assert result.lstm_shards == 1

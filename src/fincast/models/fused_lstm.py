@@ -95,15 +95,13 @@ def sharded_training(model: keras.Model) -> Iterator[int]:
     On the PyTorch backend on a CPU, for a model with a :class:`FusedLSTM` the fused
     kernel applies to, this thread's other PyTorch work runs single-threaded inside
     the block and the LSTM batches are split over the threads instead
-    (:func:`fincast.models.lstm_shards.threads_to_shards`). Yields the threads the
-    shards may use; 1 (and no change) elsewhere.
+    (:func:`fincast.models.lstm_shards.threads_to_shards`). Yields the most shards a
+    batch is split into; 1 (and no change) elsewhere.
     """
-    fused = [
-        layer
+    if not any(
+        isinstance(layer, FusedLSTM) and fused_kernel_applies(layer)
         for layer in model._flatten_layers(include_self=False)
-        if isinstance(layer, FusedLSTM) and fused_kernel_applies(layer)
-    ]
-    if not fused:
+    ):
         yield 1
         return
     from fincast.models import lstm_shards  # torch only: fused_kernel_applies checked it

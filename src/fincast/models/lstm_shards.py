@@ -79,19 +79,22 @@ def shard_setting() -> int | None:
 def threads_to_shards() -> Iterator[int]:
     """Run this thread's PyTorch work single-threaded and give its threads to LSTM shards.
 
-    Yields the number of threads the shards may use (1: nothing changed, because
-    PyTorch has one thread, a GPU is in use or ``FINCAST_TORCH_LSTM_SHARDS=1``).
-    PyTorch's thread count is restored on the way out.
+    Yields the most shards a batch is split into inside the block (batches under 64
+    windows get fewer under ``auto``); 1, and nothing changed, where PyTorch has one
+    thread, a GPU is in use or ``FINCAST_TORCH_LSTM_SHARDS=1``. PyTorch's thread count
+    is restored on the way out.
     """
     global _reserved_threads
     threads = torch.get_num_threads()
-    if threads <= 1 or _reserved_threads or shard_setting() == 1 or torch.cuda.is_available():
+    setting = shard_setting()
+    most = min(threads, MAX_SHARDS) if setting is None else setting
+    if most <= 1 or _reserved_threads or torch.cuda.is_available():
         yield 1
         return
     _reserved_threads = threads
     torch.set_num_threads(1)
     try:
-        yield threads
+        yield most
     finally:
         torch.set_num_threads(threads)
         _reserved_threads = 0

@@ -27,6 +27,8 @@ class TrainingResult:
     seconds: float = 0.0
     # whether the training steps ran compiled by XLA (Keras' resolved jit_compile)
     jit_compile: bool = False
+    # the most shards a batch of PyTorch's fused LSTM ran in (1: one kernel call a batch)
+    lstm_shards: int = 1
 
     @property
     def epochs(self) -> int:
@@ -238,7 +240,7 @@ def train_model(
     )
     monitor = "val_loss" if fit_validation else "loss"
     started = time.perf_counter()
-    with sharded_training(model):
+    with sharded_training(model) as lstm_shards:
         history = model.fit(
             *fit_train,
             validation_data=fit_validation,
@@ -257,6 +259,7 @@ def train_model(
         history=clean_history,
         seconds=seconds,
         jit_compile=bool(model.jit_compile),
+        lstm_shards=lstm_shards,
     )
 
 

@@ -280,6 +280,7 @@ def run_training(job: TrainingJob) -> TrainingOutcome:
     card = {**_card(job, split, scores), **setup.as_card()}
     card["data_fingerprint"] = data_fingerprint(bars)
     card["jit_compile"] = result.jit_compile
+    card["lstm_shards"] = result.lstm_shards
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     model_path = save_model(
         result.model,
