@@ -79,10 +79,10 @@ def shard_setting() -> int | None:
 def threads_to_shards() -> Iterator[int]:
     """Run this thread's PyTorch work single-threaded and give its threads to LSTM shards.
 
-    Yields the most shards a batch is split into inside the block (batches under 64
-    windows get fewer under ``auto``); 1, and nothing changed, where PyTorch has one
-    thread, a GPU is in use or ``FINCAST_TORCH_LSTM_SHARDS=1``. PyTorch's thread count
-    is restored on the way out.
+    Yields the most shards a batch is split into inside the block (under ``auto`` a
+    batch gets fewer where it has under 32 windows a thread); 1, and nothing changed,
+    where PyTorch has one thread, a GPU is in use or ``FINCAST_TORCH_LSTM_SHARDS=1``.
+    PyTorch's thread count is restored on the way out.
     """
     global _reserved_threads
     threads = torch.get_num_threads()
