@@ -315,19 +315,19 @@ def _with_shards(setting: str) -> Any:
 
 def _counting_shards() -> tuple[list[int], Callable[[], None]]:
     """Record the shard count of every sharded LSTM call; the second item undoes it."""
-    from fincast.models import lstm_shards
+    from fincast.models import lstm_shards_fastpath
 
     counts: list[int] = []
-    original = lstm_shards.sharded
+    original = lstm_shards_fastpath.sharded
 
     def counting(kernel: Any, shards: int, *arguments: Any) -> Any:
         counts.append(shards)
         return original(kernel, shards, *arguments)
 
-    lstm_shards.sharded = counting
+    lstm_shards_fastpath.sharded = counting
 
     def undo() -> None:
-        lstm_shards.sharded = original
+        lstm_shards_fastpath.sharded = original
 
     return counts, undo
 

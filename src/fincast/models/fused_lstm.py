@@ -9,7 +9,7 @@ graph on a 2-core machine, see ``benchmarks/README.md``). :class:`FusedLSTM` is
 fused LSTM kernel (:mod:`fincast.models.lstm_fastpath`), which gives the same
 numbers within float32 round-off (tested to 1e-5 for outputs and gradients). On a
 CPU with several threads the batch runs in shards side by side, one single-threaded
-kernel per thread (:mod:`fincast.models.lstm_shards`; :func:`sharded_training`).
+kernel per thread (:mod:`fincast.models.lstm_shards_fastpath`; :func:`sharded_training`).
 
 It falls back to Keras' own loop whenever the fused kernel would compute something
 else: a mask, recurrent dropout, activations other than ``tanh``/``sigmoid``,
@@ -95,7 +95,7 @@ def sharded_training(model: keras.Model) -> Iterator[int]:
     On the PyTorch backend on a CPU, for a model with a :class:`FusedLSTM` the fused
     kernel applies to, this thread's other PyTorch work runs single-threaded inside
     the block and the LSTM batches are split over the threads instead
-    (:func:`fincast.models.lstm_shards.threads_to_shards`). Yields the most shards a
+    (:func:`fincast.models.lstm_shards_fastpath.threads_to_shards`). Yields the most shards a
     batch is split into; 1 (and no change) elsewhere.
     """
     if not any(
@@ -104,9 +104,9 @@ def sharded_training(model: keras.Model) -> Iterator[int]:
     ):
         yield 1
         return
-    from fincast.models import lstm_shards  # torch only: fused_kernel_applies checked it
+    from fincast.models import lstm_shards_fastpath  # torch only: fused_kernel_applies checked it
 
-    with lstm_shards.threads_to_shards() as threads:
+    with lstm_shards_fastpath.threads_to_shards() as threads:
         yield threads
 
 

@@ -9,14 +9,15 @@ cell, output; Keras' ``kernel (features, 4*units)`` is PyTorch's ``weight_ih`` t
 transposes.
 
 On a CPU with several threads, a batch is split into shards that run side by side, one
-single-threaded kernel per core, forwards and backwards (:mod:`fincast.models.lstm_shards`).
+single-threaded kernel per core, forwards and backwards
+(:mod:`fincast.models.lstm_shards_fastpath`).
 """
 
 from __future__ import annotations
 
 import torch
 
-from fincast.models import lstm_shards
+from fincast.models import lstm_shards_fastpath
 
 Weights = list[torch.Tensor]
 States = tuple[torch.Tensor, torch.Tensor]
@@ -43,9 +44,9 @@ def fused_lstm(
     zeros = torch.zeros(4 * units, dtype=kernel.dtype, device=kernel.device)
     weights = [kernel.t(), recurrent_kernel.t(), zeros if bias is None else bias, zeros]
     initial_h, initial_c = initial_h.to(kernel.dtype), initial_c.to(kernel.dtype)
-    shards = lstm_shards.shard_count(sequences)
+    shards = lstm_shards_fastpath.shard_count(sequences)
     if shards > 1:
-        outputs, last_h, last_c = lstm_shards.sharded(
+        outputs, last_h, last_c = lstm_shards_fastpath.sharded(
             lstm_kernel, shards, sequences, initial_h, initial_c, weights
         )
     else:

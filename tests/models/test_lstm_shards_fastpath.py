@@ -1,7 +1,7 @@
 """The sharded PyTorch LSTM kernel equals one kernel call, in numbers and in gradients.
 
 Pure PyTorch (no Keras backend needed): :mod:`fincast.models.lstm_fastpath` and
-:mod:`fincast.models.lstm_shards` import only torch. The Keras-level checks (FusedLSTM
+:mod:`fincast.models.lstm_shards_fastpath` import only torch. The Keras-level checks (FusedLSTM
 trained through ``train_model`` with and without shards) run in the PyTorch worker of
 ``tests/speed/test_fast_paths.py``.
 """
@@ -14,7 +14,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from fincast.models import lstm_shards  # noqa: E402
+from fincast.models import lstm_shards_fastpath  # noqa: E402
 from fincast.models.lstm_fastpath import lstm_kernel  # noqa: E402
 
 BATCH, STEPS, FEATURES, UNITS = 70, 9, 4, 6  # 70 rows in 3 shards: 24, 23, 23
@@ -45,7 +45,7 @@ def _run(tensors: dict[str, torch.Tensor], shards: int) -> list[torch.Tensor]:
     if shards == 1:
         results = lstm_kernel(*states, weights, True)
     else:
-        results = lstm_shards.sharded(lstm_kernel, shards, *states, weights)
+        results = lstm_shards_fastpath.sharded(lstm_kernel, shards, *states, weights)
     outputs, last_h, last_c = results
     loss = (outputs**2).mean() + torch.sin(3 * last_h).mean() + (last_c**3).mean()
     gradients = torch.autograd.grad(loss, list(tensors.values()))
@@ -90,7 +90,7 @@ def test_every_shard_runs_on_a_shard_worker() -> None:
     tensors = _tensors()
     weights = [tensors["weight_ih"], tensors["weight_hh"], tensors["bias"], torch.zeros(24)]
     states = tensors["sequences"], tensors["initial_h"], tensors["initial_c"]
-    lstm_shards.sharded(spying_kernel, 3, *states, weights)
+    lstm_shards_fastpath.sharded(spying_kernel, 3, *states, weights)
     assert sorted(rows for _, rows in seen) == [23, 23, 24]
     names = {name for name, _ in seen}  # a worker done early may take the next shard
     assert all(name.startswith("fincast-lstm-shard") for name in names), names
@@ -104,7 +104,7 @@ def test_shards_without_gradients_give_the_same_outputs(mode: str) -> None:
     context = torch.no_grad() if mode == "no_grad" else torch.inference_mode()
     with context:
         expected = lstm_kernel(*states, weights, False)
-        actual = lstm_shards.sharded(lstm_kernel, 3, *states, weights)
+        actual = lstm_shards_fastpath.sharded(lstm_kernel, 3, *states, weights)
     assert _largest_gap(list(expected), list(actual)) <= 1e-6
     assert not any(result.requires_grad for result in actual)
 
@@ -119,44 +119,45 @@ def test_inputs_without_gradients_get_none_and_the_rest_are_right() -> None:
     states = tensors["sequences"], tensors["initial_h"], tensors["initial_c"]
     expected_outputs = lstm_kernel(*states, weights, True)[0]
     expected = torch.autograd.grad(expected_outputs.sum(), [tensors[n] for n in learnable])
-    actual_outputs = lstm_shards.sharded(lstm_kernel, 2, *states, weights)[0]
+    actual_outputs = lstm_shards_fastpath.sharded(lstm_kernel, 2, *states, weights)[0]
     actual = torch.autograd.grad(actual_outputs.sum(), [tensors[n] for n in learnable])
     assert _largest_gap(list(expected), list(actual)) <= ATOL
 
 
 def test_auto_gives_a_shard_per_thread_of_at_least_32_rows(monkeypatch) -> None:
-    monkeypatch.delenv(lstm_shards.SHARDS_VARIABLE, raising=False)
+    monkeypatch.delenv(lstm_shards_fastpath.SHARDS_VARIABLE, raising=False)
     monkeypatch.setattr(torch, "get_num_threads", lambda: 4)
-    assert lstm_shards.shard_count(torch.zeros(256, 2, 1)) == 4
-    assert lstm_shards.shard_count(torch.zeros(100, 2, 1)) == 3  # 100 // 32
-    assert lstm_shards.shard_count(torch.zeros(63, 2, 1)) == 1
+    assert lstm_shards_fastpath.shard_count(torch.zeros(256, 2, 1)) == 4
+    assert lstm_shards_fastpath.shard_count(torch.zeros(100, 2, 1)) == 3  # 100 // 32
+    assert lstm_shards_fastpath.shard_count(torch.zeros(63, 2, 1)) == 1
     monkeypatch.setattr(torch, "get_num_threads", lambda: 1)
-    assert lstm_shards.shard_count(torch.zeros(256, 2, 1)) == 1
+    assert lstm_shards_fastpath.shard_count(torch.zeros(256, 2, 1)) == 1
 
 
 def test_the_variable_forces_a_count_or_turns_sharding_off(monkeypatch) -> None:
-    monkeypatch.setenv(lstm_shards.SHARDS_VARIABLE, "3")
-    assert lstm_shards.shard_count(torch.zeros(10, 2, 1)) == 3
-    assert lstm_shards.shard_count(torch.zeros(2, 2, 1)) == 2  # never more shards than rows
-    monkeypatch.setenv(lstm_shards.SHARDS_VARIABLE, "1")
-    assert lstm_shards.shard_count(torch.zeros(256, 2, 1)) == 1
+    monkeypatch.setenv(lstm_shards_fastpath.SHARDS_VARIABLE, "3")
+    assert lstm_shards_fastpath.shard_count(torch.zeros(10, 2, 1)) == 3
+    # never more shards than rows
+    assert lstm_shards_fastpath.shard_count(torch.zeros(2, 2, 1)) == 2
+    monkeypatch.setenv(lstm_shards_fastpath.SHARDS_VARIABLE, "1")
+    assert lstm_shards_fastpath.shard_count(torch.zeros(256, 2, 1)) == 1
 
 
 @pytest.mark.parametrize("value", ["0", "two", "-1", "1.5"])
 def test_a_bad_shard_setting_is_one_line_naming_what_works(monkeypatch, value: str) -> None:
-    monkeypatch.setenv(lstm_shards.SHARDS_VARIABLE, value)
+    monkeypatch.setenv(lstm_shards_fastpath.SHARDS_VARIABLE, value)
     with pytest.raises(ValueError, match="FINCAST_TORCH_LSTM_SHARDS") as error:
-        lstm_shards.shard_count(torch.zeros(256, 2, 1))
+        lstm_shards_fastpath.shard_count(torch.zeros(256, 2, 1))
     assert "\n" not in str(error.value) and "'auto'" in str(error.value)
 
 
 def test_meta_tensors_and_traces_are_never_sharded(monkeypatch) -> None:
-    monkeypatch.setenv(lstm_shards.SHARDS_VARIABLE, "4")
-    assert lstm_shards.shard_count(torch.zeros(256, 2, 1, device="meta")) == 1
+    monkeypatch.setenv(lstm_shards_fastpath.SHARDS_VARIABLE, "4")
+    assert lstm_shards_fastpath.shard_count(torch.zeros(256, 2, 1, device="meta")) == 1
     counts: list[int] = []
 
     def record(sequences: torch.Tensor) -> torch.Tensor:
-        counts.append(lstm_shards.shard_count(sequences))
+        counts.append(lstm_shards_fastpath.shard_count(sequences))
         return sequences * 2
 
     torch.jit.trace(record, torch.zeros(256, 2, 1), check_trace=False)
@@ -165,15 +166,15 @@ def test_meta_tensors_and_traces_are_never_sharded(monkeypatch) -> None:
 
 def test_a_traced_lstm_computes_new_inputs(monkeypatch) -> None:
     """A trace records only its own thread: sharding inside it would freeze the outputs."""
-    monkeypatch.setenv(lstm_shards.SHARDS_VARIABLE, "2")
+    monkeypatch.setenv(lstm_shards_fastpath.SHARDS_VARIABLE, "2")
     tensors = {name: tensor.detach() for name, tensor in _tensors().items()}
     weights = [tensors["weight_ih"], tensors["weight_hh"], tensors["bias"], torch.zeros(24)]
 
     def last_hidden(sequences: torch.Tensor) -> torch.Tensor:
         states = tensors["initial_h"], tensors["initial_c"]
-        shards = lstm_shards.shard_count(sequences)
+        shards = lstm_shards_fastpath.shard_count(sequences)
         if shards > 1:
-            return lstm_shards.sharded(lstm_kernel, shards, sequences, *states, weights)[1]
+            return lstm_shards_fastpath.sharded(lstm_kernel, shards, sequences, *states, weights)[1]
         return lstm_kernel(sequences, *states, weights, False)[1]
 
     with torch.inference_mode():
@@ -183,20 +184,20 @@ def test_a_traced_lstm_computes_new_inputs(monkeypatch) -> None:
 
 
 def test_threads_to_shards_hands_the_threads_over_and_restores_them(monkeypatch) -> None:
-    monkeypatch.delenv(lstm_shards.SHARDS_VARIABLE, raising=False)
+    monkeypatch.delenv(lstm_shards_fastpath.SHARDS_VARIABLE, raising=False)
     before = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
         failing = pytest.raises(RuntimeError, match="fit failed")
-        with failing, lstm_shards.threads_to_shards() as threads:
+        with failing, lstm_shards_fastpath.threads_to_shards() as threads:
             assert threads == 2
             assert torch.get_num_threads() == 1
-            assert lstm_shards.shard_count(torch.zeros(256, 2, 1)) == 2
+            assert lstm_shards_fastpath.shard_count(torch.zeros(256, 2, 1)) == 2
             raise RuntimeError("fit failed")
         assert torch.get_num_threads() == 2
-        assert lstm_shards.shard_count(torch.zeros(256, 2, 1)) == 2
-        monkeypatch.setenv(lstm_shards.SHARDS_VARIABLE, "1")
-        with lstm_shards.threads_to_shards() as threads:
+        assert lstm_shards_fastpath.shard_count(torch.zeros(256, 2, 1)) == 2
+        monkeypatch.setenv(lstm_shards_fastpath.SHARDS_VARIABLE, "1")
+        with lstm_shards_fastpath.threads_to_shards() as threads:
             assert threads == 1 and torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
@@ -215,7 +216,7 @@ def test_stacked_sharded_layers_backpropagate_through_each_other() -> None:
         def layer(sequences: torch.Tensor, weights: list[torch.Tensor]) -> torch.Tensor:
             if shards == 1:
                 return lstm_kernel(sequences, *states, weights, True)[0]
-            return lstm_shards.sharded(lstm_kernel, shards, sequences, *states, weights)[0]
+            return lstm_shards_fastpath.sharded(lstm_kernel, shards, sequences, *states, weights)[0]
 
         outputs = layer(layer(tensors["sequences"], first_weights), second_weights)
         learnable = [tensors["sequences"], tensors["weight_ih"], second_ih, tensors["bias"]]
