@@ -10,7 +10,9 @@ here judge them:
 * ``FusedLSTM`` on PyTorch vs ``keras.layers.LSTM``: outputs and gradients within 1e-5,
   the fused kernel used where it applies and Keras' loop where it does not (mask,
   recurrent dropout, relu, go_backwards, mixed precision), Adam steps ending at the same
-  weights;
+  weights; with the batch in shards (``fincast.models.lstm_shards_fastpath``),
+  ``train_model`` ending at one kernel call's weights and the traced serving path still
+  computing new inputs;
 * the saved format: ``fincast>LSTM`` with ``keras.layers.LSTM``'s config and weights.
 
 Speed itself is measured by ``benchmarks/`` (``make bench``), never asserted here.
