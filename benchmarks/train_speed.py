@@ -46,6 +46,7 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -248,9 +249,8 @@ def worker(
     if backend == "torch" and "lstm" in families:
         import torch
 
-        os.environ["FINCAST_TORCH_LSTM_SHARDS"] = "1"  # one kernel call over every thread
-        results[ONE_KERNEL_LSTM] = keras_contender("lstm", samples, epochs, epoch_target_s)
-        del os.environ["FINCAST_TORCH_LSTM_SHARDS"]
+        with mock.patch.dict(os.environ, {"FINCAST_TORCH_LSTM_SHARDS": "1"}):  # one call
+            results[ONE_KERNEL_LSTM] = keras_contender("lstm", samples, epochs, epoch_target_s)
         results["keras.layers.LSTM"] = keras_contender(
             "keras.layers.LSTM", samples, epochs, epoch_target_s
         )

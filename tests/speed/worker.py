@@ -21,6 +21,7 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import numpy as np
 
@@ -294,42 +295,9 @@ def saved_format_is_keras_lstm() -> dict[str, Any]:
     }
 
 
-def _with_shards(setting: str) -> Any:
-    """``FINCAST_TORCH_LSTM_SHARDS=setting`` until the returned context ends."""
-    import contextlib
-
-    @contextlib.contextmanager
-    def scope() -> Any:
-        previous = os.environ.get("FINCAST_TORCH_LSTM_SHARDS")
-        os.environ["FINCAST_TORCH_LSTM_SHARDS"] = setting
-        try:
-            yield
-        finally:
-            if previous is None:
-                os.environ.pop("FINCAST_TORCH_LSTM_SHARDS")
-            else:
-                os.environ["FINCAST_TORCH_LSTM_SHARDS"] = previous
-
-    return scope()
-
-
-def _counting_shards() -> tuple[list[int], Callable[[], None]]:
-    """Record the shard count of every sharded LSTM call; the second item undoes it."""
-    from fincast.models import lstm_shards_fastpath
-
-    counts: list[int] = []
-    original = lstm_shards_fastpath.sharded
-
-    def counting(kernel: Any, shards: int, *arguments: Any) -> Any:
-        counts.append(shards)
-        return original(kernel, shards, *arguments)
-
-    lstm_shards_fastpath.sharded = counting
-
-    def undo() -> None:
-        lstm_shards_fastpath.sharded = original
-
-    return counts, undo
+def _shard_counts(spy: Any) -> list[int]:
+    """The shard counts a ``mock.patch.object(..., "sharded", wraps=...)`` spy saw."""
+    return sorted({call.args[1] for call in spy.call_args_list})
 
 
 @check
@@ -340,28 +308,29 @@ def sharded_training_matches_one_kernel() -> dict[str, Any]:
 
     if BACKEND != "torch":
         return {"skipped": TORCH_ONLY}
+    from fincast.models import lstm_shards_fastpath as shards  # imports torch
+
     rng = np.random.default_rng(21)
     inputs = rng.normal(size=(192, LOOKBACK, FEATURES)).astype("float32")
     targets = (0.5 * inputs[:, -HORIZON:, 0] + 0.1).astype("float32")
     weights, shard_counts = {}, {}
     for setting in ("1", "2"):
-        counts, undo = _counting_shards()
-        try:
-            with _with_shards(setting):
-                set_seed(4)
-                model = build_lstm(
-                    lookback=LOOKBACK, num_features=FEATURES, horizon=HORIZON,
-                    scaling=fit_scaling(inputs, targets), units=8,
-                )  # fmt: skip
-                initial = model.get_weights()
-                train_model(
-                    model, (inputs[:128], targets[:128]), (inputs[128:], targets[128:]),
-                    epochs=3, batch_size=64, verbose=0,
-                )  # fmt: skip
-        finally:
-            undo()
+        with (
+            mock.patch.dict(os.environ, {"FINCAST_TORCH_LSTM_SHARDS": setting}),
+            mock.patch.object(shards, "sharded", wraps=shards.sharded) as spy,
+        ):
+            set_seed(4)
+            model = build_lstm(
+                lookback=LOOKBACK, num_features=FEATURES, horizon=HORIZON,
+                scaling=fit_scaling(inputs, targets), units=8,
+            )  # fmt: skip
+            initial = model.get_weights()
+            train_model(
+                model, (inputs[:128], targets[:128]), (inputs[128:], targets[128:]),
+                epochs=3, batch_size=64, verbose=0,
+            )  # fmt: skip
         weights[setting] = model.get_weights()
-        shard_counts[setting] = sorted(set(counts))
+        shard_counts[setting] = _shard_counts(spy)
     gaps = [_gap(a, b) for a, b in zip(weights["1"], weights["2"], strict=True)]
     moved = [_gap(a, b) for a, b in zip(initial, weights["2"], strict=True)]
     return {"max_abs_diff": max(gaps), "shard_counts": shard_counts, "training_moved": max(moved)}
@@ -374,17 +343,18 @@ def sharded_serving_matches_model_predict() -> dict[str, Any]:
 
     if BACKEND != "torch":
         return {"skipped": TORCH_ONLY}
+    from fincast.models import lstm_shards_fastpath as shards  # imports torch
+
     model, _ = _model("lstm")
     rng = np.random.default_rng(22)
     first, second = (rng.normal(size=(96, LOOKBACK, FEATURES)).astype("float32") for _ in range(2))
-    counts, undo = _counting_shards()
-    try:
-        with _with_shards("2"):
-            predict = compile_predict(model, check=False)
-            gaps = [_gap(predict(x), model.predict(x, verbose=0)) for x in (first, second)]
-    finally:
-        undo()
-    return {"max_abs_diff": max(gaps), "shard_counts": sorted(set(counts))}
+    with (
+        mock.patch.dict(os.environ, {"FINCAST_TORCH_LSTM_SHARDS": "2"}),
+        mock.patch.object(shards, "sharded", wraps=shards.sharded) as spy,
+    ):
+        predict = compile_predict(model, check=False)
+        gaps = [_gap(predict(x), model.predict(x, verbose=0)) for x in (first, second)]
+    return {"max_abs_diff": max(gaps), "shard_counts": _shard_counts(spy)}
 
 
 @check

@@ -121,11 +121,11 @@ def sharded(
         )
         return result
     inference = torch.is_inference_mode_enabled()
+    batched = [torch.tensor_split(tensor, shards) for tensor in tensors[:3]]
 
     def run(index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         with torch.inference_mode(inference), torch.no_grad():
-            shard = [torch.tensor_split(tensor, shards)[index] for tensor in tensors[:3]]
-            return kernel(*shard, list(weights), False)
+            return kernel(*(pieces[index] for pieces in batched), list(weights), False)
 
     results = _map(shards, run)
     return _concatenate(results)
@@ -158,7 +158,7 @@ class _ShardedLSTM(torch.autograd.Function):
     @once_differentiable
     def backward(ctx: Any, *output_grads: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         graphs, shards = ctx.graphs, ctx.shards
-        del ctx.graphs  # each shard's graph is freed as its backward pass ends
+        del ctx.graphs  # autograd.grad frees each shard's graph as its pass ends
         wanted = ctx.needs_input_grad[2:]
         grads_by_shard = [torch.tensor_split(grad, shards) for grad in output_grads]
 
