@@ -19,9 +19,6 @@ import torch
 
 from fincast.models import lstm_shards_fastpath
 
-Weights = list[torch.Tensor]
-States = tuple[torch.Tensor, torch.Tensor]
-
 
 def fused_lstm(
     sequences: torch.Tensor,
@@ -62,7 +59,7 @@ def lstm_kernel(
     sequences: torch.Tensor,
     initial_h: torch.Tensor,
     initial_c: torch.Tensor,
-    weights: Weights,
+    weights: list[torch.Tensor],
     train: bool,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``torch._VF.lstm`` on one batch: outputs ``(batch, time, units)``, last h and c."""
