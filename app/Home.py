@@ -1,7 +1,7 @@
 """fincast dashboard: ``streamlit run app/Home.py`` (or ``make app``).
 
 Pages: Forecast (the default), Backtest, Runs and Data, each a thin script under
-``views/`` over ``fincast.serving``. (Not ``pages/``: with a folder of that name beside
+``views/`` over ``fincast.dashboard``. (Not ``pages/``: with a folder of that name beside
 the entry script, Streamlit serves a fresh server's first request for ``/backtest``
 from its legacy folder navigation and never runs this file.)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from fincast.serving import backtest_ui, ui, views
+from fincast.dashboard import backtest_ui, ui, views
 
 settings = ui.setup("Backtest")
 model_uri = ui.pick_model(settings)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from fincast.serving import data_ui, ui
+from fincast.dashboard import data_ui, ui
 
 settings = ui.setup("Data")
 model_uri = ui.pick_model(settings)

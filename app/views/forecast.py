@@ -7,10 +7,10 @@ import time
 
 import streamlit as st
 
+from fincast.dashboard import ui, views
+from fincast.dashboard.content import ticker_choices
 from fincast.data.cache import cached_tickers
 from fincast.data.sources import MarketDataError, MarketDataUnavailable
-from fincast.serving import ui, views
-from fincast.serving.dashboard import ticker_choices
 from fincast.serving.forecast import forecast_ticker
 
 started = time.perf_counter()

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from fincast.serving import ui
-from fincast.serving.dashboard import code_span, escape_markdown
-from fincast.serving.runs import (
+from fincast.dashboard import ui
+from fincast.dashboard.content import code_span, escape_markdown
+from fincast.dashboard.runs import (
     compare_metrics,
     compare_params,
     run_label,

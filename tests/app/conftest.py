@@ -17,9 +17,9 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Store:
     import mlflow
 
     import fincast.models.builders
-    from fincast.tracking.record import record_training
     from fincast.tracking.run_tracker import RunTracker
     from fincast.training.pipeline import TrainingJob, run_training
+    from fincast.training.record import record_training
 
     root = tmp_path_factory.mktemp("store")
     uri = f"sqlite:///{root}/mlflow.db"

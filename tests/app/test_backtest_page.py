@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from dashboard_helpers import Store, markdown_is_safe, run_page, shown
 
-from fincast.serving.backtests import read_result, verdict_parts
+from fincast.dashboard.backtests import read_result, verdict_parts
 
 PAGE = "views/backtest.py"
 

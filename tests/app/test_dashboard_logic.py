@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fincast.serving.charts import calibration_figure, equity_figure, forecast_figure
-from fincast.serving.dashboard import (
+from fincast.dashboard.charts import calibration_figure, equity_figure, forecast_figure
+from fincast.dashboard.content import (
     Settings,
     code_span,
     csv_filename,
@@ -20,9 +20,9 @@ from fincast.serving.dashboard import (
     outer_band,
     ticker_choices,
 )
+from fincast.dashboard.model_choices import ModelChoice, model_choices, registry_choices
+from fincast.dashboard.runs import compare_params, table_metrics
 from fincast.serving.forecast import Forecast
-from fincast.serving.model_choices import ModelChoice, model_choices, registry_choices
-from fincast.serving.runs import compare_params, table_metrics
 
 EVIL = "<img src=x onerror=alert(1)>"
 

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 from dashboard_helpers import Store, markdown_is_safe, run_page, shown
 
+from fincast.dashboard.datasets import check_series, read_upload
 from fincast.data.cache import read_bars, write_bars
 from fincast.data.sources import load_sample
-from fincast.serving.datasets import check_series, read_upload
 
 PAGE = "views/data.py"
 

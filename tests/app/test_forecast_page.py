@@ -189,7 +189,7 @@ def quantile_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_quantile_model_draws_its_interval(
     env: Path, quantile_model: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from fincast.serving.dashboard import forecast_bands
+    from fincast.dashboard.content import forecast_bands
 
     monkeypatch.setenv("FINCAST_MODEL_URI", str(quantile_model))
     app = run_page("views/forecast.py")

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from dashboard_helpers import run_page
 
-from fincast.serving import quicktrain
-from fincast.serving.quicktrain import QuickSettings, QuickTrainer, TrainingProgress
+from fincast.dashboard import quicktrain
+from fincast.dashboard.quicktrain import QuickSettings, QuickTrainer, TrainingProgress
 
 
 def test_a_second_start_is_refused_while_one_runs(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -21,8 +21,8 @@ SNIPPET = "<img/src=x/onerror=alert(1)>"  # an HTML payload with no spaces, as t
 @functools.cache
 def expected(tracking_uri: str, ticker: str, csv: bytes | None = None):
     """What the package itself forecasts with the deployed champion."""
+    from fincast.dashboard.datasets import read_upload
     from fincast.data.loading import load_bars
-    from fincast.serving.datasets import read_upload
     from fincast.serving.forecast import forecast_ticker, load_forecaster
 
     forecaster = load_forecaster(MODEL, tracking_uri)

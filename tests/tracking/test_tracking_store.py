@@ -8,10 +8,10 @@ import mlflow
 import pandas as pd
 import pytest
 
-from fincast.tracking.record import record_training, scores_as_metrics
 from fincast.tracking.registry import CHAMPION, download_model, promote_if_better
 from fincast.tracking.run_tracker import RunTracker, flatten
 from fincast.tracking.store import TrackingError, connect, resolve_uri
+from fincast.training.record import record_training, scores_as_metrics
 
 
 @pytest.fixture

@@ -157,7 +157,7 @@ def _record(
     files: list[Path],
     backend_tags: dict[str, str],
 ) -> None:
-    from fincast.tracking.backtest import record_backtest
+    from fincast.evaluation.record import record_backtest
 
     params = {**plain(config), "command": COMMAND}
     record_backtest(tracker, reports, files, params, OmegaConf.to_yaml(config), backend_tags)

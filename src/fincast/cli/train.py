@@ -158,8 +158,8 @@ def train(config: DictConfig) -> float:
     backend = start_backend(config, COMMAND)
     from fincast.data.sources import MarketDataError, MarketDataUnavailable
     from fincast.tracking.callbacks import EpochLogger
-    from fincast.tracking.record import record_training
     from fincast.training.pipeline import run_training
+    from fincast.training.record import record_training
 
     try:
         job = training_job(config)

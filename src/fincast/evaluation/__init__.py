@@ -1,1 +1,1 @@
-"""Honest evaluation: baselines, metrics and held-out scoring."""
+"""Honest evaluation: baselines, metrics, held-out scoring and walk-forward backtests."""

@@ -1,1 +1,1 @@
-"""Experiment tracking and the model registry (MLflow), behind one module."""
+"""Experiment tracking and the model registry (MLflow), behind one package."""

@@ -1,1 +1,1 @@
-"""Training: compile, fit with early stopping, save self-contained models."""
+"""Training: compile, fit with early stopping, save self-contained models, record the run."""

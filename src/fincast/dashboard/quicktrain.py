@@ -165,9 +165,9 @@ def record(settings: QuickSettings, outcome: Any, progress: TrainingProgress) ->
     """Log the quick run to MLflow and register its model; the registered URI or None."""
     import keras
 
-    from fincast.tracking.record import record_training
     from fincast.tracking.run_tracker import RunTracker
     from fincast.tracking.store import TrackingError
+    from fincast.training.record import record_training
 
     assert settings.tracking_uri is not None
     try:

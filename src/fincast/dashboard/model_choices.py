@@ -1,6 +1,6 @@
 """The dashboard's model picker: registered versions and aliases, saved files, tasks.
 
-Plain functions, no Streamlit and no Keras, like :mod:`fincast.serving.dashboard`.
+Plain functions, no Streamlit and no Keras, like :mod:`fincast.dashboard.content`.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from fincast.serving.dashboard import Settings
+from fincast.dashboard.content import Settings
 
 DEFAULT_TASK = "returns"
 DEFAULT_FAMILY = "lstm"

@@ -1,8 +1,8 @@
 """Streamlit sections the pages compose: forecast, model card, backtest result, data tables.
 
-Each function lays out tables and figures that :mod:`fincast.serving.dashboard`,
-:mod:`fincast.serving.backtests` and :mod:`fincast.serving.datasets` computed, with
-data-derived text escaped (see :func:`fincast.serving.dashboard.escape_markdown`).
+Each function lays out tables and figures that :mod:`fincast.dashboard.content`,
+:mod:`fincast.dashboard.backtests` and :mod:`fincast.dashboard.datasets` computed, with
+data-derived text escaped (see :func:`fincast.dashboard.content.escape_markdown`).
 """
 
 from __future__ import annotations
@@ -12,13 +12,13 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from fincast.serving.backtests import (
+from fincast.dashboard.backtests import (
     BacktestResult,
     calibration_table,
     split_scores,
     verdict_parts,
 )
-from fincast.serving.charts import (
+from fincast.dashboard.charts import (
     calibration_figure,
     equity_figure,
     fold_losses_figure,
@@ -27,7 +27,7 @@ from fincast.serving.charts import (
     scores_frame,
     value_figure,
 )
-from fincast.serving.dashboard import (
+from fincast.dashboard.content import (
     card_facts,
     csv_filename,
     escape_markdown,

@@ -1,7 +1,7 @@
 """Streamlit glue of the Backtest page: where saved results come from, read once and cached.
 
 Results are read from an MLflow run's artifacts or a folder on disk
-(:mod:`fincast.serving.backtests`); nothing is recomputed.
+(:mod:`fincast.dashboard.backtests`); nothing is recomputed.
 """
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ from pathlib import Path
 
 import streamlit as st
 
-from fincast.serving.backtests import REPORT_FILE, BacktestResult, find_local_results
-from fincast.serving.dashboard import Settings, code_span
-from fincast.serving.runs import backtest_runs_first, run_label
-from fincast.serving.ui import runs_of
+from fincast.dashboard.backtests import REPORT_FILE, BacktestResult, find_local_results
+from fincast.dashboard.content import Settings, code_span
+from fincast.dashboard.runs import backtest_runs_first, run_label
+from fincast.dashboard.ui import runs_of
 
 RUN, FOLDER = "an MLflow run", "a saved folder"
 HOW = "`fincast-backtest evaluation=walkforward`"
@@ -34,7 +34,7 @@ def run_of_model(tracking_uri: str, model_uri: str) -> str | None:
 @st.cache_data(ttl=30, show_spinner=False)
 def run_result_folders(tracking_uri: str, run_id: str) -> list[str]:
     """The run's artifact folders that hold a saved backtest."""
-    from fincast.serving.backtests import result_folders
+    from fincast.dashboard.backtests import result_folders
     from fincast.tracking.browse import list_run_files
 
     return result_folders(list_run_files(tracking_uri, run_id))
@@ -45,7 +45,7 @@ def run_result(tracking_uri: str, run_id: str, folder: str) -> BacktestResult:
     """A saved backtest from a run's artifacts (downloaded once, then cached)."""
     import tempfile
 
-    from fincast.serving.backtests import read_result
+    from fincast.dashboard.backtests import read_result
     from fincast.tracking.browse import download_run_file
 
     with tempfile.TemporaryDirectory(prefix="fincast-backtest-") as temporary:
@@ -56,7 +56,7 @@ def run_result(tracking_uri: str, run_id: str, folder: str) -> BacktestResult:
 @st.cache_data(ttl=60, show_spinner=False)
 def local_result(folder: str, stamp: float) -> BacktestResult:
     """A saved backtest folder on disk (``stamp``: its report's mtime)."""
-    from fincast.serving.backtests import read_result
+    from fincast.dashboard.backtests import read_result
 
     return read_result(folder)
 

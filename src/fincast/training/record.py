@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Mapping
 from typing import Any
 
@@ -10,36 +9,10 @@ import pandas as pd
 
 from fincast.data.fingerprint import panel_frame
 from fincast.data.report import reports_frame
+from fincast.tracking.provenance import git_tags, library_versions
 from fincast.tracking.registry import EVALUATION_TAG, PROMOTION_METRIC, promote_if_better
 from fincast.tracking.run_tracker import RunTracker
 from fincast.training.pipeline import TrainingOutcome, registered_name
-
-
-def git_tags() -> dict[str, str]:
-    """The git commit and dirty flag of the working directory, if it is a checkout."""
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True, timeout=10
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain"], capture_output=True, text=True, check=True, timeout=10
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return {}
-    return {"git_commit": commit, "git_dirty": str(bool(dirty)).lower()}
-
-
-def library_versions() -> dict[str, str]:
-    """Versions of the libraries that shape a run's numbers."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    versions = {}
-    for package in ("fincast", "keras", "jax", "tensorflow", "torch", "numpy", "pandas", "mlflow"):
-        try:
-            versions[f"version_{package}"] = version(package)
-        except PackageNotFoundError:
-            continue
-    return versions
 
 
 def scores_as_metrics(scores: pd.DataFrame) -> dict[str, float]:

@@ -1,6 +1,6 @@
 """Streamlit glue of the Data page: the cache table, a refresh with progress, an upload.
 
-The numbers come from :mod:`fincast.serving.datasets`; this module lays them out and
+The numbers come from :mod:`fincast.dashboard.datasets`; this module lays them out and
 caches them (``st.cache_data``, keyed by the cache files' modification times).
 """
 
@@ -11,11 +11,11 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from fincast.dashboard import datasets
+from fincast.dashboard.charts import price_figure
+from fincast.dashboard.content import Settings, code_span, escape_markdown, one_line
 from fincast.data.cache import cached_tickers
 from fincast.data.sources import MarketDataError, sample_tickers
-from fincast.serving import datasets
-from fincast.serving.charts import price_figure
-from fincast.serving.dashboard import Settings, code_span, escape_markdown, one_line
 
 
 def cache_stamps(cache_dir: str) -> tuple[float, ...]:
@@ -122,7 +122,7 @@ def refresh_form(settings: Settings) -> None:
 
 def upload_forecast(settings: Settings, model_uri: str | None) -> None:
     """Upload a CSV of daily bars and forecast it with the chosen model."""
-    from fincast.serving import ui, views
+    from fincast.dashboard import ui, views
     from fincast.serving.forecast import forecast_ticker
 
     upload = st.file_uploader(

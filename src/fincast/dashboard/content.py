@@ -1,8 +1,8 @@
 """What the dashboard shows, as plain functions: settings, model card, forecast.
 
-No Streamlit here (see :mod:`fincast.serving.ui`), so every number the pages show can
+No Streamlit here (see :mod:`fincast.dashboard.ui`), so every number the pages show can
 be computed and tested without a browser. The model picker's entries are in
-:mod:`fincast.serving.model_choices`. Nothing imports Keras at import time.
+:mod:`fincast.dashboard.model_choices`. Nothing imports Keras at import time.
 """
 
 from __future__ import annotations

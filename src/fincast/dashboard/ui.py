@@ -1,7 +1,7 @@
 """Streamlit glue the dashboard's pages share: setup, caches, the model picker, empty states.
 
-Pages call these helpers and lay out what :mod:`fincast.serving.dashboard`,
-:mod:`fincast.serving.backtests` and :mod:`fincast.serving.datasets` compute. The
+Pages call these helpers and lay out what :mod:`fincast.dashboard.content`,
+:mod:`fincast.dashboard.backtests` and :mod:`fincast.dashboard.datasets` compute. The
 loaded model is cached once per resolved URI (``st.cache_resource``, bounded) and shared
 read-only by every session; data and registry listings are cached with ``st.cache_data``.
 Text that comes from data (tickers, file names, errors) is escaped before it reaches
@@ -21,14 +21,14 @@ import pandas as pd
 import streamlit as st
 
 from fincast.backend import BackendError, select_backend
-from fincast.serving.dashboard import Settings, code_span, escape_markdown, one_line
-from fincast.serving.model_choices import (
+from fincast.dashboard.content import Settings, code_span, escape_markdown, one_line
+from fincast.dashboard.model_choices import (
     OTHER_MODEL,
     available_tasks,
     configured_tasks,
     model_choices,
 )
-from fincast.serving.quicktrain import QuickSettings, QuickTrainer
+from fincast.dashboard.quicktrain import QuickSettings, QuickTrainer
 
 MODEL_KEY = "fincast.model_uri"
 TASK_KEY = "fincast.task"

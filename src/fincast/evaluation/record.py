@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 
 from fincast.evaluation.report import Report
-from fincast.tracking.record import git_tags, library_versions
+from fincast.tracking.provenance import git_tags, library_versions
 from fincast.tracking.run_tracker import RunTracker
 
 

@@ -81,7 +81,7 @@ def forecast_figure(
     Args:
         history: recent prices, indexed by date.
         forecast: the forecast; its path is joined to the last price.
-        bands: price quantiles per step (:func:`fincast.serving.dashboard.forecast_bands`).
+        bands: price quantiles per step (:func:`fincast.dashboard.content.forecast_bands`).
         band: the lower and upper column of ``bands`` and their nominal coverage.
     """
     ticker = plain(forecast.ticker)
