@@ -139,3 +139,43 @@ def test_light_modules_import_without_keras(module):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip() == "[]"
+
+
+# Packages a layer must not import: lower layers know nothing of the ones built on them.
+FORBIDDEN_LAYERS = {
+    "tracking": ("training", "evaluation", "serving", "dashboard", "cli"),
+    "serving": ("training", "evaluation", "dashboard", "cli"),
+    "evaluation": ("dashboard", "cli"),
+    "training": ("dashboard", "cli"),
+}
+
+
+def fincast_imports(source: str) -> list[tuple[int, str]]:
+    """``(line, module)`` for every absolute import of a ``fincast`` module in ``source``.
+
+    >>> fincast_imports("import os\\nfrom fincast.data import cache\\nimport fincast.cli")
+    [(2, 'fincast.data'), (3, 'fincast.cli')]
+    """
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names = [node.module]
+        found += [(node.lineno, name) for name in names if name.split(".")[0] == "fincast"]
+    return sorted(found)
+
+
+@pytest.mark.parametrize("layer", sorted(FORBIDDEN_LAYERS))
+def test_lower_layers_do_not_import_the_layers_above(layer):
+    above = FORBIDDEN_LAYERS[layer]
+    offenders = [
+        f"{path.relative_to(PACKAGE_DIR.parent)}:{line} imports {module}"
+        for path in sorted((PACKAGE_DIR / layer).rglob("*.py"))
+        for line, module in fincast_imports(path.read_text())
+        if module.split(".")[1:2] and module.split(".")[1] in above
+    ]
+    assert not offenders, f"fincast.{layer} must not import {', '.join(above)}:\n" + "\n".join(
+        offenders
+    )
