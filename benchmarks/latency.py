@@ -75,9 +75,9 @@ def _saved_forecaster(family: str, directory: Path) -> Any:
     """Build, save (with a card) and load back a forecaster, as fincast serves one."""
     import numpy as np
 
+    from fincast.fitting.fit import save_model, set_seed
     from fincast.models.builders import build_lstm, build_mlp, fit_scaling
     from fincast.serving.forecast import load_forecaster
-    from fincast.training.fit import save_model, set_seed
 
     rng = np.random.default_rng(0)
     inputs = rng.normal(size=(256, LOOKBACK, FEATURES)).astype("float32")

@@ -3,7 +3,7 @@
 Each backend trains in its own subprocess (Keras fixes its backend per process), one
 after another, all with the same thread count. A contender builds a fincast model
 (``build_lstm`` / ``build_mlp``: lookback 60, 5 features, 64 units, horizon 1),
-trains it through ``fincast.training.fit.train_model`` (Adam, MSE, batch 256) for one
+trains it through ``fincast.fitting.fit.train_model`` (Adam, MSE, batch 256) for one
 warm-up epoch plus ``--epochs`` timed epochs on random data, and reports:
 
 * samples/s from the median timed epoch;
@@ -146,8 +146,8 @@ def keras_contender(
     """
     import keras
 
+    from fincast.fitting.fit import set_seed, train_model
     from fincast.models.builders import build_lstm, build_mlp, fit_scaling
-    from fincast.training.fit import set_seed, train_model
 
     class EpochTimer(keras.callbacks.Callback):
         def __init__(self) -> None:

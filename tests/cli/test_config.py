@@ -1,14 +1,28 @@
-"""The real config, composed as Hydra composes it: defaults, overrides, schema checks."""
+"""The real config, composed as Hydra composes it, built into the one job spec.
+
+Every option of every config group and every ``experiment=`` recipe composes, becomes
+a frozen :class:`~fincast.specs.JobSpec` and builds its model, as
+lightning-hydra-template's config tests do; bad values fail with the key and value.
+"""
 
 from __future__ import annotations
+
+import dataclasses
 
 import pytest
 from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 
-from fincast.cli.schema import check_choices, check_override_keys, register_schemas
+from fincast.cli.common import job_spec
+from fincast.cli.schema import check_override_keys, register_schemas
+from fincast.evaluation.tasks import TASKS
 from fincast.paths import config_dir
+from fincast.specs import JobSpec
+
+GROUPS = ("data", "features", "task", "model", "training", "evaluation", "tracking")
+RECIPES = ("experiment", "hparams_search")
+NEEDS = {"data=csv": ["data.options.path=prices.csv"]}
 
 
 def composed(*overrides: str):
@@ -17,36 +31,102 @@ def composed(*overrides: str):
         return compose(config_name="config", overrides=list(overrides))
 
 
-def test_defaults_compose_and_pass_the_checks():
-    config = composed()
-    assert config.backend == "auto" and config.model.name == "lstm"
-    assert config.data.source == "sample"
-    assert list(config.data.tickers) == ["^GSPC"]
-    check_choices(config)
+def options(group: str) -> list[str]:
+    return sorted(path.stem for path in (config_dir() / group).glob("*.yaml"))
 
 
-@pytest.mark.parametrize("model", ["lstm", "mlp", "cnn", "t2v_attention"])
-def test_every_model_group_composes(model):
-    config = composed(f"model={model}", "training.epochs=2", "backend=jax")
-    assert config.model.name == model and config.model.builder._target_.startswith("fincast.models")
-    assert config.training.epochs == 2
+def every_choice() -> list[str]:
+    return [f"{group}={name}" for group in (*GROUPS, *RECIPES) for name in options(group)]
 
 
-def test_experiment_recipe_overrides_globals():
-    config = composed("experiment=sp500_lstm")
-    assert list(config.data.tickers) == ["^GSPC", "^IXIC"] and config.task.horizon == 10
+def test_every_group_and_recipe_has_options():
+    for group in (*GROUPS, *RECIPES):
+        assert options(group), f"conf/{group} has no options"
+
+
+@pytest.mark.parametrize("choice", every_choice())
+def test_every_choice_builds_a_frozen_spec_and_its_model(choice):
+    config = composed(choice, *NEEDS.get(choice, []))
+    job = job_spec(config, "test")
+    assert isinstance(job, JobSpec) and job.task.name in TASKS
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        job.training.epochs = 1  # type: ignore[misc]
+    build = job.model.build_function()
+    assert callable(build) and build.func.__module__ == "fincast.models.builders"
+
+
+def test_the_spec_holds_what_was_composed():
+    job = job_spec(
+        composed(
+            "experiment=sp500_lstm",
+            "data.on_invalid=repair",
+            "training.precision=mixed_bfloat16",
+            "training.reduce_lr.patience=2",
+            "training.pooling=per_ticker",
+            "evaluation=walkforward",
+            "evaluation.folds=3",
+        ),
+        "test",
+    )
+    assert job.data.tickers == ["^GSPC", "^IXIC"] and job.task.horizon == 10
+    assert job.data.on_invalid == "repair" and job.data.max_daily_move == 0.4
+    assert job.training.precision == "mixed_bfloat16" and job.training.reduce_lr is not None
+    assert job.training.reduce_lr.patience == 2 and job.training.pooling == "per_ticker"
+    assert job.evaluation.name == "walkforward" and job.evaluation.folds == 3
+    assert job.model.builder["num_layers"] == 2 and job.embargo == 10
+
+
+def test_a_model_builds_from_its_spec():
+    import numpy as np
+
+    from fincast.models.builders import fit_scaling
+
+    job = job_spec(composed("model=mlp", "model.builder.units=[8]", "task.lookback=5"), "test")
+    inputs = np.random.default_rng(0).normal(size=(32, 5, 3)).astype("float32")
+    model = job.model.build_function()(
+        lookback=5,
+        num_features=3,
+        horizon=job.task.horizon,
+        scaling=fit_scaling(inputs, inputs[:, :5, 0]),
+    )
+    assert model.output_shape == (None, job.task.horizon)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("data.refresh=sometimes", "data.refresh must be one of never, missing, always"),
+        ("data.on_invalid=fix", "data.on_invalid must be one of raise, warn, repair"),
+        ("training.epochs=0", "training.epochs must be >= 1. Received: training.epochs=0"),
+        ("training.pooling=global", "training.pooling must be one of pooled, per_ticker"),
+        ("task.quantiles=[0.1,0.9]", "quantiles must include 0.5"),
+        ("task.name=prices", "Unknown task 'prices'; choose one of returns, volatility"),
+        ("evaluation.embargo=1", None),
+    ],
+)
+def test_bad_values_end_with_one_line_naming_key_and_value(override, message, capsys):
+    config = composed(override)
+    if message is None:  # checked where the embargo is used, against the horizon
+        job = job_spec(config, "test")
+        with pytest.raises(ValueError, match="evaluation.embargo must be at least the horizon"):
+            _ = job.embargo
+        return
+    with pytest.raises(SystemExit) as exited:
+        job_spec(config, "test")
+    assert exited.value.code == 2
+    error = capsys.readouterr().err
+    assert message in error and len(error.strip().splitlines()) == 1
+
+
+def test_a_missing_mandatory_value_is_named():
+    with pytest.raises(SystemExit):
+        job_spec(composed("data=csv"), "test")
 
 
 def test_wrong_type_is_refused_by_the_schema():
     with pytest.raises(ConfigCompositionException) as raised:
         composed("training.epochs=many")
     assert "training.epochs" in str(raised.value.__cause__)
-
-
-def test_bad_choice_names_key_value_and_allowed():
-    config = composed("data.refresh=sometimes")
-    with pytest.raises(ValueError, match="data.refresh must be one of never, missing, always"):
-        check_choices(config)
 
 
 def test_misspelt_key_lists_the_known_ones():

@@ -9,6 +9,7 @@ import pandas as pd
 from fincast.cli.fetch import findings, progress_line, summary_row
 from fincast.data.sources import MarketDataUnavailable
 from fincast.data.sync import TickerOutcome
+from fincast.specs import DataSpec
 
 
 def sessions(rows: int, make_bars) -> pd.DataFrame:
@@ -30,8 +31,8 @@ def test_findings_name_the_check_and_the_count(make_bars) -> None:
 def test_findings_follow_the_configured_calendar(make_bars) -> None:
     bars = make_bars(10, start="2024-01-02")  # the 10th business day is a NYSE holiday
     assert findings(bars, "AAPL") == "extra_sessions=1"
-    assert findings(bars, "AAPL", {"calendar": None, "calendars": {}}) == "ok"
-    assert findings(bars, "VOD.L", {"calendar": None, "calendars": {"VOD.L": "XNYS"}}) != "ok"
+    assert findings(bars, "AAPL", DataSpec(calendar=None)) == "ok"
+    assert findings(bars, "VOD.L", DataSpec(calendar=None, calendars={"VOD.L": "XNYS"})) != "ok"
 
 
 def test_too_few_rows_is_shown_not_raised(make_bars) -> None:

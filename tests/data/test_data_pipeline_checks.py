@@ -92,9 +92,10 @@ def test_calendar_per_ticker_and_no_calendar(recent, tmp_path):
 
 
 def test_panel_split_carries_tickers(tiny_outcome):
+    from fincast.training.splits import split_windows
+
     from fincast.data.features import make_features
     from fincast.data.windows import make_windows
-    from fincast.training.splits import split_windows
 
     job, _ = tiny_outcome
     windows = {

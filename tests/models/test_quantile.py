@@ -11,7 +11,8 @@ from hypothesis.extra.numpy import arrays
 from layer_checks import check_layer
 
 from fincast.models.layers import QuantileHead
-from fincast.models.quantile import median_index, quantile_scores
+from fincast.models.quantile import quantile_scores
+from fincast.quantiles import median_index
 
 QUANTILES = [0.1, 0.5, 0.9]
 

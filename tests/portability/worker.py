@@ -87,8 +87,8 @@ def _card(num_features: int) -> dict[str, Any]:
 
 
 def _train_once(spec: ModelSpec, data: Any) -> Any:
+    from fincast.fitting.fit import set_seed, train_model
     from fincast.models.builders import fit_scaling
-    from fincast.training.fit import set_seed, train_model
 
     inputs, targets = data["train_x"], data["train_y"]
     set_seed(SEED)
@@ -128,7 +128,7 @@ def _weights_report(first: list[np.ndarray], second: list[np.ndarray]) -> dict[s
 
 
 def train_phase(workdir: Path, backend: str) -> dict[str, Any]:
-    from fincast.training.fit import save_model
+    from fincast.fitting.fit import save_model
 
     data = np.load(workdir / "data.npz")
     out = workdir / backend

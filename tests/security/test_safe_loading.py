@@ -29,9 +29,9 @@ import keras
 import numpy as np
 import pytest
 
+from fincast.fitting.fit import save_model
 from fincast.models.builders import build_mlp, fit_scaling
 from fincast.serving.forecast import load_forecaster
-from fincast.training.fit import save_model
 
 CARD = {"features": ["log_return"], "lookback": 4, "horizon": 1, "tickers": ["TEST"]}
 Config = dict[str, Any]

@@ -70,8 +70,8 @@ def _builders() -> dict[str, Callable[..., Any]]:
 
 
 def _model(name: str) -> tuple[Any, np.ndarray]:
+    from fincast.fitting.fit import set_seed
     from fincast.models.builders import fit_scaling
-    from fincast.training.fit import set_seed
 
     lookback, features = (60, 5) if name == "lstm_reference_size" else (LOOKBACK, FEATURES)
     inputs, targets = _data(lookback, features)
@@ -107,8 +107,8 @@ for _name in SERVED_MODELS:
 @check
 def forecaster_serves_fast_path() -> dict[str, Any]:
     """Forecaster.predict_window of a saved and loaded model: compiled, equal to predict."""
+    from fincast.fitting.fit import save_model
     from fincast.serving.forecast import load_forecaster
-    from fincast.training.fit import save_model
 
     model, inputs = _model("lstm_custom_layers")
     expected = model.predict(inputs[:1], verbose=0)
@@ -258,7 +258,7 @@ def saved_format_is_keras_lstm() -> dict[str, Any]:
 
     import keras
 
-    from fincast.training.fit import save_model
+    from fincast.fitting.fit import save_model
 
     model, inputs = _model("lstm")
     with tempfile.TemporaryDirectory() as directory:
@@ -303,8 +303,8 @@ def _shard_counts(spy: Any) -> list[int]:
 @check
 def sharded_training_matches_one_kernel() -> dict[str, Any]:
     """train_model with the LSTM batches in 2 shards ends at one kernel call's weights."""
+    from fincast.fitting.fit import set_seed, train_model
     from fincast.models.builders import build_lstm, fit_scaling
-    from fincast.training.fit import set_seed, train_model
 
     if BACKEND != "torch":
         return {"skipped": TORCH_ONLY}

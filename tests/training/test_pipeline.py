@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from fincast.training.splits import split_windows
 
 from fincast.data.windows import make_windows
 from fincast.training.pipeline import TrainingJob, registered_name
-from fincast.training.splits import split_windows
 
 
 def test_outcome_scores_model_next_to_baselines(tiny_outcome):

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from fincast.data.sources import load_sample
+from fincast.fitting.hardware import HardwareError
 from fincast.models.builders import build_mlp
 from fincast.serving.forecast import forecast_ticker, load_forecaster
-from fincast.training.hardware import HardwareError
 from fincast.training.pipeline import TrainingJob, run_training
 
 QUANTILES = [0.1, 0.5, 0.9]

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,71 +18,20 @@ from omegaconf import DictConfig, OmegaConf
 
 from fincast.cli.common import (
     fail,
-    job_fields,
-    load_model_and_bars,
+    job_spec,
+    load_models_and_bars,
     plain,
     run_hydra_app,
     start_backend,
-    typed,
 )
+from fincast.specs import JobSpec
 
 if TYPE_CHECKING:  # these import keras, which must wait for the backend choice
-    from fincast.evaluation.folds import FoldPlan
     from fincast.evaluation.report import Report
     from fincast.evaluation.runner import FoldResult
-    from fincast.evaluation.walkforward import WalkForwardJob
     from fincast.tracking.run_tracker import RunTracker
 
 COMMAND = "fincast-backtest"
-
-
-def fold_plan(config: DictConfig) -> FoldPlan:
-    """The walk-forward fold plan of ``config.evaluation``, with checked value types."""
-    from fincast.evaluation.folds import FoldPlan
-
-    evaluation = config.evaluation
-    optional = {
-        key: None if evaluation.get(key) is None else typed(config, f"evaluation.{key}", int)
-        for key in ("train_windows", "embargo")
-    }
-    return FoldPlan(
-        folds=typed(config, "evaluation.folds", int),
-        step=typed(config, "evaluation.step", int),
-        window=str(evaluation.window),
-        min_train_windows=typed(config, "evaluation.min_train_windows", int),
-        refit_every=typed(config, "evaluation.refit_every", int),
-        **optional,
-    )
-
-
-def walkforward_job(config: DictConfig) -> WalkForwardJob:
-    """Turn the composed config into a :class:`WalkForwardJob`, checking value types.
-
-    Raises:
-        ValueError: a value of the wrong type, naming the key and the value.
-    """
-    from fincast.evaluation.walkforward import WalkForwardJob
-
-    baselines = config.evaluation.get("baselines")
-    return WalkForwardJob(
-        **job_fields(config),
-        quantiles=_quantiles(config),
-        plan=fold_plan(config),
-        baselines=None if baselines is None else [str(name) for name in baselines],
-        n_jobs=typed(config, "evaluation.n_jobs", int),
-    )
-
-
-def _quantiles(config: DictConfig) -> list[float] | None:
-    levels = config.task.get("quantiles")
-    if levels is None:
-        return None
-    try:
-        return [float(level) for level in levels]
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"task.quantiles must be a list of levels in (0, 1). Received: {levels!r}"
-        ) from None
 
 
 def output_dir() -> Path:
@@ -93,55 +41,56 @@ def output_dir() -> Path:
     return Path(HydraConfig.get().runtime.output_dir)
 
 
-def _progress(ticker: str) -> Callable[[FoldResult, int], None]:
-    def show(result: FoldResult, total: int) -> None:
-        print(f"{ticker} {result.line(total, list(result.losses))}", file=sys.stderr, flush=True)
-
-    return show
+def _progress(label: str, result: FoldResult, total: int) -> None:
+    print(f"{label} {result.line(total, list(result.losses))}", file=sys.stderr, flush=True)
 
 
-def _tracker(config: DictConfig, run_name: str) -> RunTracker | None:
-    if not config.tracking.enabled:
+def _tracker(job: JobSpec, run_name: str) -> RunTracker | None:
+    if not job.tracking.enabled:
         return None
     from fincast.tracking.run_tracker import RunTracker
     from fincast.tracking.store import TrackingError, resolve_uri
 
     try:
-        return RunTracker(
-            resolve_uri(config.tracking.uri), str(config.tracking.experiment), run_name
-        )
+        return RunTracker(resolve_uri(job.tracking.uri), job.tracking.experiment, run_name)
     except TrackingError as error:
         fail(COMMAND, error)
 
 
-def walk_forward(config: DictConfig, backend_tags: dict[str, str]) -> None:
-    """Run, print, save and track the walk-forward backtest of every configured ticker."""
+def walk_forward(job: JobSpec, config: DictConfig, backend_tags: dict[str, str]) -> None:
+    """Run, print, save and track the walk-forward backtest of every configured ticker.
+
+    The model is backtested as ``fincast-train`` deploys it: pooled over every
+    ticker, refitted per fold on all of them, or one model per ticker
+    (``training.pooling``); the bars pass the same data checks as in training.
+    """
+    from fincast.data.loading import load_checked_bars
     from fincast.data.sources import MarketDataError, MarketDataUnavailable
     from fincast.evaluation.plots import save_plots
     from fincast.evaluation.report import build_report, render, save_report
     from fincast.evaluation.trading import Strategy
-    from fincast.evaluation.walkforward import backtest_series, load_job_bars
+    from fincast.evaluation.walkforward import backtest_panel
 
     try:
-        job = walkforward_job(config)
-        bars = load_job_bars(job)
-        strategy = Strategy(**plain(config.evaluation.trading))
-    except (MarketDataError, MarketDataUnavailable, ValueError, TypeError) as error:
+        bars, _ = load_checked_bars(job.data, job.features.price)
+    except (MarketDataError, MarketDataUnavailable, ValueError) as error:
         fail(COMMAND, error)
-    tracker = _tracker(config, f"backtest-{job.task}-{job.model_family}-{backend_tags['backend']}")
+    strategy = Strategy(**vars(job.evaluation.trading))
+    run_name = f"backtest-{job.task.name}-{job.model.name}-{backend_tags['backend']}"
+    tracker = _tracker(job, run_name)
+    try:
+        backtests = backtest_panel(bars, job, progress=_progress)
+    except (MarketDataError, ValueError) as error:
+        if tracker:
+            tracker.finish("FAILED")
+        fail(COMMAND, error)
     reports: list[Report] = []
     files: list[Path] = []
-    for ticker, frame in bars.items():
-        try:
-            result = backtest_series(frame, job, ticker=ticker, progress=_progress(ticker))
-        except (MarketDataError, ValueError) as error:
-            if tracker:
-                tracker.finish("FAILED")
-            fail(COMMAND, error)
+    for ticker, result in backtests.items():
         report = build_report(result, strategy)
         folder = output_dir() / "backtest" / (re.sub(r"[^\w.-]", "", ticker) or "series")
         files += save_report(report, folder)
-        if config.evaluation.get("plots", True):
+        if job.evaluation.plots:
             files += save_plots(report, folder)
         print(render(report) + "\n")
         reports.append(report)
@@ -167,15 +116,16 @@ def _record(
         print(f"{COMMAND}: warning: MLflow did not record: {tracker.failures[0]}", file=sys.stderr)
 
 
-def holdout(config: DictConfig) -> None:
+def holdout(job: JobSpec) -> None:
     """Score a saved or registered model on the data after its fit period."""
     from fincast.data.sources import MarketDataError
     from fincast.evaluation.backtest import score_unseen
 
-    forecaster, bars = load_model_and_bars(config, COMMAND)
+    forecasters, bars = load_models_and_bars(job, COMMAND)
     for ticker, frame in bars.items():
+        forecaster = forecasters[ticker]
         try:
-            scores = score_unseen(forecaster, frame)
+            scores = score_unseen(forecaster, frame, ticker)
         except (MarketDataError, ValueError) as error:
             fail(COMMAND, error)
         print(
@@ -187,11 +137,12 @@ def holdout(config: DictConfig) -> None:
 
 def backtest(config: DictConfig) -> None:
     """The Hydra task of ``fincast-backtest``."""
+    job = job_spec(config, COMMAND)
     backend = start_backend(config, COMMAND)
-    if config.evaluation.get("name") == "walkforward":
-        walk_forward(config, backend.as_tags())
+    if job.evaluation.name == "walkforward":
+        walk_forward(job, config, backend.as_tags())
     else:
-        holdout(config)
+        holdout(job)
 
 
 def main() -> None:

@@ -8,15 +8,22 @@ import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
 from fincast.backend import BackendError, BackendInfo, describe_backend
 from fincast.paths import config_dir
+from fincast.specs import JobSpec
+from fincast.tracking.names import champion_uri
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from fincast.serving.forecast import Forecaster
 
 logger = logging.getLogger("fincast")
-Number = TypeVar("Number", int, float)
 
 
 _CARET_TOKEN = re.compile(r"(?<![\w'\"])([^\[\],\s'\"]*\^[^\[\],\s'\"]*)")
@@ -41,7 +48,7 @@ def run_hydra_app(task: Callable[[DictConfig], Any], config_name: str = "config"
     """Run ``task`` as a Hydra app over fincast's config directory."""
     import hydra
 
-    from fincast.cli.schema import check_choices, check_override_keys, register_schemas
+    from fincast.cli.schema import check_override_keys, register_schemas
 
     sys.argv[1:] = quote_index_symbols(sys.argv[1:])
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -53,15 +60,8 @@ def run_hydra_app(task: Callable[[DictConfig], Any], config_name: str = "config"
     except ValueError as error:
         fail(command, error)
 
-    def checked_task(config: DictConfig) -> Any:
-        try:
-            check_choices(config)
-        except ValueError as error:
-            fail(command, error)
-        return task(config)
-
     app = hydra.main(config_path=str(config_dir()), config_name=config_name, version_base="1.3")
-    app(checked_task)()
+    app(task)()
 
 
 def fail(command: str, error: BaseException | str) -> NoReturn:
@@ -90,82 +90,62 @@ def plain(config: DictConfig) -> dict[str, Any]:
     return {str(key): value for key, value in container.items()}
 
 
-def typed(config: DictConfig, key: str, kind: type[Number]) -> Number:
-    """The value at dotted ``key`` converted to ``kind``, or a ValueError naming key and value.
+def job_spec(config: DictConfig, command: str) -> JobSpec:
+    """The composed config as the frozen :class:`~fincast.specs.JobSpec`, checked once.
 
-    >>> typed(OmegaConf.create({"training": {"epochs": "3"}}), "training.epochs", int)
-    3
+    Every value is checked by the spec (ranges, choices) and the task by the task
+    registry; a bad value ends the command with one line naming the key and value.
     """
-    value = OmegaConf.select(config, key)
+    from fincast.evaluation.tasks import task_named
+
     try:
-        if isinstance(value, bool) or (kind is int and isinstance(value, float)):
-            raise TypeError
-        return kind(value)
-    except (TypeError, ValueError):
-        name = "an integer" if kind is int else "a number"
-        raise ValueError(f"{key} must be {name}. Received: {key}={value!r}") from None
+        job = OmegaConf.to_object(config)
+        if not isinstance(job, JobSpec):
+            raise ValueError(f"the config is not a fincast job. Received: {type(job).__name__}")
+        task_named(job.task.name)
+    except MissingMandatoryValue as error:
+        key = error.full_key or "a key"
+        fail(command, f"{key} must be set (it has no default). Received: {key}=???")
+    except (ValueError, OmegaConfBaseException) as error:
+        fail(command, " ".join(str(error).split("\n")[0].split()))
+    return job
 
 
-def default_model_uri(config: DictConfig) -> str:
-    """``config.model_uri`` or the champion of this task and model family."""
-    if config.get("model_uri"):
-        return str(config.model_uri)
-    return f"models:/fincast-{config.task.name}-{config.model.name}@champion"
+def model_uri_of(job: JobSpec, ticker: str | None = None) -> str:
+    """``model_uri`` of the job, else the champion of its task and model family.
 
-
-def load_model_and_bars(config: DictConfig, command: str) -> tuple[Any, dict[str, Any]]:
-    """The configured model (``model_uri`` or the champion) and the configured tickers' bars.
-
-    Expected failures (no model, bad file, bad data) end the command with one line.
+    A per-ticker job's champion is that ticker's model.
     """
-    from fincast.data.loading import load_bars
+    if job.model_uri:
+        return job.model_uri
+    per_ticker = job.training.pooling == "per_ticker"
+    return champion_uri(job.task.name, job.model.name, ticker if per_ticker else None)
+
+
+def load_models_and_bars(
+    job: JobSpec, command: str
+) -> tuple[dict[str, Forecaster], dict[str, pd.DataFrame]]:
+    """The model of each ticker (``model_uri`` or the champion) and the checked bars.
+
+    The bars pass the job's data checks (``data.on_invalid``, calendars, jump
+    threshold) as in training. Expected failures (no model, bad file, bad data) end
+    the command with one line.
+    """
+    from fincast.data.loading import load_checked_bars
     from fincast.data.sources import MarketDataError, MarketDataUnavailable
     from fincast.serving.forecast import load_forecaster
     from fincast.tracking.store import TrackingError
 
     try:
-        forecaster = load_forecaster(default_model_uri(config), str(config.tracking.uri))
-        bars = load_bars(
-            str(config.data.source),
-            [str(ticker) for ticker in config.data.tickers],
-            cache_dir=str(config.data.cache_dir),
-            refresh=str(config.data.get("refresh", "missing")),
-            options=plain(config.data.options),
-        )
+        if job.training.pooling == "pooled" or job.model_uri:
+            pooled = load_forecaster(model_uri_of(job), job.tracking.uri)
+            bars, _ = load_checked_bars(job.data, pooled.card.get("price", job.features.price))
+            return dict.fromkeys(bars, pooled), bars
+        forecasters = {
+            ticker: load_forecaster(model_uri_of(job, ticker), job.tracking.uri)
+            for ticker in job.data.tickers
+        }
+        bars, _ = load_checked_bars(job.data, job.features.price)
     except (TrackingError, MarketDataError, MarketDataUnavailable, ValueError, OSError) as error:
         fail(command, error)
-    return forecaster, bars
-
-
-def job_fields(config: DictConfig) -> dict[str, Any]:
-    """The data, features, task, model and fitting keys shared by training and backtest jobs.
-
-    Raises:
-        ValueError: a value of the wrong type, naming the key and the value.
-    """
-    from hydra.utils import instantiate
-
-    from fincast.training.fit import jit_compile_setting  # after start_backend: imports keras
-
-    return {
-        "tickers": [str(ticker) for ticker in config.data.tickers],
-        "build_model": instantiate(config.model.builder),
-        "model_family": str(config.model.name),
-        "task": str(config.task.name),
-        "source": str(config.data.source),
-        "data_options": plain(config.data.options),
-        "cache_dir": str(config.data.cache_dir),
-        "refresh": str(config.data.get("refresh", "missing")),
-        "features": [str(name) for name in config.features.names],
-        "price": str(config.features.price),
-        "target": str(config.task.target),
-        "lookback": typed(config, "task.lookback", int),
-        "horizon": typed(config, "task.horizon", int),
-        "epochs": typed(config, "training.epochs", int),
-        "batch_size": typed(config, "training.batch_size", int),
-        "learning_rate": typed(config, "training.learning_rate", float),
-        "patience": typed(config, "training.patience", int),
-        "jit_compile": jit_compile_setting(config.training.get("jit_compile", "auto")),
-        "validation_fraction": typed(config, "evaluation.validation_fraction", float),
-        "seed": typed(config, "seed", int),
-    }
+    return forecasters, bars

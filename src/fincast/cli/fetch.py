@@ -11,11 +11,12 @@ stored first); a failed refresh of a cached ticker counts as failed.
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from omegaconf import DictConfig
 
-from fincast.cli.common import fail, plain, run_hydra_app
+from fincast.cli.common import fail, job_spec, run_hydra_app
+from fincast.specs import DataSpec
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -27,30 +28,23 @@ FAILED = ("failed", "stale")
 ERROR_WIDTH = 90
 
 
-def findings(bars: pd.DataFrame, ticker: str, checks: dict[str, Any] | None = None) -> str:
+def findings(bars: pd.DataFrame, ticker: str, data: DataSpec | None = None) -> str:
     """The validation findings of ``bars`` in a few words: ``ok`` or ``check=count, ...``.
 
     Args:
         bars: one ticker's bars.
         ticker: its symbol.
-        checks: ``calendar``, ``calendars`` and ``max_daily_move`` as
-            :func:`fincast.cli.train.data_checks` reads them from ``config.data``.
+        data: the job's data settings: ``calendar``, ``calendars`` and
+            ``max_daily_move`` (the defaults when not given).
     """
-    from fincast.data.calendars import DEFAULT_CALENDAR, calendar_for
+    from fincast.data.calendars import calendar_for
     from fincast.data.sources import MarketDataError
-    from fincast.data.validate import DEFAULT_MAX_DAILY_MOVE, check_bars
+    from fincast.data.validate import check_bars
 
-    checks = checks or {}
-    calendar = calendar_for(
-        ticker, checks.get("calendar", DEFAULT_CALENDAR), checks.get("calendars")
-    )
+    data = data or DataSpec()
+    calendar = calendar_for(ticker, data.calendar, data.calendars)
     try:
-        report = check_bars(
-            bars,
-            ticker,
-            calendar=calendar,
-            max_daily_move=checks.get("max_daily_move", DEFAULT_MAX_DAILY_MOVE),
-        )
+        report = check_bars(bars, ticker, calendar=calendar, max_daily_move=data.max_daily_move)
     except MarketDataError as error:
         return str(error)
     failed = report.errors + report.warnings
@@ -80,8 +74,8 @@ def _short(error: Exception | None) -> str:
     return text if len(text) <= ERROR_WIDTH else text[: ERROR_WIDTH - 3] + "..."
 
 
-def summary_row(outcome: TickerOutcome, checks: dict[str, Any] | None = None) -> dict[str, object]:
-    """The summary table's row of one ticker (``checks``: see :func:`findings`)."""
+def summary_row(outcome: TickerOutcome, data: DataSpec | None = None) -> dict[str, object]:
+    """The summary table's row of one ticker (``data``: see :func:`findings`)."""
     row: dict[str, object] = {
         "ticker": outcome.ticker,
         "status": outcome.status,
@@ -98,25 +92,23 @@ def summary_row(outcome: TickerOutcome, checks: dict[str, Any] | None = None) ->
         row["first"] = str(bars.index[0].date())
         row["last"] = str(bars.index[-1].date())
         row["stale_days"] = outcome.age_days
-        row["validation"] = findings(bars, outcome.ticker, checks)
+        row["validation"] = findings(bars, outcome.ticker, data)
     return row
 
 
-def _load_other(config: DictConfig, ticker: str) -> TickerOutcome:
+def _load_other(data: DataSpec, ticker: str) -> TickerOutcome:
     from fincast.data.loading import load_bars
     from fincast.data.sources import MarketDataError, MarketDataUnavailable
     from fincast.data.sync import TickerOutcome
 
     try:
-        bars = load_bars(str(config.data.source), [ticker], options=plain(config.data.options))[
-            ticker
-        ]
+        bars = load_bars(data.source, [ticker], options=dict(data.options))[ticker]
     except (MarketDataError, MarketDataUnavailable) as error:
         return TickerOutcome(ticker, "failed", error=error)
     return TickerOutcome(ticker, "loaded", bars)
 
 
-def collect(config: DictConfig, tickers: list[str]) -> list[TickerOutcome]:
+def collect(data: DataSpec, tickers: list[str]) -> list[TickerOutcome]:
     """Fetch or load every ticker, printing one progress line each on stderr."""
     from fincast.data.sync import sync_yfinance
 
@@ -127,17 +119,17 @@ def collect(config: DictConfig, tickers: list[str]) -> list[TickerOutcome]:
         done.append(outcome)
         print(progress_line(len(done), total, outcome), file=sys.stderr, flush=True)
 
-    if str(config.data.source) == "yfinance":
+    if data.source == "yfinance":
         sync_yfinance(
             tickers,
-            cache_dir=str(config.data.cache_dir),
-            refresh=str(config.data.refresh),
-            options=plain(config.data.options),
+            cache_dir=data.cache_dir,
+            refresh=data.refresh,
+            options=dict(data.options),
             on_outcome=report,
         )
     else:
         for ticker in tickers:
-            report(_load_other(config, ticker))
+            report(_load_other(data, ticker))
     return done
 
 
@@ -145,18 +137,14 @@ def fetch(config: DictConfig) -> None:
     """The Hydra task of ``fincast-fetch``."""
     import pandas as pd
 
-    from fincast.cli.train import data_checks
     from fincast.data.sources import MarketDataError
 
-    tickers = [str(ticker) for ticker in config.data.tickers]
-    if not tickers:
-        fail(COMMAND, "data.tickers is empty; e.g. data.tickers=[AAPL,MSFT].")
+    data = job_spec(config, COMMAND).data
     try:
-        checks = data_checks(config)
-        outcomes = collect(config, tickers)
+        outcomes = collect(data, list(data.tickers))
     except (MarketDataError, ValueError) as error:  # bad options: nothing was fetched
         fail(COMMAND, error)
-    table = pd.DataFrame([summary_row(outcome, checks) for outcome in outcomes])
+    table = pd.DataFrame([summary_row(outcome, data) for outcome in outcomes])
     print(table.to_string(index=False))
     failed = [outcome.ticker for outcome in outcomes if outcome.status in FAILED]
     if failed:

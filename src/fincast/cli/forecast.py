@@ -6,25 +6,26 @@ import json
 
 from omegaconf import DictConfig
 
-from fincast.cli.common import fail, load_model_and_bars, run_hydra_app, start_backend
+from fincast.cli.common import fail, job_spec, load_models_and_bars, run_hydra_app, start_backend
 
 COMMAND = "fincast-forecast"
 
 
 def forecast(config: DictConfig) -> None:
     """The Hydra task of ``fincast-forecast``."""
-    if config.output not in ("table", "json"):
-        fail(COMMAND, f"output must be table or json. Received: output={config.output}")
+    job = job_spec(config, COMMAND)
     start_backend(config, COMMAND)
     from fincast.data.sources import MarketDataError
     from fincast.serving.forecast import forecast_ticker
 
-    forecaster, bars = load_model_and_bars(config, COMMAND)
+    forecasters, bars = load_models_and_bars(job, COMMAND)
     try:
-        results = [forecast_ticker(forecaster, frame, ticker) for ticker, frame in bars.items()]
+        results = [
+            forecast_ticker(forecasters[ticker], frame, ticker) for ticker, frame in bars.items()
+        ]
     except (MarketDataError, ValueError) as error:
         fail(COMMAND, error)
-    if config.output == "json":
+    if job.output == "json":
         payloads = [result.to_dict() for result in results]
         print(json.dumps(payloads[0] if len(payloads) == 1 else {"forecasts": payloads}))
         return

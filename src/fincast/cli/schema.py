@@ -1,144 +1,54 @@
-"""Structured config schemas: a misspelt key or a wrongly typed value fails at start.
+"""The structured schema: a misspelt key or a wrongly typed value fails at start.
 
-The dataclasses are registered in Hydra's ConfigStore as ``fincast_schema`` and are the
-first entry of ``conf/config.yaml``'s defaults, so Hydra checks every composed config
-(command-line overrides, experiments, sweeps) against them: an unknown key names the
-key and the schema, a value of the wrong type names the key, the value and the type.
-Keys with a fixed set of values are checked by :func:`check_choices`, whose error
-names the key, the value and what is allowed.
-
-Model builders (``model.builder``) and evaluation schemes take options that differ
-per choice, so those groups are typed loosely and checked by the code they configure.
+The schema is :class:`fincast.specs.JobSpec`, registered in Hydra's ConfigStore as
+``fincast_schema``, the first entry of ``conf/config.yaml``'s defaults, so Hydra
+checks every composed config (command-line overrides, experiments, sweeps) against
+it: an unknown key names the key and the schema, a value of the wrong type names the
+key, the value and the type. Ranges and choices are checked when the spec is built
+(:func:`fincast.cli.common.job_spec`), naming the key, the value and what is allowed.
+Model builders (``model.builder``) take options that differ per family, so that
+node is typed loosely and checked by the builder it configures.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import typing
-from dataclasses import dataclass, field
 from typing import Any
 
-from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
-from fincast.backend import CHOICES as BACKENDS
-
-CHOICES: dict[str, tuple[str, ...]] = {
-    "backend": BACKENDS,
-    "output": ("table", "json"),
-    "data.source": ("sample", "yfinance", "csv", "parquet"),
-    "data.refresh": ("never", "missing", "always"),
-    "data.on_invalid": ("raise", "warn", "repair"),
-    "features.price": ("adj_close", "close"),
-    "task.name": ("returns", "volatility"),
-    "training.precision": ("float32", "mixed_float16", "mixed_bfloat16"),
-    "training.distribution": ("none", "data_parallel"),
-    "tracking.promotion": ("better_on_same_data", "always", "never"),
-}
-
+from fincast.specs import JobSpec
 
 # config groups that only select files (`# @package _global_` overrides), not keys
 GROUPS_WITHOUT_SCHEMA = ("experiment", "hparams_search")
 
 
-@dataclass
-class DataConfig:
-    source: str = "sample"
-    tickers: list[str] = field(default_factory=list)
-    cache_dir: str = "data/cache"
-    refresh: str = "missing"
-    options: dict[str, Any] = field(default_factory=dict)
-    on_invalid: str = "raise"
-    calendar: str | None = "XNYS"
-    calendars: dict[str, str] = field(default_factory=dict)
-    max_daily_move: float = 0.4
-
-
-@dataclass
-class FeaturesConfig:
-    names: list[str] = field(default_factory=list)
-    price: str = "adj_close"
-
-
-@dataclass
-class TaskConfig:
-    name: str = "returns"
-    target: str = "log_return"
-    lookback: int = 60
-    horizon: int = 5
-    quantiles: list[float] | None = None
-
-
-@dataclass
-class ReduceLearningRateConfig:
-    patience: int = 3
-    factor: float = 0.5
-    min_lr: float = 1e-6
-
-
-@dataclass
-class TrainingConfig:
-    epochs: int = 20
-    batch_size: int = 256
-    learning_rate: float = 1e-3
-    patience: int = 5
-    reduce_lr: ReduceLearningRateConfig | None = field(default_factory=ReduceLearningRateConfig)
-    precision: str = "float32"
-    distribution: str = "none"
-    verbose: Any = "auto"
-    jit_compile: Any = "auto"
-
-
-@dataclass
-class TrackingConfig:
-    enabled: bool = True
-    uri: str = "sqlite:///mlflow.db"
-    experiment: str = "fincast"
-    register: bool = True
-    promotion: str = "better_on_same_data"
-
-
-@dataclass
-class PathsConfig:
-    models: str = "models"
-
-
-@dataclass
-class FincastConfig:
-    data: DataConfig = MISSING
-    features: FeaturesConfig = MISSING
-    task: TaskConfig = MISSING
-    model: Any = MISSING
-    training: TrainingConfig = MISSING
-    evaluation: Any = MISSING
-    tracking: TrackingConfig = MISSING
-    backend: str = "auto"
-    seed: int = 42
-    output: str = "table"
-    model_uri: str | None = None
-    paths: PathsConfig = field(default_factory=PathsConfig)
-
-
 def register_schemas() -> None:
-    """Put the schema in Hydra's ConfigStore (idempotent); call before composing."""
+    """Put the job spec in Hydra's ConfigStore as ``fincast_schema`` (idempotent).
+
+    The spec's dataclasses are frozen, so OmegaConf would make the schema read-only
+    and Hydra could not merge the config files into it; the stored node is the same
+    schema with the read-only flags lifted. ``OmegaConf.to_object`` of the composed
+    config still builds the frozen :class:`~fincast.specs.JobSpec`.
+    """
     from hydra.core.config_store import ConfigStore
 
-    ConfigStore.instance().store(name="fincast_schema", node=FincastConfig)
+    ConfigStore.instance().store(
+        name="fincast_schema", node=_writable(OmegaConf.structured(JobSpec))
+    )
 
 
-def check_choices(config: DictConfig) -> None:
-    """Raise ValueError naming the key, the value and the allowed values of the first bad choice.
-
-    >>> check_choices(OmegaConf.create({"output": "xml"}))
-    Traceback (most recent call last):
-    ...
-    ValueError: output must be one of table, json. Received: output='xml'
-    """
-    for key, allowed in CHOICES.items():
-        value = OmegaConf.select(config, key, default=None)
-        if value is not None and str(value) not in allowed:
-            raise ValueError(
-                f"{key} must be one of {', '.join(allowed)}. Received: {key}={value!r}"
-            )
+def _writable(node: DictConfig) -> DictConfig:
+    """``node`` with every read-only flag (set by frozen dataclasses) lifted."""
+    OmegaConf.set_readonly(node, None)
+    for key in node:
+        child = node._get_node(key)
+        if isinstance(child, DictConfig):
+            _writable(child)
+        elif child is not None:
+            child._set_flag("readonly", None)
+    return node
 
 
 def check_override_keys(arguments: list[str]) -> None:
@@ -160,7 +70,7 @@ learning_rate, patience, reduce_lr, precision, distribution, verbose, jit_compil
             continue
         if key in GROUPS_WITHOUT_SCHEMA:
             continue
-        node: Any = FincastConfig
+        node: Any = JobSpec
         parts = key.split(".")
         for depth, part in enumerate(parts):
             if not dataclasses.is_dataclass(node):

@@ -2,103 +2,27 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from omegaconf import DictConfig, OmegaConf
 
-from fincast.cli.common import fail, job_fields, plain, run_hydra_app, start_backend, typed
+from fincast.cli.common import fail, job_spec, plain, run_hydra_app, start_backend
+from fincast.specs import JobSpec
 
 if TYPE_CHECKING:  # the pipeline imports keras, which must wait for the backend choice
+    from fincast.backend import BackendInfo
     from fincast.tracking.run_tracker import RunTracker
-    from fincast.training.pipeline import TrainingJob, TrainingOutcome
+    from fincast.training.pipeline import TrainingOutcome
 
 COMMAND = "fincast-train"
 
 
-def data_checks(config: DictConfig) -> dict[str, Any]:
-    """The data-check options of ``config.data`` (defaults where a key is absent).
-
-    ``on_invalid`` (raise | warn | repair), ``calendar`` (an exchange code or null),
-    ``calendars`` ({ticker: exchange code}) and ``max_daily_move`` (a number or null).
-    """
-    data = config.data
-    move = data.get("max_daily_move", 0.4)
-    calendar = data.get("calendar", "XNYS")
-    return {
-        "on_invalid": str(data.get("on_invalid", "raise")),
-        "calendar": str(calendar) if calendar else None,
-        "calendars": {str(key): str(value) for key, value in (data.get("calendars") or {}).items()},
-        "max_daily_move": None if move is None else _number("data.max_daily_move", move),
-    }
-
-
-def _number(key: str, value: Any) -> float:
-    try:
-        if isinstance(value, bool):
-            raise TypeError
-        return float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{key} must be a number or null. Received: {key}={value!r}") from None
-
-
-def training_options(config: DictConfig) -> dict[str, Any]:
-    """Quantiles, precision, distribution, LR schedule and progress of ``config``.
-
-    Raises:
-        ValueError: a value of the wrong type, naming the key and the value.
-    """
-    training, quantiles = config.training, config.task.get("quantiles")
-    verbose = training.get("verbose", "auto")
-    if verbose != "auto" and not (isinstance(verbose, int) and verbose in (0, 1, 2)):
-        raise ValueError(
-            f"training.verbose must be auto, 0, 1 or 2. Received: training.verbose={verbose!r}"
-        )
-    if quantiles is not None and not OmegaConf.is_list(quantiles):
-        raise ValueError(
-            "task.quantiles must be null or a list such as [0.1, 0.5, 0.9]. "
-            f"Received: task.quantiles={quantiles!r}"
-        )
-    return {
-        "quantiles": None
-        if quantiles is None
-        else [_number("task.quantiles", level) for level in quantiles],
-        "precision": str(training.get("precision", "float32")),
-        "distribution": str(training.get("distribution", "none")),
-        "reduce_lr_patience": _typed_or(config, "training.reduce_lr.patience", int, 0),
-        "reduce_lr_factor": _typed_or(config, "training.reduce_lr.factor", float, 0.5),
-        "min_learning_rate": _typed_or(config, "training.reduce_lr.min_lr", float, 1e-6),
-        "verbose": verbose,
-    }
-
-
-def _typed_or(config: DictConfig, key: str, kind: type[Any], default: Any) -> Any:
-    return default if OmegaConf.select(config, key) is None else typed(config, key, kind)
-
-
-def training_job(config: DictConfig) -> TrainingJob:
-    """Turn the composed config into a :class:`TrainingJob`, checking value types.
-
-    Raises:
-        ValueError: a value of the wrong type, naming the key and the value.
-    """
-    from fincast.training.pipeline import TrainingJob
-
-    embargo = config.evaluation.embargo
-    return TrainingJob(
-        **job_fields(config),
-        **data_checks(config),
-        test_days=typed(config, "evaluation.test_days", int),
-        embargo=None if embargo is None else typed(config, "evaluation.embargo", int),
-        **training_options(config),
-        output_dir=str(config.paths.models),
-    )
-
-
-def start_tracker(config: DictConfig, run_name: str) -> RunTracker | None:
+def start_tracker(job: JobSpec, run_name: str) -> RunTracker | None:
     """The MLflow run of this job (a child of the sweep's run in a multirun), or None."""
-    if not config.tracking.enabled:
+    if not job.tracking.enabled:
         return None
     from fincast.tracking.run_tracker import RunTracker
     from fincast.tracking.store import TrackingError, resolve_uri
@@ -106,8 +30,8 @@ def start_tracker(config: DictConfig, run_name: str) -> RunTracker | None:
 
     try:
         return RunTracker(
-            resolve_uri(config.tracking.uri),
-            str(config.tracking.experiment),
+            resolve_uri(job.tracking.uri),
+            job.tracking.experiment,
             run_name=run_name,
             parent_run_id=parent_run_id(),
         )
@@ -117,13 +41,13 @@ def start_tracker(config: DictConfig, run_name: str) -> RunTracker | None:
 
 def print_outcome(outcome: TrainingOutcome) -> None:
     """The held-out scores, where the model went, and the forecasts."""
+    from fincast.evaluation.tasks import task_named
+
     card = outcome.card
-    volatility = card.get("task") == "volatility"
-    target = "annualised realised volatility" if volatility else "log returns"
-    naive = "volatility persistence" if volatility else "the random walk"
+    task = task_named(str(card.get("task", "returns")))
     print(
-        f"\nHeld-out scores, {card['test_start']} .. {card['test_end']} ({target}, "
-        f"{card['horizon']}-day horizon; mae_vs_naive < 1 beats {naive}):"
+        f"\nHeld-out scores, {card['test_start']} .. {card['test_end']} ({task.units}, "
+        f"{card['horizon']}-day horizon; mae_vs_naive < 1 beats {task.naive_name}):"
     )
     print(outcome.scores.to_string(float_format=lambda value: f"{value:.6f}"))
     print(f"\nModel saved: {outcome.model_path}")
@@ -148,28 +72,27 @@ def report_tracking(tracker: RunTracker, model_uri: str | None, model_path: Path
         )
 
 
-def train(config: DictConfig) -> float:
-    """The Hydra task of ``fincast-train``.
+def per_ticker_jobs(job: JobSpec) -> list[JobSpec]:
+    """The jobs to run: the job itself when pooled, else one job per ticker."""
+    if job.training.pooling == "pooled":
+        return [job]
+    return [
+        dataclasses.replace(job, data=dataclasses.replace(job.data, tickers=[ticker]))
+        for ticker in job.data.tickers
+    ]
 
-    Returns:
-        The best validation loss, the objective of hyperparameter sweeps (never
-        the test score, which stays untouched by model selection).
-    """
-    backend = start_backend(config, COMMAND)
+
+def train_one(job: JobSpec, config: DictConfig, backend: BackendInfo) -> float:
+    """Train, print, save and track one model; its best validation loss."""
     from fincast.data.sources import MarketDataError, MarketDataUnavailable
     from fincast.tracking.callbacks import EpochLogger
     from fincast.training.pipeline import run_training
     from fincast.training.record import record_training
 
+    suffix = f"-{job.data.tickers[0]}" if job.training.pooling == "per_ticker" else ""
+    tracker = start_tracker(job, run_name=f"{job.model.name}-{backend.name}{suffix}")
     try:
-        job = training_job(config)
-    except ValueError as error:
-        fail(COMMAND, error)
-    tracker = start_tracker(config, run_name=f"{job.model_family}-{backend.name}")
-    if tracker:
-        job.callbacks.append(EpochLogger(tracker))
-    try:
-        outcome = run_training(job)
+        outcome = run_training(job, callbacks=[EpochLogger(tracker)] if tracker else [])
     except (MarketDataError, MarketDataUnavailable, ValueError) as error:
         if tracker:
             tracker.finish("FAILED")
@@ -182,13 +105,27 @@ def train(config: DictConfig) -> float:
             params=plain(config),
             config_yaml=OmegaConf.to_yaml(config),
             tags=backend.as_tags(),
-            register=bool(config.tracking.register),
-            promotion=str(config.tracking.get("promotion", "better_on_same_data")),
+            register=job.tracking.register,
+            promotion=job.tracking.promotion,
         )
         tracker.finish()
         report_tracking(tracker, model_uri, outcome.model_path)
     validation = outcome.training.history.get("val_loss") or outcome.training.history["loss"]
     return float(min(validation))
+
+
+def train(config: DictConfig) -> float:
+    """The Hydra task of ``fincast-train``.
+
+    Returns:
+        The best validation loss (the mean over tickers of a per-ticker job), the
+        objective of hyperparameter sweeps (never the test score, which stays
+        untouched by model selection).
+    """
+    job = job_spec(config, COMMAND)
+    backend = start_backend(config, COMMAND)
+    losses = [train_one(one, config, backend) for one in per_ticker_jobs(job)]
+    return sum(losses) / len(losses)
 
 
 def main() -> None:

@@ -11,10 +11,10 @@ from pathlib import Path
 import pandas as pd
 
 from fincast.dashboard.content import Settings
+from fincast.tracking.names import CHAMPION, champion_uri, parse_registered_name
 
 DEFAULT_TASK = "returns"
 DEFAULT_FAMILY = "lstm"
-CHAMPION = "champion"
 OTHER_MODEL = "Other model URI..."
 
 
@@ -29,8 +29,8 @@ class ModelChoice:
 
 def task_of(name: str) -> str | None:
     """The task of a registered name ``fincast-<task>-<family>`` (``None`` if not fincast's)."""
-    parts = name.split("-")
-    return parts[1] if len(parts) >= 3 and parts[0] == "fincast" else None
+    parsed = parse_registered_name(name)
+    return parsed.task if parsed else None
 
 
 def registry_choices(versions: pd.DataFrame) -> list[ModelChoice]:
@@ -81,7 +81,7 @@ def model_choices(
     found += local_choices(settings.models_dir)
     if task is not None:
         found = [choice for choice in found if choice.task in (task, None)]
-    preferred = f"models:/fincast-{task or DEFAULT_TASK}-{DEFAULT_FAMILY}@{CHAMPION}"
+    preferred = champion_uri(task or DEFAULT_TASK, DEFAULT_FAMILY)
     found.sort(key=lambda choice: (choice.uri != preferred, not choice.uri.endswith(CHAMPION)))
     if settings.model_uri:
         configured = ModelChoice(

@@ -10,12 +10,13 @@ that any session may read. A second start while one runs is refused.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import logging
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
+
+from fincast.specs import DataSpec, EvaluationSpec, FitSpec, JobSpec, ModelSpec, PathsSpec, TaskSpec
 
 logger = logging.getLogger(__name__)
 
@@ -128,24 +129,22 @@ class QuickTrainer:
             progress.finished = time.time()
 
 
-def _job(settings: QuickSettings, progress: TrainingProgress) -> Any:
-    from fincast.models.builders import build_mlp
-    from fincast.training.pipeline import TrainingJob
-
-    job = TrainingJob(
-        tickers=list(settings.tickers),
-        build_model=functools.partial(build_mlp, units=list(settings.units)),
-        model_family="mlp",
-        lookback=settings.lookback,
-        horizon=settings.horizon,
-        epochs=settings.epochs,
-        test_days=settings.test_days,
-        output_dir=settings.models_dir,
-        verbose=0,
+def quick_job(settings: QuickSettings) -> JobSpec:
+    """The job spec of the quick training: an MLP on the bundled sample, a few epochs."""
+    return JobSpec(
+        data=DataSpec(source="sample", tickers=list(settings.tickers)),
+        task=TaskSpec(lookback=settings.lookback, horizon=settings.horizon),
+        model=ModelSpec(
+            name="mlp",
+            builder={
+                "_target_": "fincast.models.builders.build_mlp",
+                "units": list(settings.units),
+            },
+        ),
+        training=FitSpec(epochs=settings.epochs, verbose=0),
+        evaluation=EvaluationSpec(test_days=settings.test_days),
+        paths=PathsSpec(models=settings.models_dir),
     )
-    if "callbacks" in {item.name for item in dataclasses.fields(job)}:
-        job.callbacks.append(progress_callback(progress))
-    return job
 
 
 def train(settings: QuickSettings, progress: TrainingProgress) -> None:
@@ -153,7 +152,7 @@ def train(settings: QuickSettings, progress: TrainingProgress) -> None:
     from fincast.training.pipeline import run_training
 
     progress.update("loading the sample data", 0.05)
-    outcome = run_training(_job(settings, progress))
+    outcome = run_training(quick_job(settings), callbacks=[progress_callback(progress)])
     progress.model_path = str(outcome.model_path)
     progress.model_uri = str(outcome.model_path)
     if settings.tracking_uri:

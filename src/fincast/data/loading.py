@@ -5,13 +5,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from fincast.data import sources
+from fincast.data.report import ValidationReport
 from fincast.data.sync import sync_yfinance
 from fincast.data.validate import validate_bars
+
+if TYPE_CHECKING:
+    from fincast.specs import DataSpec
 
 SOURCES = ("sample", "yfinance", "csv", "parquet")
 logger = logging.getLogger(__name__)
@@ -60,6 +64,34 @@ def load_bars(
     if not strict:
         return bars
     return {ticker: validate_bars(frame, ticker) for ticker, frame in bars.items()}
+
+
+def load_checked_bars(
+    data: DataSpec, price: str = "adj_close"
+) -> tuple[dict[str, pd.DataFrame], list[ValidationReport]]:
+    """The bars of a job's ``data`` after its own data checks, and each ticker's report.
+
+    ``data.on_invalid`` decides what a failed check does (raise, warn or repair),
+    with the job's calendars and jump threshold, for every command alike:
+    training, backtests, forecasts and the dashboard.
+
+    Args:
+        data: the job's :class:`~fincast.specs.DataSpec`.
+        price: the modelled price column, checked for suspicious jumps.
+    """
+    bars = load_bars(
+        data.source,
+        data.tickers,
+        cache_dir=data.cache_dir,
+        refresh=data.refresh,
+        options=dict(data.options),
+        strict=False,  # the job's own policy below decides: raise, warn or repair
+    )
+    policy = data.policy(price)
+    checked = {ticker: policy.validate(frame, ticker) for ticker, frame in bars.items()}
+    return {ticker: pair[0] for ticker, pair in checked.items()}, [
+        pair[1] for pair in checked.values()
+    ]
 
 
 def _load_yfinance(

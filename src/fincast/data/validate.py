@@ -27,9 +27,9 @@ from fincast.data import calendars
 from fincast.data.repair import repair_bars
 from fincast.data.report import CHECKS, Finding, ValidationReport, finding
 from fincast.data.sources import REQUIRED_COLUMNS, MarketDataError
+from fincast.specs import DEFAULT_MAX_DAILY_MOVE
 
 ON_INVALID = ("raise", "warn", "repair")
-DEFAULT_MAX_DAILY_MOVE = 0.4
 logger = logging.getLogger(__name__)
 
 

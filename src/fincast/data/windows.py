@@ -111,6 +111,8 @@ def concat_windows(parts: list[Windows]) -> Windows:
     """
     if not parts:
         raise ValueError("concat_windows needs at least one part. Received: parts=[]")
+    if len(parts) == 1:
+        return parts[0]
     return Windows(
         inputs=np.concatenate([part.inputs for part in parts]),
         targets=np.concatenate([part.targets for part in parts]),
@@ -129,19 +131,37 @@ def last_window(features: pd.DataFrame, lookback: int) -> np.ndarray:
 
 
 def split_at(windows: Windows, cutoff: pd.Timestamp, *, embargo: int) -> tuple[Windows, Windows]:
-    """Split chronologically at ``cutoff`` without target overlap.
+    """Split chronologically at ``cutoff`` without target overlap: the one purge and embargo.
 
     The later part holds windows whose first target day is on or after ``cutoff``.
-    The earlier part holds windows whose every target day is before ``cutoff``,
-    minus the last ``embargo`` of them, so no training target is near a test target.
-    For one ticker's windows both parts are contiguous, so both stay views.
+    The earlier part holds windows whose every target day is before ``cutoff``
+    (overlapping targets are purged), minus the last ``embargo`` windows of each
+    ticker, so no training target is near a test target. Hold-out splits,
+    walk-forward folds and early-stopping slices all cut here. For one ticker's
+    windows both parts are contiguous, so both stay views.
     """
     if embargo < 0:
         raise ValueError(f"embargo must be >= 0. Received: {embargo=}")
     later_positions = np.flatnonzero(windows.first_target >= cutoff)
-    earlier_positions = np.flatnonzero(windows.last_target < cutoff)
-    earlier_positions = earlier_positions[: max(len(earlier_positions) - embargo, 0)]
-    return _take(windows, earlier_positions), _take(windows, later_positions)
+    earlier = np.asarray(windows.last_target < cutoff)
+    if embargo:
+        for ticker in pd.unique(windows.tickers):
+            positions = np.flatnonzero(earlier & (windows.tickers == ticker))
+            earlier[positions[max(len(positions) - embargo, 0) :]] = False
+    return _take(windows, np.flatnonzero(earlier)), _take(windows, later_positions)
+
+
+def validation_split(windows: Windows, fraction: float, *, embargo: int) -> tuple[Windows, Windows]:
+    """The windows to fit on and the latest ``fraction`` of their days to stop early on.
+
+    The cut is a date (pooled over tickers: every ticker is cut on the same day),
+    purged and embargoed like any other split. With ``fraction`` 0, or too few
+    windows, nothing is kept back.
+    """
+    if fraction <= 0 or len(windows) < 4:
+        return windows, windows.part(0, 0)
+    days = pd.DatetimeIndex(np.unique(windows.first_target))
+    return split_at(windows, days[int(len(days) * (1 - fraction))], embargo=embargo)
 
 
 def _take(windows: Windows, positions: np.ndarray) -> Windows:

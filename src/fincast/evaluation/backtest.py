@@ -1,4 +1,4 @@
-"""Score a saved forecaster on data it has not seen, next to the baselines."""
+"""Score a saved forecaster on data it has not seen, next to its task's hold-out baselines."""
 
 from __future__ import annotations
 
@@ -6,30 +6,36 @@ import numpy as np
 import pandas as pd
 
 from fincast.data.features import make_features
-from fincast.data.windows import make_windows, split_at
-from fincast.evaluation.baselines import historical_mean_returns, naive_returns
-from fincast.evaluation.forecasters import point_forecast
+from fincast.data.windows import split_at
 from fincast.evaluation.holdout import score_forecasts
+from fincast.evaluation.targets import daily_series
+from fincast.evaluation.tasks import task_named
+from fincast.quantiles import point_forecast
 from fincast.serving.forecast import Forecaster
 
 
-def score_unseen(forecaster: Forecaster, bars: pd.DataFrame) -> pd.DataFrame:
+def score_unseen(forecaster: Forecaster, bars: pd.DataFrame, ticker: str = "") -> pd.DataFrame:
     """Score ``forecaster`` on every window whose targets start after its training data.
 
     The windows start after the card's ``fit_end`` (the last day training or early
-    stopping saw) plus an embargo of one horizon. The historical-mean baseline uses
-    the mean return up to ``fit_end`` only.
+    stopping saw) plus an embargo of one horizon. The task's hold-out baselines
+    (e.g. the historical mean) use data up to ``fit_end`` only.
 
     Raises:
         ValueError: no unseen window is left in ``bars``.
     """
     card = forecaster.card
-    features = make_features(bars, card["features"], price=card.get("price", "adj_close"))
-    windows = make_windows(
+    task = task_named(str(card.get("task", "returns")))
+    price = card.get("price", "adj_close")
+    features = make_features(bars, card["features"], price=price)
+    daily = daily_series(bars, features.index, price=price)
+    windows = task.make_windows(
         features,
-        card.get("target", "log_return"),
+        daily,
+        target=card.get("target", task.target),
         lookback=forecaster.lookback,
         horizon=forecaster.horizon,
+        ticker=ticker,
     )
     fit_end = pd.Timestamp(card.get("fit_end", card["train_end"]))
     later_days = windows.first_target[windows.first_target > fit_end]
@@ -38,17 +44,12 @@ def score_unseen(forecaster: Forecaster, bars: pd.DataFrame) -> pd.DataFrame:
             f"No data after the model's training end {fit_end.date()} to score it on; "
             "load later data (data=yfinance) or retrain on an earlier period."
         )
-    _, unseen = split_at(windows, later_days[forecaster.horizon], embargo=0)
-    seen_mean = float(features.loc[:fit_end, card.get("target", "log_return")].mean())
+    seen, unseen = split_at(windows, later_days[forecaster.horizon], embargo=0)
+    seen = seen.select(np.asarray(seen.last_target <= fit_end))
+    predicted = np.asarray(forecaster.model.predict(unseen.inputs, batch_size=1024, verbose=0))
     forecasts = {
-        "model": point_forecast(
-            np.asarray(forecaster.model.predict(unseen.inputs, batch_size=1024, verbose=0)),
-            card.get("quantiles"),
-        ),
-        "naive": naive_returns(unseen.inputs, horizon=forecaster.horizon),
-        "historical_mean": historical_mean_returns(
-            unseen.inputs, horizon=forecaster.horizon, train_mean=seen_mean
-        ),
+        "model": point_forecast(predicted, card.get("quantiles")),
+        **task.holdout_baselines(seen, unseen, {ticker: daily}),
     }
     scores = score_forecasts(unseen.targets, forecasts)
     scores.attrs["first_day"] = str(unseen.first_target.min().date())

@@ -1,15 +1,20 @@
 """Walk-forward folds: consecutive test blocks, each with its own purged, embargoed training slice.
 
-Fold ``k`` of ``F`` tests the windows at positions ``N - (F - k) * step`` up to the
-next fold's start. Its training windows are the windows whose every target day is
-before the first test target day, minus ``embargo`` more (so no training target is
-within ``embargo`` trading days of a test target), and, for a rolling window, only
-the latest ``train_windows`` of them. Folds between refits reuse the training slice
-of the last refit fold, so the model and every baseline always see the same data.
+The windows may be one ticker's or several tickers' pooled (a panel): folds are cut
+on dates, so every ticker is tested on the same days. With ``N`` target days, fold
+``k`` of ``F`` tests the windows whose first target day is among days
+``N - (F - k) * step`` up to the next fold's start. Its training windows are the
+windows whose every target day is before the first test day, minus ``embargo`` more
+per ticker (so no training target is within ``embargo`` trading days of a test
+target), and, for a rolling window, only those of the latest ``train_windows`` days.
+Folds between refits reuse the training slice of the last refit fold, so the model
+and every baseline always see the same data. A hold-out is a plan of one fold
+(:func:`holdout_fold`): the same cut.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -76,14 +81,15 @@ class FoldPlan:
 
 @dataclass(frozen=True)
 class Fold:
-    """One walk-forward fold of one series.
+    """One walk-forward fold of one series, or of several tickers pooled.
 
     Attributes:
         index: position of the fold, from 0.
         train: training windows (targets end before the test block, embargo dropped).
         test: test windows; their input days end at ``test.as_of`` (the origins).
-        daily: daily series (``price``, ``log_return``, ``gk_variance``) up to the last
-            test origin and no later: nothing a forecast may not see.
+        dailies: each ticker's daily series (``price``, ``log_return``,
+            ``gk_variance``) up to the last test origin and no later: nothing a
+            forecast may not see. A single DataFrame is taken as the one ticker's.
         horizon: forecast steps.
         refit: False when this fold reuses the previous fold's fitted forecasters.
     """
@@ -91,9 +97,30 @@ class Fold:
     index: int
     train: Windows
     test: Windows
-    daily: pd.DataFrame
+    dailies: Mapping[str, pd.DataFrame]
     horizon: int
     refit: bool = True
+
+    def __post_init__(self) -> None:
+        if isinstance(self.dailies, pd.DataFrame):
+            names = pd.unique(np.concatenate([self.train.tickers, self.test.tickers]))
+            ticker = str(names[0]) if len(names) else ""
+            object.__setattr__(self, "dailies", {ticker: self.dailies})
+
+    @property
+    def tickers(self) -> list[str]:
+        """The tickers of this fold, in the panel's order."""
+        return list(self.dailies)
+
+    @property
+    def daily(self) -> pd.DataFrame:
+        """The daily series of a one-ticker fold (see :meth:`of` for a panel's)."""
+        if len(self.dailies) != 1:
+            raise ValueError(
+                f"This fold pools {len(self.dailies)} tickers; take one with fold.of(ticker). "
+                f"Received: tickers={self.tickers}"
+            )
+        return next(iter(self.dailies.values()))
 
     @property
     def train_end(self) -> pd.Timestamp:
@@ -106,49 +133,112 @@ class Fold:
         return self.test.as_of
 
     def history(self) -> pd.DataFrame:
-        """The daily series of the training period only."""
+        """The daily series of the training period only (one-ticker folds)."""
         return self.daily.loc[: self.train_end]
+
+    def of(self, ticker: str) -> Fold:
+        """The part of this fold that is ``ticker``'s: its windows and its daily series."""
+        if len(self.dailies) == 1 and ticker in self.dailies:
+            return self
+        test = self.test.select(self.test.tickers == ticker)
+        daily = self.dailies[ticker]
+        seen = daily.loc[: test.as_of.max()] if len(test) else daily
+        train = self.train.select(self.train.tickers == ticker)
+        return Fold(self.index, train, test, {ticker: seen}, self.horizon, self.refit)
 
 
 def make_folds(
-    windows: Windows, daily: pd.DataFrame, *, horizon: int, plan: FoldPlan
+    windows: Windows,
+    daily: Mapping[str, pd.DataFrame] | pd.DataFrame,
+    *,
+    horizon: int,
+    plan: FoldPlan,
 ) -> list[Fold]:
-    """Cut one series' windows into walk-forward folds (see the module docstring).
+    """Cut windows (one ticker's, or a pooled panel's) into walk-forward folds.
+
+    Args:
+        windows: the windows, in time order per ticker.
+        daily: each ticker's daily series (a DataFrame for a single series).
+        horizon: forecast steps.
+        plan: the fold plan (see the module docstring).
 
     Raises:
         ValueError: a bad plan, or too little data for it (the message says how much).
     """
     embargo = plan.check(horizon)
-    count = len(windows)
-    first_test = count - plan.folds * plan.step
+    dailies = _dailies(windows, daily)
+    days = pd.DatetimeIndex(np.unique(windows.first_target))
+    first_test = len(days) - plan.folds * plan.step
     folds: list[Fold] = []
     train = windows
     for index in range(plan.folds):
         start = first_test + index * plan.step
-        test = windows.select(_positions(count, start, start + plan.step))
+        test = windows.select(_between(windows, days, start, start + plan.step))
         refit = index == 0 or (plan.refit_every > 0 and index % plan.refit_every == 0)
         if refit:
-            train = _training_windows(windows, start, embargo, plan)
-            _check_size(train, index, plan, count)
-        daily_seen = daily.loc[: test.as_of.max()]
-        folds.append(Fold(index, train, test, daily_seen, horizon, refit))
+            train = _training_windows(windows, days, start, embargo, plan)
+            _check_size(train, index, plan, len(days))
+        last_origin = test.as_of.max()
+        seen = {ticker: frame.loc[:last_origin] for ticker, frame in dailies.items()}
+        folds.append(Fold(index, train, test, seen, horizon, refit))
     return folds
 
 
-def _positions(count: int, start: int, stop: int) -> np.ndarray:
-    mask = np.zeros(count, dtype=bool)
-    mask[max(start, 0) : stop] = True
+def holdout_plan(test_days: int, embargo: int | None = None) -> FoldPlan:
+    """The hold-out as a walk-forward plan: one fold testing the last ``test_days`` days."""
+    return FoldPlan(folds=1, step=test_days, min_train_windows=1, embargo=embargo)
+
+
+def holdout_fold(
+    windows: Windows,
+    daily: Mapping[str, pd.DataFrame] | pd.DataFrame,
+    *,
+    horizon: int,
+    test_days: int,
+    embargo: int | None = None,
+) -> Fold:
+    """The one fold of a hold-out: train before, test on the last ``test_days`` target days.
+
+    Raises:
+        ValueError: ``test_days`` out of range for this data (the message gives the range).
+    """
+    days = len(np.unique(windows.first_target))
+    if test_days < 1 or test_days >= days // 2:
+        raise ValueError(
+            f"test_days must be between 1 and {days // 2 - 1} for this data. "
+            f"Received: test_days={test_days}"
+        )
+    plan = holdout_plan(test_days, embargo)
+    return make_folds(windows, daily, horizon=horizon, plan=plan)[0]
+
+
+def _dailies(
+    windows: Windows, daily: Mapping[str, pd.DataFrame] | pd.DataFrame
+) -> dict[str, pd.DataFrame]:
+    if isinstance(daily, pd.DataFrame):
+        names = pd.unique(windows.tickers)
+        return {str(names[0]) if len(names) else "": daily}
+    return dict(daily)
+
+
+def _between(windows: Windows, days: pd.DatetimeIndex, start: int, stop: int) -> np.ndarray:
+    """Windows whose first target day is among ``days[start:stop]``."""
+    first = windows.first_target
+    mask = np.asarray(first >= days[max(start, 0)])
+    if stop < len(days):
+        mask &= np.asarray(first < days[stop])
     return mask
 
 
-def _training_windows(windows: Windows, start: int, embargo: int, plan: FoldPlan) -> Windows:
+def _training_windows(
+    windows: Windows, days: pd.DatetimeIndex, start: int, embargo: int, plan: FoldPlan
+) -> Windows:
     if start <= 0:
-        return windows.select(np.zeros(len(windows), dtype=bool))
-    train, _ = split_at(windows, windows.first_target[start], embargo=embargo)
-    if plan.window == "rolling" and plan.train_windows:
-        keep = np.zeros(len(train), dtype=bool)
-        keep[-int(plan.train_windows) :] = True
-        train = train.select(keep)
+        return windows.part(0, 0)
+    train, _ = split_at(windows, days[start], embargo=embargo)
+    if plan.window == "rolling" and plan.train_windows and len(train):
+        kept_days = np.unique(train.first_target)[-int(plan.train_windows) :]
+        train = train.select(np.isin(train.first_target, kept_days))
     return train
 
 
@@ -157,7 +247,7 @@ def _check_size(train: Windows, index: int, plan: FoldPlan, count: int) -> None:
         return
     raise ValueError(
         f"Fold {index} would train on {len(train)} windows, fewer than "
-        f"min_train_windows={plan.min_train_windows}: {count} windows cannot hold "
+        f"min_train_windows={plan.min_train_windows}: {count} days of windows cannot hold "
         f"folds={plan.folds} x step={plan.step} test days and enough training data. "
         "Use fewer folds, a smaller step, or more data."
     )

@@ -47,26 +47,34 @@ def score_forecasts(actual: np.ndarray, forecasts: dict[str, np.ndarray]) -> pd.
     return table
 
 
-def holdout_baselines(
-    task: str, train: Windows, test: Windows, daily: dict[str, pd.DataFrame]
+def return_holdout_baselines(
+    train: Windows, test: Windows, daily: dict[str, pd.DataFrame]
 ) -> dict[str, np.ndarray]:
-    """The hold-out baselines of ``task`` for the ``test`` windows (several tickers allowed).
+    """The returns task's hold-out baselines for the ``test`` windows.
 
-    ``naive`` is the random walk: a zero return, or for volatility the realised
-    volatility of the last ``k`` days (``daily[ticker]["gk_variance"]`` up to each
-    origin). ``historical_mean`` is the training targets' mean (per step for volatility).
+    ``naive`` is the random walk (a zero return); ``historical_mean`` is the mean
+    training target.
     """
     horizon = test.targets.shape[1]
-    if task != "volatility":
-        mean = float(train.targets.mean())
-        return {
-            "naive": naive_returns(test.inputs, horizon=horizon),
-            "historical_mean": historical_mean_returns(
-                test.inputs, horizon=horizon, train_mean=mean
-            ),
-        }
+    mean = float(train.targets.mean())
+    return {
+        "naive": naive_returns(test.inputs, horizon=horizon),
+        "historical_mean": historical_mean_returns(test.inputs, horizon=horizon, train_mean=mean),
+    }
+
+
+def volatility_holdout_baselines(
+    train: Windows, test: Windows, daily: dict[str, pd.DataFrame]
+) -> dict[str, np.ndarray]:
+    """The volatility task's hold-out baselines for the ``test`` windows (several tickers allowed).
+
+    ``naive`` is persistence: the realised volatility of the last ``k`` days
+    (``daily[ticker]["gk_variance"]`` up to each origin); ``historical_mean`` is the
+    training targets' mean per step.
+    """
+    horizon = test.targets.shape[1]
     naive = np.zeros(test.targets.shape, dtype="float32")
-    for ticker in np.unique(test.tickers):
+    for ticker in pd.unique(test.tickers):
         rows = test.tickers == ticker
         naive[rows] = persistence_volatility(
             daily[ticker]["gk_variance"], test.as_of[rows], horizon

@@ -1,7 +1,8 @@
-"""The loss each task is judged by, per forecast value (for Diebold-Mariano) and on average.
+"""Task losses, per forecast value (for Diebold-Mariano) and on average.
 
-``returns``: squared error of the log returns. ``volatility``: QLIKE of the variances
-implied by the annualised volatilities (Patton, 2011: robust to a noisy proxy).
+Squared error scores log returns; QLIKE scores the variances implied by annualised
+volatilities (Patton, 2011: robust to a noisy proxy). Which task uses which is said
+in :mod:`fincast.evaluation.tasks`.
 
 >>> import numpy as np
 >>> squared_errors(np.array([[0.01]]), np.array([[0.0]])).tolist()
@@ -30,21 +31,6 @@ def volatility_qlike(actual: np.ndarray, forecast: np.ndarray) -> np.ndarray:
     return qlike_losses(to_variance(actual), to_variance(forecast))
 
 
-LOSS_VALUES: dict[str, LossValues] = {"returns": squared_errors, "volatility": volatility_qlike}
-LOSS_NAMES = {"returns": "squared error", "volatility": "QLIKE"}
-
-
-def loss_values(task: str) -> LossValues:
-    """The per-value loss of ``task``.
-
-    Raises:
-        ValueError: an unknown task.
-    """
-    if task not in LOSS_VALUES:
-        raise ValueError(f"Unknown task {task!r}; choose one of {', '.join(LOSS_VALUES)}.")
-    return LOSS_VALUES[task]
-
-
 def mean_squared_error(actual: np.ndarray, forecast: np.ndarray) -> float:
     """Mean squared error (the returns task's loss)."""
     return float(np.mean(squared_errors(actual, forecast)))
@@ -53,9 +39,3 @@ def mean_squared_error(actual: np.ndarray, forecast: np.ndarray) -> float:
 def mean_qlike(actual: np.ndarray, forecast: np.ndarray) -> float:
     """Mean QLIKE of volatility forecasts (the volatility task's loss)."""
     return float(np.mean(volatility_qlike(actual, forecast)))
-
-
-def task_loss(task: str) -> Callable[[np.ndarray, np.ndarray], float]:
-    """The mean loss of ``task`` (picklable: a module-level function)."""
-    loss_values(task)
-    return mean_squared_error if task == "returns" else mean_qlike

@@ -13,7 +13,9 @@ import numpy as np
 import pandas as pd
 
 from fincast.evaluation.forecasters import MODEL
-from fincast.evaluation.report import INTERVALS, Report
+from fincast.evaluation.report import Report
+from fincast.evaluation.task_metrics import INTERVALS
+from fincast.evaluation.tasks import task_named
 
 DPI = 110
 
@@ -43,16 +45,11 @@ def _shown(report: Report) -> list[str]:
 def forecast_vs_actual(report: Report, path: Path) -> Path:
     """The last step's forecast of each shown forecaster against what happened."""
     backtest, plt = report.backtest, _pyplot()
-    step = backtest.horizon - 1
+    task = task_named(backtest.task)
     figure, axis = plt.subplots(figsize=(11, 4.5))
-    if backtest.task == "returns":
-        actual = np.sum(backtest.actual, axis=1)
-        label = f"{backtest.horizon}-day log return"
-        values = {name: np.sum(backtest.point(name), axis=1) for name in _shown(report)}
-    else:
-        actual = backtest.actual[:, step]
-        label = f"realised volatility over {backtest.horizon} days (annualised)"
-        values = {name: backtest.point(name)[:, step] for name in _shown(report)}
+    actual = task.horizon_value(backtest.actual)
+    label = task.horizon_label.format(horizon=backtest.horizon)
+    values = {name: task.horizon_value(backtest.point(name)) for name in _shown(report)}
     axis.plot(backtest.origins, actual, color="0.6", linewidth=0.7, label="actual")
     for name, value in values.items():
         axis.plot(backtest.origins, value, linewidth=1.0, label=name)
@@ -65,13 +62,10 @@ def forecast_vs_actual(report: Report, path: Path) -> Path:
 
 
 def interval_calibration(report: Report, path: Path) -> Path:
-    """Returns: nominal vs empirical interval coverage; volatility: realised by forecast decile."""
-    backtest, plt = report.backtest, _pyplot()
+    """The task's calibration figure: interval coverage by level, or realised by forecast decile."""
+    plt = _pyplot()
     figure, axis = plt.subplots(figsize=(6, 5))
-    if backtest.task == "volatility":
-        _volatility_reliability(report, axis)
-    else:
-        _coverage_bars(report, axis)
+    _CALIBRATIONS[task_named(report.backtest.task).calibration](report, axis)
     return _save(figure, path)
 
 
@@ -104,6 +98,9 @@ def _volatility_reliability(report: Report, axis: Any) -> None:
     axis.set_ylabel("realised volatility (mean)")
     axis.set_title("Calibration by forecast decile")
     axis.legend(fontsize=8)
+
+
+_CALIBRATIONS = {"coverage": _coverage_bars, "reliability": _volatility_reliability}
 
 
 def equity_curves(report: Report, path: Path) -> Path:

@@ -15,21 +15,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fincast.evaluation import metrics
 from fincast.evaluation.forecasters import MODEL
-from fincast.evaluation.losses import loss_values
-from fincast.evaluation.stats import (
-    SIGNIFICANCE,
-    DMResult,
-    binomial_test,
-    diebold_mariano,
-    verdict,
-)
-from fincast.evaluation.targets import to_variance
+from fincast.evaluation.stats import SIGNIFICANCE, DMResult, diebold_mariano, verdict
+from fincast.evaluation.tasks import task_named
 from fincast.evaluation.trading import Strategy, trade
 from fincast.evaluation.walkforward import Backtest
-
-INTERVALS = {80: (0.1, 0.9), 90: (0.05, 0.95)}
 
 
 @dataclass
@@ -45,64 +35,9 @@ class Report:
     meta: dict[str, Any] = field(default_factory=dict)
 
 
-def return_metrics(backtest: Backtest, name: str) -> dict[str, float]:
-    """Log-return, direction and implied-price metrics of one forecaster (returns task)."""
-    actual, point = backtest.actual, backtest.point(name)
-    hits, calls = metrics.direction_counts(actual[:, 0], point[:, 0])
-    actual_path = backtest.last_price[:, None] * np.exp(np.cumsum(actual, axis=1))
-    price_path = backtest.last_price[:, None] * np.exp(np.cumsum(point, axis=1))
-    row = {
-        "mse": metrics.mse(actual, point),
-        "mae": metrics.mae(actual, point),
-        "hit_rate": hits / calls if calls else float("nan"),
-        "hit_chance": metrics.chance_hit_rate(actual[:, 0], point[:, 0]),
-        "hit_p": _hit_p_value(hits, calls, metrics.chance_hit_rate(actual[:, 0], point[:, 0])),
-        "price_mae": metrics.mae(actual_path, price_path),
-        "price_rmse": metrics.rmse(actual_path, price_path),
-        "price_mase": metrics.mase(actual_path, price_path, backtest.price_scale),
-        "price_smape": metrics.smape(actual_path, price_path),
-    }
-    row.update(quantile_metrics(backtest, name))
-    return row
-
-
-def _hit_p_value(hits: int, calls: int, chance: float) -> float:
-    """Binomial test of the hit count against the chance rate (1.0 when chance is 0 or 1)."""
-    if not 0 < chance < 1:
-        return float("nan") if calls == 0 else 1.0
-    return binomial_test(hits, calls, chance)
-
-
-def quantile_metrics(backtest: Backtest, name: str) -> dict[str, float]:
-    """Pinball loss and 80% / 90% interval coverage; NaN for point forecasters."""
-    levels = backtest.levels.get(name)
-    row = {"pinball": float("nan"), **{f"cover_{size}": float("nan") for size in INTERVALS}}
-    if levels is None:
-        return row
-    forecast = backtest.forecasts[name]
-    row["pinball"] = metrics.pinball_loss(backtest.actual, forecast, levels)
-    for size, (low, high) in INTERVALS.items():
-        if low in levels and high in levels:
-            lower = forecast[..., list(levels).index(low)]
-            upper = forecast[..., list(levels).index(high)]
-            row[f"cover_{size}"] = metrics.coverage(backtest.actual, lower, upper)
-    return row
-
-
-def volatility_metrics(backtest: Backtest, name: str) -> dict[str, float]:
-    """QLIKE and MSE of the (annualised) variances, and RMSE / MAE of the volatilities."""
-    actual, point = backtest.actual, backtest.point(name)
-    return {
-        "qlike": metrics.qlike(to_variance(actual), to_variance(point)),
-        "mse_var": metrics.mse(actual**2, point**2),
-        "rmse_vol": metrics.rmse(actual, point),
-        "mae_vol": metrics.mae(actual, point),
-    }
-
-
 def compare(backtest: Backtest, baseline: str) -> dict[str, DMResult]:
     """DM tests of the model against ``baseline`` per step (``h1``...) and on the mean (``all``)."""
-    losses = loss_values(backtest.task)
+    losses = task_named(backtest.task).loss_values
     model_loss = losses(backtest.actual, backtest.point(MODEL))
     baseline_loss = losses(backtest.actual, backtest.point(baseline))
     results = {
@@ -117,7 +52,7 @@ def compare(backtest: Backtest, baseline: str) -> dict[str, DMResult]:
 
 def score_table(backtest: Backtest) -> tuple[pd.DataFrame, list[str]]:
     """The scores table (metrics + DM p-values) and one verdict line per baseline."""
-    row_of = return_metrics if backtest.task == "returns" else volatility_metrics
+    row_of = task_named(backtest.task).metrics
     rows = {name: row_of(backtest, name) for name in backtest.forecasts}
     verdicts = []
     if MODEL in backtest.forecasts:
@@ -143,7 +78,7 @@ def verdict_line(tests: dict[str, DMResult], baseline: str) -> str:
 
 def loss_table(backtest: Backtest) -> pd.DataFrame:
     """Mean task loss per forecaster (rows) and horizon step (columns)."""
-    losses = loss_values(backtest.task)
+    losses = task_named(backtest.task).loss_values
     table = pd.DataFrame(
         {
             name: losses(backtest.actual, backtest.point(name)).mean(axis=0)
@@ -159,7 +94,8 @@ def build_report(backtest: Backtest, strategy: Strategy | None = None) -> Report
     """Every table of ``backtest``; the trading view for the returns task."""
     scores, verdicts = score_table(backtest)
     report = Report(backtest, scores, loss_table(backtest), verdicts)
-    if backtest.task == "returns":
+    directional = task_named(backtest.task).directional
+    if directional:
         one_day = {name: backtest.point(name)[:, 0] for name in backtest.forecasts}
         report.trading, report.equity = trade(
             one_day, backtest.actual[:, 0], strategy or Strategy()
@@ -173,7 +109,9 @@ def build_report(backtest: Backtest, strategy: Strategy | None = None) -> Report
         "windows": len(backtest.origins),
         "first_origin": str(backtest.origins.min().date()),
         "last_origin": str(backtest.origins.max().date()),
-        "strategy": vars(strategy or Strategy()) if backtest.task == "returns" else None,
+        "strategy": vars(strategy or Strategy()) if directional else None,
+        # the tickers the model was fitted on in every fold (pooled: all; else this one)
+        "model_fitted_on": list(backtest.fitted_on),
     }
     return report
 
@@ -233,11 +171,13 @@ def _text(table: pd.DataFrame) -> str:
 def render(report: Report) -> str:
     """The report as text: header, scores with DM p-values, verdicts, trading table."""
     meta = report.meta
-    units = "log returns" if meta["task"] == "returns" else "annualised realised volatility"
+    units = task_named(meta["task"]).units
+    fitted_on = meta.get("model_fitted_on") or []
+    pooled = f"; model refitted per fold on {', '.join(fitted_on)}" if len(fitted_on) > 1 else ""
     lines = [
         f"{meta['ticker']}: {meta['task']} ({units}), {meta['horizon']}-day horizon, "
         f"{meta['folds']} walk-forward folds, {meta['windows']} test origins "
-        f"{meta['first_origin']} .. {meta['last_origin']}",
+        f"{meta['first_origin']} .. {meta['last_origin']}{pooled}",
         "",
         "Scores (dm_p_*: Diebold-Mariano p-value, HLN-corrected, of the model against the "
         "row's baseline, per step and on the mean loss):",

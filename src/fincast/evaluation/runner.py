@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from fincast.evaluation.folds import Fold
-from fincast.evaluation.forecasters import Candidate, point_forecast
+from fincast.evaluation.forecasters import Candidate
+from fincast.quantiles import point_forecast
 
 Loss = Callable[[np.ndarray, np.ndarray], float]
 
@@ -66,13 +67,33 @@ def run_fold(fold: Fold, candidates: Sequence[Candidate], loss: Loss) -> FoldRes
     )
     for candidate in candidates:
         began = time.perf_counter()
-        forecast = np.asarray(candidate.forecast(fold))
+        forecast = forecast_fold(candidate, fold)
         result.seconds_by[candidate.name] = time.perf_counter() - began
         result.forecasts[candidate.name] = forecast
         point = point_forecast(forecast, candidate.levels)
         result.losses[candidate.name] = float(loss(fold.test.targets, point))
     result.seconds = time.perf_counter() - started
     return result
+
+
+def forecast_fold(candidate: Candidate, fold: Fold) -> np.ndarray:
+    """``candidate``'s forecasts of the fold's test windows, in their order.
+
+    A pooled candidate forecasts the whole fold; any other forecasts each ticker's
+    part of it (its own history only), and the parts are put back in place.
+    """
+    if candidate.pooled or len(fold.tickers) == 1:
+        return np.asarray(candidate.forecast(fold))
+    parts = {
+        ticker: np.asarray(candidate.forecast(fold.of(ticker)))
+        for ticker in fold.tickers
+        if np.any(fold.test.tickers == ticker)
+    }
+    first = next(iter(parts.values()))
+    forecast = np.empty((len(fold.test), *first.shape[1:]), dtype=first.dtype)
+    for ticker, part in parts.items():
+        forecast[fold.test.tickers == ticker] = part
+    return forecast
 
 
 def refit_groups(folds: Sequence[Fold]) -> list[list[Fold]]:

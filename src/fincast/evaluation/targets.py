@@ -23,7 +23,6 @@ from fincast.data.features import price_series
 from fincast.data.windows import Windows, make_windows
 
 TRADING_DAYS = 252
-TASKS = ("returns", "volatility")
 VOLATILITY_TARGET = "realised_vol"
 GK_COEFFICIENT = 2 * math.log(2) - 1
 
@@ -76,8 +75,7 @@ def daily_series(bars: pd.DataFrame, index: pd.Index, price: str = "adj_close") 
     return frame.reindex(index)
 
 
-def task_windows(
-    task: str,
+def return_windows(
     features: pd.DataFrame,
     daily: pd.DataFrame,
     *,
@@ -86,28 +84,41 @@ def task_windows(
     horizon: int,
     ticker: str = "",
 ) -> Windows:
-    """Windows of ``features`` with the task's targets (``ticker`` names each window).
+    """Windows whose targets are the next ``horizon`` values of feature ``target``.
 
     Raises:
-        ValueError: an unknown task, or a target the task cannot forecast.
+        ValueError: ``target`` is not a feature.
     """
-    if task == "returns":
-        if target not in features.columns:
-            raise ValueError(
-                f"The returns task forecasts a feature; target {target!r} is not one of "
-                f"{list(features.columns)}."
-            )
-        return make_windows(features, target, lookback=lookback, horizon=horizon, ticker=ticker)
-    if task == "volatility":
-        if target != VOLATILITY_TARGET:
-            raise ValueError(
-                f"The volatility task forecasts {VOLATILITY_TARGET!r}. Received: target={target!r}"
-            )
-        windows = make_windows(
-            features, features.columns[0], lookback=lookback, horizon=horizon, ticker=ticker
+    if target not in features.columns:
+        raise ValueError(
+            f"The returns task forecasts a feature; target {target!r} is not one of "
+            f"{list(features.columns)}."
         )
-        return _with_volatility_targets(windows, features, daily, lookback=lookback)
-    raise ValueError(f"Unknown task {task!r}; choose one of {', '.join(TASKS)}.")
+    return make_windows(features, target, lookback=lookback, horizon=horizon, ticker=ticker)
+
+
+def volatility_windows(
+    features: pd.DataFrame,
+    daily: pd.DataFrame,
+    *,
+    target: str,
+    lookback: int,
+    horizon: int,
+    ticker: str = "",
+) -> Windows:
+    """Windows whose targets are the realised volatility over the next ``k = 1..horizon`` days.
+
+    Raises:
+        ValueError: a target other than ``realised_vol``.
+    """
+    if target != VOLATILITY_TARGET:
+        raise ValueError(
+            f"The volatility task forecasts {VOLATILITY_TARGET!r}. Received: target={target!r}"
+        )
+    windows = make_windows(
+        features, features.columns[0], lookback=lookback, horizon=horizon, ticker=ticker
+    )
+    return _with_volatility_targets(windows, features, daily, lookback=lookback)
 
 
 def _with_volatility_targets(

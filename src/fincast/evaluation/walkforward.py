@@ -1,76 +1,47 @@
-"""Walk-forward backtest of the model and the task's baselines on the same folds.
+"""Walk-forward backtest of the job's model and the task's baselines on the same folds.
+
+The backtest tests what ``fincast-train`` deploys. A pooled job (``training.pooling:
+pooled``, the default) deploys one model fitted on every ticker, so each fold refits
+one model on every ticker's training windows and scores it on every ticker's test
+windows; a per-ticker job deploys one model per ticker and is backtested ticker by
+ticker. Either way every refit is :func:`fincast.fitting.forecaster.fit_forecaster`,
+the fit of the main job, and the baselines are fitted per ticker on the same folds.
 
 ``historical_forecasts`` (see :mod:`fincast.evaluation.runner`) gives every
-forecaster's forecasts fold by fold; this module loads the data, cuts the folds
-and gathers the forecasts into one :class:`Backtest` per ticker, which
-:mod:`fincast.evaluation.report` scores. Plain keyword arguments only (no Hydra).
+forecaster's forecasts fold by fold; this module cuts the folds and gathers the
+forecasts into one :class:`Backtest` per ticker, which
+:mod:`fincast.evaluation.report` scores. Plain values only (no Hydra).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from fincast.data.features import make_features
-from fincast.data.loading import load_bars
-from fincast.data.windows import Windows
+from fincast.data.loading import load_checked_bars
+from fincast.data.windows import concat_windows
 from fincast.evaluation.folds import Fold, FoldPlan, make_folds
-from fincast.evaluation.forecasters import (
-    MODEL,
-    Candidate,
-    ModelForecaster,
-    baseline_candidates,
-    point_forecast,
-)
-from fincast.evaluation.losses import task_loss
+from fincast.evaluation.forecasters import MODEL, Candidate, model_candidate
 from fincast.evaluation.metrics import naive_scale
 from fincast.evaluation.runner import FoldResult, historical_forecasts
-from fincast.evaluation.targets import daily_series, task_windows
+from fincast.evaluation.series import prepare_panel
+from fincast.evaluation.tasks import Task, task_named
+from fincast.quantiles import point_forecast
+from fincast.specs import EvaluationSpec, JobSpec
 
-
-@dataclass
-class WalkForwardJob:
-    """Everything a walk-forward backtest needs, as plain values."""
-
-    tickers: list[str]
-    build_model: Callable[..., Any] | None
-    task: str = "returns"
-    model_family: str = "lstm"
-    source: str = "sample"
-    data_options: dict[str, Any] = field(default_factory=dict)
-    cache_dir: str = "data/cache"
-    # yfinance cache policy: never | missing | always (fincast.data.refresh)
-    refresh: str = "missing"
-    features: list[str] = field(
-        default_factory=lambda: ["log_return", "log_range", "volume_change"]
-    )
-    price: str = "adj_close"
-    target: str = "log_return"
-    lookback: int = 60
-    horizon: int = 5
-    # quantile levels of a quantile model (must include 0.5); None = point forecasts
-    quantiles: list[float] | None = None
-    plan: FoldPlan = field(default_factory=FoldPlan)
-    baselines: list[str] | None = None
-    epochs: int = 20
-    batch_size: int = 256
-    learning_rate: float = 1e-3
-    patience: int = 5
-    # XLA: "auto" (Keras' choice), True or False (fincast.training.fit.jit_compile_setting)
-    jit_compile: bool | str = "auto"
-    validation_fraction: float = 0.15
-    seed: int = 42
-    verbose: int | str = 0
-    n_jobs: int = 1
+Progress = Callable[[str, FoldResult, int], None]
 
 
 @dataclass
 class Backtest:
-    """Every forecaster's forecasts over all test folds of one series, in time order."""
+    """Every forecaster's forecasts over all test folds of one series, in time order.
+
+    ``fitted_on`` names the tickers the model was fitted on in each fold: all of
+    the job's for a pooled model, this ticker alone for a per-ticker model.
+    """
 
     task: str
     ticker: str
@@ -83,6 +54,7 @@ class Backtest:
     last_price: np.ndarray
     price_scale: np.ndarray
     folds: pd.DataFrame
+    fitted_on: tuple[str, ...] = ()
 
     def point(self, name: str) -> np.ndarray:
         """``name``'s point forecasts ``(n, horizon)`` (the median of quantile forecasts)."""
@@ -94,90 +66,134 @@ class Backtest:
         return [name for name in self.forecasts if name != MODEL]
 
 
-def prepare_series(bars: pd.DataFrame, job: WalkForwardJob) -> tuple[Windows, pd.DataFrame]:
-    """The task's windows and the daily series of one ticker's bars."""
-    features = make_features(bars, job.features, price=job.price)
-    daily = daily_series(bars, features.index, price=job.price)
-    windows = task_windows(
-        job.task, features, daily, target=job.target, lookback=job.lookback, horizon=job.horizon
+def fold_plan(evaluation: EvaluationSpec) -> FoldPlan:
+    """The walk-forward fold plan of the ``evaluation`` settings."""
+    return FoldPlan(
+        folds=evaluation.folds,
+        step=evaluation.step,
+        window=evaluation.window,
+        train_windows=evaluation.train_windows,
+        min_train_windows=evaluation.min_train_windows,
+        refit_every=evaluation.refit_every,
+        embargo=evaluation.embargo,
     )
-    return windows, daily
 
 
-def candidates_for(job: WalkForwardJob) -> list[Candidate]:
-    """The model (when a builder is given) followed by the task's baselines."""
-    found = baseline_candidates(job.task, job.baselines)
-    if job.build_model is None:
-        return found
-    model = ModelForecaster(
-        job.build_model,
-        epochs=job.epochs,
-        batch_size=job.batch_size,
-        learning_rate=job.learning_rate,
-        patience=job.patience,
-        jit_compile=job.jit_compile,
-        validation_fraction=job.validation_fraction,
-        seed=job.seed,
-        verbose=job.verbose,
-        quantiles=tuple(job.quantiles) if job.quantiles else None,
-        target_feature=job.features.index(job.target) if job.target in job.features else 0,
-    )
-    return [Candidate(MODEL, model, model.quantiles), *found]
+def candidates_for(job: JobSpec, *, with_model: bool = True) -> list[Candidate]:
+    """The job's model (unless ``with_model`` is false), then the task's baselines."""
+    found = task_named(job.task.name).candidates(job.evaluation.baselines)
+    return [model_candidate(job), *found] if with_model else found
 
 
-def backtest_series(
-    bars: pd.DataFrame,
-    job: WalkForwardJob,
+def model_groups(job: JobSpec, tickers: list[str]) -> list[list[str]]:
+    """The tickers each deployed model is fitted on: all together, or one each."""
+    return [tickers] if job.training.pooling == "pooled" else [[ticker] for ticker in tickers]
+
+
+def backtest_panel(
+    bars: dict[str, pd.DataFrame],
+    job: JobSpec,
     *,
-    ticker: str = "series",
-    progress: Callable[[FoldResult, int], None] | None = None,
-) -> Backtest:
-    """Walk-forward backtest of one ticker: folds, forecasts of every candidate, gathered."""
-    windows, daily = prepare_series(bars, job)
-    folds = make_folds(windows, daily, horizon=job.horizon, plan=job.plan)
-    candidates = candidates_for(job)
-    results = historical_forecasts(
-        folds,
-        candidates,
-        task_loss(job.task),
-        n_jobs=job.n_jobs,
-        progress=None if progress is None else lambda result: progress(result, len(folds)),
-    )
-    return gather(job.task, ticker, folds, results, candidates)
+    with_model: bool = True,
+    progress: Progress | None = None,
+) -> dict[str, Backtest]:
+    """Walk-forward backtest of every ticker of ``bars``, as the job deploys its model.
+
+    Args:
+        bars: validated bars per ticker.
+        job: the job spec (model, task, features, fit and ``evaluation`` plan).
+        with_model: False scores the baselines only.
+        progress: called with the group's label, each fold's result and the fold count.
+
+    Returns:
+        One :class:`Backtest` per ticker, in the order of ``bars``.
+    """
+    task = task_named(job.task.name)
+    windows, dailies = prepare_panel(bars, job)
+    backtests: dict[str, Backtest] = {}
+    for tickers in model_groups(job, list(bars)):
+        panel = concat_windows([windows[ticker] for ticker in tickers])
+        folds = make_folds(
+            panel,
+            {ticker: dailies[ticker] for ticker in tickers},
+            horizon=job.task.horizon,
+            plan=fold_plan(job.evaluation),
+        )
+        candidates = candidates_for(job, with_model=with_model)
+        label = tickers[0] if len(tickers) == 1 else f"pooled ({len(tickers)} tickers)"
+        results = historical_forecasts(
+            folds,
+            candidates,
+            task.mean_loss,
+            n_jobs=job.evaluation.n_jobs,
+            progress=None if progress is None else _labelled(progress, label, len(folds)),
+        )
+        backtests.update(gather(task, folds, results, candidates))
+    return {ticker: backtests[ticker] for ticker in bars}
+
+
+def _labelled(progress: Progress, label: str, total: int) -> Callable[[FoldResult], None]:
+    def show(result: FoldResult) -> None:
+        progress(label, result, total)
+
+    return show
 
 
 def gather(
-    task: str,
-    ticker: str,
-    folds: list[Fold],
-    results: list[FoldResult],
-    candidates: list[Candidate],
-) -> Backtest:
-    """One :class:`Backtest` from the folds and their results (sorted by fold)."""
+    task: Task, folds: list[Fold], results: list[FoldResult], candidates: list[Candidate]
+) -> dict[str, Backtest]:
+    """One :class:`Backtest` per ticker from the folds and their results (sorted by fold)."""
     tests = [fold.test for fold in folds]
-    scales = [naive_scale(fold.history()["price"].to_numpy()) for fold in folds]
-    return Backtest(
-        task=task,
-        ticker=ticker,
-        horizon=folds[0].horizon,
-        origins=pd.DatetimeIndex(np.concatenate([test.as_of for test in tests])),
-        fold=np.concatenate(
-            [np.full(len(test), fold.index) for fold, test in zip(folds, tests, strict=True)]
-        ),
-        actual=np.concatenate([test.targets for test in tests]).astype("float64"),
-        forecasts={
-            c.name: np.concatenate([r.forecasts[c.name] for r in results]).astype("float64")
-            for c in candidates
-        },
-        levels={candidate.name: candidate.levels for candidate in candidates},
-        last_price=np.concatenate(
-            [fold.daily["price"].reindex(fold.origins).to_numpy("float64") for fold in folds]
-        ),
-        price_scale=np.concatenate(
-            [np.full(len(test), scale) for scale, test in zip(scales, tests, strict=True)]
-        ),
-        folds=fold_table(results),
-    )
+    tickers = np.concatenate([test.tickers for test in tests])
+    everything = {
+        "origins": np.concatenate([test.as_of for test in tests]),
+        "fold": np.concatenate([np.full(len(fold.test), fold.index) for fold in folds]),
+        "actual": np.concatenate([test.targets for test in tests]).astype("float64"),
+        "last_price": np.concatenate([_by_ticker(fold, _last_prices) for fold in folds]),
+        "price_scale": np.concatenate([_by_ticker(fold, _price_scale) for fold in folds]),
+    }
+    forecasts = {
+        c.name: np.concatenate([r.forecasts[c.name] for r in results]).astype("float64")
+        for c in candidates
+    }
+    table = fold_table(results)
+    fitted_on = tuple(folds[0].tickers)
+    backtests = {}
+    for ticker in folds[0].tickers:
+        rows = tickers == ticker
+        backtests[ticker] = Backtest(
+            task=task.name,
+            ticker=ticker,
+            horizon=folds[0].horizon,
+            origins=pd.DatetimeIndex(everything["origins"][rows]),
+            fold=everything["fold"][rows],
+            actual=everything["actual"][rows],
+            forecasts={name: values[rows] for name, values in forecasts.items()},
+            levels={candidate.name: candidate.levels for candidate in candidates},
+            last_price=everything["last_price"][rows],
+            price_scale=everything["price_scale"][rows],
+            folds=table,
+            fitted_on=fitted_on,
+        )
+    return backtests
+
+
+def _by_ticker(fold: Fold, per_ticker: Callable[[Fold], np.ndarray]) -> np.ndarray:
+    """A value per test window of ``fold``, computed on each ticker's part of it."""
+    values = np.empty(len(fold.test), dtype="float64")
+    for ticker in fold.tickers:
+        rows = fold.test.tickers == ticker
+        if np.any(rows):
+            values[rows] = per_ticker(fold.of(ticker))
+    return values
+
+
+def _last_prices(fold: Fold) -> np.ndarray:
+    return fold.daily["price"].reindex(fold.origins).to_numpy("float64")
+
+
+def _price_scale(fold: Fold) -> np.ndarray:
+    return np.full(len(fold.test), naive_scale(fold.history()["price"].to_numpy()))
 
 
 def fold_table(results: list[FoldResult]) -> pd.DataFrame:
@@ -195,23 +211,7 @@ def fold_table(results: list[FoldResult]) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("index")
 
 
-def load_job_bars(job: WalkForwardJob) -> dict[str, pd.DataFrame]:
-    """The validated bars of the job's tickers."""
-    return load_bars(
-        job.source,
-        job.tickers,
-        cache_dir=job.cache_dir,
-        refresh=job.refresh,
-        options=job.data_options,
-    )
-
-
-def run_walkforward(
-    job: WalkForwardJob, progress: Callable[[FoldResult, int], None] | None = None
-) -> dict[str, Backtest]:
-    """Load each ticker's bars and backtest it; one :class:`Backtest` per ticker."""
-    bars = load_job_bars(job)
-    return {
-        ticker: backtest_series(frame, job, ticker=ticker, progress=progress)
-        for ticker, frame in bars.items()
-    }
+def run_walkforward(job: JobSpec, progress: Progress | None = None) -> dict[str, Backtest]:
+    """Load the job's bars under its data checks and backtest them; one Backtest per ticker."""
+    bars, _ = load_checked_bars(job.data, job.features.price)
+    return backtest_panel(bars, job, progress=progress)

@@ -6,7 +6,6 @@ its point forecast, and the outer columns bound its central prediction interval.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Sequence
 from typing import Any
 
@@ -14,21 +13,7 @@ import keras
 import numpy as np
 from keras import ops
 
-
-def check_quantiles(quantiles: Sequence[float]) -> list[float]:
-    """``quantiles`` as floats, or a ValueError unless strictly increasing inside (0, 1).
-
-    >>> check_quantiles([0.1, 0.5, 0.9])
-    [0.1, 0.5, 0.9]
-    """
-    values = [float(value) for value in quantiles]
-    increasing = all(low < high for low, high in itertools.pairwise(values))
-    if not values or not increasing or values[0] <= 0.0 or values[-1] >= 1.0:
-        raise ValueError(
-            "quantiles must be a non-empty, strictly increasing list of values in (0, 1), "
-            f"e.g. [0.1, 0.5, 0.9]. Received: quantiles={list(quantiles)}"
-        )
-    return values
+from fincast.quantiles import check_quantiles
 
 
 @keras.saving.register_keras_serializable(package="fincast")
@@ -86,24 +71,6 @@ class QuantileHead(keras.layers.Layer):
         config = super().get_config()
         config.update({"horizon": self.horizon, "quantiles": list(self.quantiles)})
         return config
-
-
-def median_index(quantiles: Sequence[float]) -> int:
-    """Position of the 0.5 quantile, whose forecast is the point forecast.
-
-    Raises:
-        ValueError: 0.5 is not among ``quantiles``.
-
-    >>> median_index([0.1, 0.5, 0.9])
-    1
-    """
-    values = check_quantiles(quantiles)
-    if 0.5 not in values:
-        raise ValueError(
-            "quantiles must include 0.5 (its forecast is the point forecast scored against "
-            f"the baselines). Received: quantiles={values}"
-        )
-    return values.index(0.5)
 
 
 def pinball_score(actual: np.ndarray, forecast: np.ndarray, quantiles: Sequence[float]) -> float:

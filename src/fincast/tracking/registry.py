@@ -13,9 +13,9 @@ from typing import Any
 
 import pandas as pd
 
+from fincast.tracking.names import CHAMPION, PREFIX
 from fincast.tracking.store import TrackingError, connect, open_store, quiet_mlflow
 
-CHAMPION = "champion"
 MODEL_FILE = Path("data") / "model.keras"
 PROMOTION_METRIC = "test_mae_vs_naive"
 PROMOTION_MODES = ("better_on_same_data", "always", "never")
@@ -111,7 +111,7 @@ def download_model(
     return model_file, json.loads(json.dumps(metadata))
 
 
-def list_model_versions(uri: str, prefix: str = "fincast-") -> pd.DataFrame:
+def list_model_versions(uri: str, prefix: str = PREFIX) -> pd.DataFrame:
     """Registered versions of the models named ``prefix*``: name, version, aliases, run_id.
 
     Sorted by name, newest version first; ``aliases`` is a list (``["champion"]``).

@@ -1,14 +1,17 @@
-"""The main job: data -> features -> windows -> fit -> hold-out score -> save -> track -> forecast.
+"""The main job: data -> checks -> windows -> hold-out fold -> the one fit -> score -> save.
 
-Plain keyword arguments only (no Hydra), so the CLI, the dashboard and the tests
-all run the same code.
+The job is a :class:`fincast.specs.JobSpec` (plain values, no Hydra), so the CLI, the
+dashboard and the tests all run the same code. The hold-out is a walk-forward plan of
+one fold (:func:`fincast.evaluation.folds.holdout_fold`) and the model is fitted by
+:func:`fincast.fitting.forecaster.fit_forecaster`, exactly as every walk-forward
+refit is, so ``fincast-backtest`` scores the recipe this job deploys.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,84 +22,24 @@ import numpy as np
 import pandas as pd
 
 import fincast
-from fincast.data.features import make_features
 from fincast.data.fingerprint import data_fingerprint
-from fincast.data.loading import load_bars
+from fincast.data.loading import load_checked_bars
 from fincast.data.report import ValidationReport
-from fincast.data.validate import DEFAULT_MAX_DAILY_MOVE, ValidationPolicy
-from fincast.evaluation.holdout import holdout_baselines, score_forecasts
-from fincast.evaluation.targets import daily_series, task_windows
-from fincast.models.builders import fit_scaling
-from fincast.models.losses import PinballLoss
-from fincast.models.quantile import median_index, quantile_scores
+from fincast.data.windows import Windows, concat_windows
+from fincast.evaluation.folds import Fold, holdout_fold
+from fincast.evaluation.holdout import score_forecasts
+from fincast.evaluation.series import prepare_panel
+from fincast.evaluation.tasks import task_named
+from fincast.fitting.fit import TrainingResult, jit_compile_setting, save_model
+from fincast.fitting.forecaster import FittedForecaster, fit_forecaster
+from fincast.fitting.hardware import check_hardware
+from fincast.models.quantile import quantile_scores
+from fincast.quantiles import point_forecast
 from fincast.serving.forecast import Forecast, Forecaster, forecast_ticker
-from fincast.training.fit import (
-    LearningRateSchedule,
-    TrainingResult,
-    jit_compile_setting,
-    save_model,
-    set_seed,
-    train_model,
-)
-from fincast.training.hardware import (
-    Hardware,
-    HardwareSetup,
-    check_hardware,
-    training_hardware,
-)
-from fincast.training.splits import Split, split_windows
+from fincast.specs import JobSpec
+from fincast.tracking.names import registered_name
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class TrainingJob:
-    """Everything the main job needs, as plain values."""
-
-    tickers: list[str]
-    build_model: Callable[..., keras.Model]
-    model_family: str = "lstm"
-    source: str = "sample"
-    data_options: dict[str, Any] = field(default_factory=dict)
-    cache_dir: str = "data/cache"
-    # yfinance cache policy: never | missing | always (fincast.data.refresh)
-    refresh: str = "missing"
-    # data checks (fincast.data.validate): raise | warn | repair, exchange calendars, jumps
-    on_invalid: str = "raise"
-    calendar: str | None = "XNYS"
-    calendars: dict[str, str] = field(default_factory=dict)
-    max_daily_move: float | None = DEFAULT_MAX_DAILY_MOVE
-    features: list[str] = field(
-        default_factory=lambda: ["log_return", "log_range", "volume_change"]
-    )
-    price: str = "adj_close"
-    target: str = "log_return"
-    lookback: int = 60
-    horizon: int = 5
-    test_days: int = 250
-    validation_fraction: float = 0.15
-    embargo: int | None = None
-    epochs: int = 20
-    batch_size: int = 256
-    learning_rate: float = 1e-3
-    patience: int = 5
-    # XLA: "auto" (Keras' choice), True or False (fincast.training.fit.jit_compile_setting)
-    jit_compile: bool | str = "auto"
-    # ReduceLROnPlateau: epochs without improvement before the rate is cut (0 = off)
-    reduce_lr_patience: int = 0
-    reduce_lr_factor: float = 0.5
-    min_learning_rate: float = 1e-6
-    # quantile levels to forecast (must include 0.5, the point forecast); None = point only
-    quantiles: list[float] | None = None
-    # float32 | mixed_float16 | mixed_bfloat16; none | data_parallel (fincast.training.hardware)
-    precision: str = "float32"
-    distribution: str = "none"
-    seed: int = 42
-    verbose: int | str = 2
-    output_dir: str = "models"
-    task: str = "returns"
-    # extra Keras callbacks, e.g. fincast.tracking.callbacks.EpochLogger
-    callbacks: list[keras.callbacks.Callback] = field(default_factory=list)
 
 
 @dataclass
@@ -113,181 +56,120 @@ class TrainingOutcome:
     bars: dict[str, pd.DataFrame] = field(default_factory=dict)
 
 
-def registered_name(task: str, model_family: str) -> str:
-    """Registry name of a task and model family, e.g. ``fincast-returns-lstm``."""
-    return f"fincast-{task}-{model_family}"
+def model_name(job: JobSpec, tickers: Sequence[str]) -> str:
+    """The name the job's model is saved and registered under (per ticker when not pooled)."""
+    ticker = tickers[0] if job.training.pooling == "per_ticker" else None
+    return registered_name(job.task.name, job.model.name, ticker)
 
 
 def _score(
-    model: keras.Model,
-    split: Split,
-    job: TrainingJob,
-    daily: dict[str, pd.DataFrame],
+    job: JobSpec, fitted: FittedForecaster, test: Windows, dailies: dict[str, pd.DataFrame]
 ) -> pd.DataFrame:
-    """Held-out scores next to the task's baselines; a quantile model is scored on its median.
+    """Held-out scores next to the task's hold-out baselines; a quantile model on its median.
 
-    The baselines come from :func:`fincast.evaluation.holdout.holdout_baselines`; a
-    quantile model also gets pinball loss and coverage.
+    A quantile model also gets pinball loss and coverage.
     """
-    quantiles = job.quantiles
-    predicted = np.asarray(model.predict(split.test.inputs, batch_size=1024, verbose=0))
+    quantiles = job.task.quantiles
+    predicted = np.asarray(fitted.model.predict(test.inputs, batch_size=1024, verbose=0))
     forecasts = {
-        "model": predicted[..., median_index(quantiles)] if quantiles else predicted,
-        **holdout_baselines(job.task, split.train, split.test, daily),
+        "model": point_forecast(predicted, quantiles),
+        **task_named(job.task.name).holdout_baselines(fitted.train, test, dailies),
     }
-    scores = score_forecasts(split.test.targets, forecasts)
+    scores = score_forecasts(test.targets, forecasts)
     if quantiles:
-        for name, value in quantile_scores(split.test.targets, predicted, quantiles).items():
+        for name, value in quantile_scores(test.targets, predicted, quantiles).items():
             scores.loc["model", name] = value
     return scores
 
 
-def _fit(
-    job: TrainingJob, split: Split, hardware: Hardware
-) -> tuple[TrainingResult, HardwareSetup]:
-    """Build and train the model under the job's precision and distribution."""
-    scaling = fit_scaling(
-        split.train.inputs,
-        split.train.targets,
-        # the volatility task's target is not an input feature
-        target_feature=job.features.index(job.target) if job.target in job.features else 0,
-    )
-    options: dict[str, Any] = {"quantiles": list(job.quantiles)} if job.quantiles else {}
-    schedule = LearningRateSchedule(
-        job.learning_rate, job.reduce_lr_patience, job.reduce_lr_factor, job.min_learning_rate
-    )
-    with training_hardware(job.precision, job.distribution, hardware) as setup:
-        model = job.build_model(
-            lookback=job.lookback,
-            num_features=len(job.features),
-            horizon=job.horizon,
-            scaling=scaling,
-            **options,
-        )
-        result = train_model(
-            model,
-            (split.train.inputs, split.train.targets),
-            (split.validation.inputs, split.validation.targets),
-            epochs=job.epochs,
-            batch_size=job.batch_size,
-            learning_rate=schedule,
-            patience=job.patience,
-            loss=PinballLoss(job.quantiles) if job.quantiles else "mse",
-            verbose=job.verbose,
-            callbacks=job.callbacks,
-            jit_compile=job.jit_compile,
-        )
-    return result, setup
+def _day(dates: pd.DatetimeIndex, pick: str) -> str:
+    return str(getattr(dates, pick)().date())
 
 
-def _card(job: TrainingJob, split: Split, scores: pd.DataFrame) -> dict[str, Any]:
+def _card(job: JobSpec, fitted: FittedForecaster, fold: Fold, scores: pd.DataFrame) -> dict:
+    tickers = fold.tickers
+    fit_part = fitted.validation if len(fitted.validation) else fitted.train
     return {
         "fincast_version": fincast.__version__,
-        "task": job.task,
-        "model": job.model_family,
+        "task": job.task.name,
+        "model": job.model.name,
+        # the registered name (and the folder the file is saved in)
+        "name": model_name(job, tickers),
         "backend": keras.backend.backend(),
-        "tickers": list(job.tickers),
-        "features": list(job.features),
-        "price": job.price,
-        "target": job.target,
-        "lookback": job.lookback,
-        "horizon": job.horizon,
-        "data_source": job.source,
+        "tickers": tickers,
+        # pooled: one model fitted on every ticker; per_ticker: this ticker's own model
+        "pooling": job.training.pooling,
+        "features": list(job.features.names),
+        "price": job.features.price,
+        "target": job.task.target,
+        "lookback": job.task.lookback,
+        "horizon": job.task.horizon,
+        "data_source": job.data.source,
         "data_options": {
-            key: value for key, value in job.data_options.items() if key != "download"
+            key: value for key, value in job.data.options.items() if key != "download"
         },
-        "cache_dir": job.cache_dir,
+        "cache_dir": job.data.cache_dir,
         # exchange calendars: forecasts are dated on the ticker's next sessions
-        "calendar": job.calendar,
-        "calendars": dict(job.calendars),
-        "on_invalid": job.on_invalid,
-        "train_start": str(split.train.as_of.min().date()),
-        "train_end": str(split.train.last_target.max().date()),
+        "calendar": job.data.calendar,
+        "calendars": dict(job.data.calendars),
+        "on_invalid": job.data.on_invalid,
+        "train_start": _day(fitted.train.as_of, "min"),
+        "train_end": _day(fitted.train.last_target, "max"),
         # the last day any fitting step saw (validation drives early stopping)
-        "fit_end": str(split.validation.last_target.max().date()),
-        "test_start": str(split.test_start.date()),
-        "test_end": str(split.test.last_target.max().date()),
-        "quantiles": list(job.quantiles) if job.quantiles else None,
+        "fit_end": _day(fit_part.last_target, "max"),
+        "test_start": _day(fold.test.first_target, "min"),
+        "test_end": _day(fold.test.last_target, "max"),
+        "quantiles": list(job.task.quantiles) if job.task.quantiles else None,
         "test_scores": json.loads(scores.to_json(orient="index")),
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
 
 
-def load_checked_bars(job: TrainingJob) -> tuple[dict[str, pd.DataFrame], list[ValidationReport]]:
-    """The job's bars after the data checks, and each ticker's report.
+def run_training(
+    job: JobSpec, callbacks: Sequence[keras.callbacks.Callback] = ()
+) -> TrainingOutcome:
+    """Train on the job's tickers (pooled), score on the held-out fold, save, and forecast.
 
-    ``job.on_invalid`` decides what a failed check does: raise, warn, or repair.
+    Args:
+        job: the job spec; a ``per_ticker`` job must name one ticker (the CLI runs one
+            job per ticker).
+        callbacks: extra Keras callbacks (progress, MLflow); they do not change the fit.
     """
-    bars = load_bars(
-        job.source,
-        job.tickers,
-        cache_dir=job.cache_dir,
-        refresh=job.refresh,
-        options=job.data_options,
-        strict=False,  # the job's own policy below decides: raise, warn or repair
-    )
-    policy = ValidationPolicy(
-        on_invalid=job.on_invalid,
-        calendar=job.calendar,
-        calendars=dict(job.calendars),
-        max_daily_move=job.max_daily_move,
-        price=job.price,
-    )
-    checked = {ticker: policy.validate(frame, ticker) for ticker, frame in bars.items()}
-    return {ticker: pair[0] for ticker, pair in checked.items()}, [
-        pair[1] for pair in checked.values()
-    ]
-
-
-def run_training(job: TrainingJob) -> TrainingOutcome:
-    """Train, score against baselines on the held-out period, save, and forecast."""
-    if job.quantiles is not None:
-        median_index(job.quantiles)  # a ValueError before any data is loaded
-    jit_compile_setting(job.jit_compile)
-    hardware = check_hardware(job.precision, job.distribution)
-    set_seed(job.seed)
-    bars, reports = load_checked_bars(job)
-    features = {
-        ticker: make_features(frame, job.features, price=job.price)
-        for ticker, frame in bars.items()
-    }
-    daily = {
-        ticker: daily_series(bars[ticker], frame.index, price=job.price)
-        for ticker, frame in features.items()
-    }
-    windows = {  # the task's targets: next log returns, or future realised volatility
-        ticker: task_windows(
-            job.task,
-            frame,
-            daily[ticker],
-            target=job.target,
-            lookback=job.lookback,
-            horizon=job.horizon,
-            ticker=ticker,
+    jit_compile_setting(job.training.jit_compile)
+    hardware = check_hardware(job.training.precision, job.training.distribution)
+    bars, reports = load_checked_bars(job.data, job.features.price)
+    if job.training.pooling == "per_ticker" and len(bars) != 1:
+        raise ValueError(
+            "A per_ticker job trains one ticker's model; run one job per ticker "
+            f"(fincast-train does). Received: tickers={list(bars)}"
         )
-        for ticker, frame in features.items()
-    }
-    split = split_windows(windows, job)
+    windows, dailies = prepare_panel(bars, job)
+    fold = holdout_fold(
+        concat_windows(list(windows.values())),
+        dailies,
+        horizon=job.task.horizon,
+        test_days=job.evaluation.test_days,
+        embargo=job.embargo,
+    )
+    fitted = fit_forecaster(job, fold.train, hardware=hardware, callbacks=callbacks)
     logger.info(
         "Windows: %d train, %d validation, %d test (test from %s)",
-        len(split.train),
-        len(split.validation),
-        len(split.test),
-        split.test_start.date(),
+        len(fitted.train),
+        len(fitted.validation),
+        len(fold.test),
+        fold.test.first_target.min().date(),
     )
-    result, setup = _fit(job, split, hardware)
-    scores = _score(result.model, split, job, daily)
-    card = {**_card(job, split, scores), **setup.as_card()}
+    scores = _score(job, fitted, fold.test, dailies)
+    card = {**_card(job, fitted, fold, scores), **fitted.setup.as_card()}
     card["data_fingerprint"] = data_fingerprint(bars)
-    card["jit_compile"] = result.jit_compile
-    card["lstm_shards"] = result.lstm_shards
+    card["jit_compile"] = fitted.result.jit_compile
+    card["lstm_shards"] = fitted.result.lstm_shards
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
-    model_path = save_model(
-        result.model,
-        Path(job.output_dir) / registered_name(job.task, job.model_family) / f"{stamp}.keras",
-    )
+    model_path = save_model(fitted.model, Path(job.paths.models) / card["name"] / f"{stamp}.keras")
     model_path.with_suffix(".json").write_text(json.dumps(card, indent=2))
-    forecaster = Forecaster(model=result.model, card=card, uri=str(model_path))
-    forecasts = [forecast_ticker(forecaster, bars[ticker], ticker) for ticker in job.tickers]
-    example = split.test.inputs[-1:]
-    return TrainingOutcome(model_path, card, scores, forecasts, result, example, reports, bars)
+    forecaster = Forecaster(model=fitted.model, card=card, uri=str(model_path))
+    forecasts = [forecast_ticker(forecaster, frame, ticker) for ticker, frame in bars.items()]
+    example = fold.test.inputs[-1:]
+    return TrainingOutcome(
+        model_path, card, scores, forecasts, fitted.result, example, reports, bars
+    )

@@ -9,10 +9,11 @@ import pandas as pd
 
 from fincast.data.fingerprint import panel_frame
 from fincast.data.report import reports_frame
+from fincast.tracking.names import registered_name
 from fincast.tracking.provenance import git_tags, library_versions
 from fincast.tracking.registry import EVALUATION_TAG, PROMOTION_METRIC, promote_if_better
 from fincast.tracking.run_tracker import RunTracker
-from fincast.training.pipeline import TrainingOutcome, registered_name
+from fincast.training.pipeline import TrainingOutcome
 
 
 def scores_as_metrics(scores: pd.DataFrame) -> dict[str, float]:
@@ -73,7 +74,8 @@ def record_training(
         [forecast.to_frame().assign(ticker=forecast.ticker) for forecast in outcome.forecasts]
     )
     tracker.log_table(forecasts, "forecast/next_days.csv")
-    name = registered_name(card["task"], card["model"]) if register else None
+    name = card.get("name") or registered_name(card["task"], card["model"])
+    name = name if register else None
     model_uri = tracker.log_model(
         outcome.training.model,
         input_example=outcome.example_window,

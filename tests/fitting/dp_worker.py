@@ -7,9 +7,9 @@ import sys
 
 import numpy as np
 
+from fincast.fitting.fit import train_model
+from fincast.fitting.hardware import HardwareError, training_hardware
 from fincast.models.builders import build_mlp, fit_scaling
-from fincast.training.fit import train_model
-from fincast.training.hardware import HardwareError, training_hardware
 
 
 def main() -> None:

@@ -10,9 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from fincast.models.builders import BUILDERS, build_lstm, build_mlp, fit_scaling
-from fincast.models.losses import PinballLoss
-from fincast.training.fit import (
+from fincast.fitting.fit import (
     LearningRateSchedule,
     jit_compile_setting,
     progress_verbosity,
@@ -20,6 +18,8 @@ from fincast.training.fit import (
     set_seed,
     train_model,
 )
+from fincast.models.builders import BUILDERS, build_lstm, build_mlp, fit_scaling
+from fincast.models.losses import PinballLoss
 
 SMALL = {
     "mlp": {"units": [8]},
@@ -179,7 +179,7 @@ SEED_WITHOUT_TENSORFLOW = """
 import sys
 import numpy as np
 from fincast.models.builders import build_lstm, fit_scaling
-from fincast.training.fit import set_seed, train_model
+from fincast.fitting.fit import set_seed, train_model
 
 inputs = np.random.default_rng(0).normal(size=(64, 8, 2)).astype("float32")
 targets = inputs[:, -1, :1]

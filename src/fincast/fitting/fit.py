@@ -14,8 +14,8 @@ from typing import TextIO
 import keras
 import numpy as np
 
+from fincast.fitting.hardware import active_replicas, trim_to_replicas
 from fincast.models.fused_lstm import sharded_training
-from fincast.training.hardware import active_replicas, trim_to_replicas
 
 
 @dataclass

@@ -12,10 +12,8 @@ import keras
 import numpy as np
 import pytest
 
-from fincast.models.builders import build_t2v_attention, fit_scaling
-from fincast.models.losses import PinballLoss
-from fincast.training.fit import train_model
-from fincast.training.hardware import (
+from fincast.fitting.fit import train_model
+from fincast.fitting.hardware import (
     Hardware,
     HardwareError,
     check_distribution,
@@ -24,6 +22,8 @@ from fincast.training.hardware import (
     training_hardware,
     trim_to_replicas,
 )
+from fincast.models.builders import build_t2v_attention, fit_scaling
+from fincast.models.losses import PinballLoss
 
 CPU = Hardware("jax", ("CPU:0",))
 TWO_CPUS = Hardware("jax", ("CPU:0", "CPU:1"))

@@ -1,0 +1,310 @@
+"""The job spec: every setting of a fincast job, built once from the composed config.
+
+These frozen dataclasses are both Hydra's structured schema (``fincast.cli.schema``
+registers them, so a misspelt key or a wrongly typed value fails at start) and the
+one object every job reads: ``fincast-train``, ``fincast-backtest``,
+``fincast-forecast``, sweeps and the dashboard's quick training. The CLI turns the
+composed config into a :class:`JobSpec` with ``OmegaConf.to_object``; Python callers
+build one directly. Nothing copies config keys by hand.
+
+Each part checks its own values on construction, and its error names the config key,
+the value received and what would work.
+
+>>> TaskSpec(horizon=0)
+Traceback (most recent call last):
+...
+ValueError: task.horizon must be >= 1. Received: task.horizon=0
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from fincast.backend import CHOICES as BACKENDS
+
+if TYPE_CHECKING:
+    from fincast.data.validate import ValidationPolicy
+
+# flag one-day moves with |log return| > log(1 + 0.4): +40 % or -28.6 % (an unadjusted split)
+DEFAULT_MAX_DAILY_MOVE = 0.4
+POOLINGS = ("pooled", "per_ticker")
+VERBOSITIES = ("auto", 0, 1, 2)
+
+
+def _check_choice(key: str, value: Any, allowed: tuple[Any, ...]) -> None:
+    if value not in allowed:
+        names = ", ".join(str(choice) for choice in allowed)
+        raise ValueError(f"{key} must be one of {names}. Received: {key}={value!r}")
+
+
+def _check_at_least(key: str, value: float, low: float) -> None:
+    if value < low:
+        raise ValueError(f"{key} must be >= {low:g}. Received: {key}={value!r}")
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """Where the bars come from, and the data checks they must pass (``data`` group)."""
+
+    source: str = "sample"
+    tickers: list[str] = field(default_factory=lambda: ["^GSPC"])
+    cache_dir: str = "data/cache"
+    # yfinance cache policy: never | missing | always (fincast.data.refresh)
+    refresh: str = "missing"
+    options: dict[str, Any] = field(default_factory=dict)
+    # data checks (fincast.data.validate): raise | warn | repair, exchange calendars, jumps
+    on_invalid: str = "raise"
+    calendar: str | None = "XNYS"
+    calendars: dict[str, str] = field(default_factory=dict)
+    max_daily_move: float | None = DEFAULT_MAX_DAILY_MOVE
+
+    def __post_init__(self) -> None:
+        _check_choice("data.source", self.source, ("sample", "yfinance", "csv", "parquet"))
+        _check_choice("data.refresh", self.refresh, ("never", "missing", "always"))
+        _check_choice("data.on_invalid", self.on_invalid, ("raise", "warn", "repair"))
+        if not self.tickers and self.source in ("sample", "yfinance"):
+            raise ValueError(
+                f"data.tickers is empty; name the series to load, e.g. "
+                f"'data.tickers=[^GSPC]'. Received: data.tickers={list(self.tickers)!r}"
+            )
+
+    def policy(self, price: str) -> ValidationPolicy:
+        """The checks of this data as a :class:`~fincast.data.validate.ValidationPolicy`."""
+        from fincast.data.validate import ValidationPolicy
+
+        return ValidationPolicy(
+            on_invalid=self.on_invalid,
+            calendar=self.calendar or None,
+            calendars=dict(self.calendars),
+            max_daily_move=self.max_daily_move,
+            price=price,
+        )
+
+
+@dataclass(frozen=True)
+class FeaturesSpec:
+    """The causal input features and the modelled price column (``features`` group)."""
+
+    names: list[str] = field(default_factory=lambda: ["log_return", "log_range", "volume_change"])
+    price: str = "adj_close"
+
+    def __post_init__(self) -> None:
+        _check_choice("features.price", self.price, ("adj_close", "close"))
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """What is forecast (``task`` group); the task itself is in :mod:`fincast.evaluation.tasks`."""
+
+    name: str = "returns"
+    target: str = "log_return"
+    lookback: int = 60
+    horizon: int = 5
+    # quantile levels to forecast (must include 0.5, the point forecast); None = point only
+    quantiles: list[float] | None = None
+
+    def __post_init__(self) -> None:
+        _check_at_least("task.lookback", self.lookback, 1)
+        _check_at_least("task.horizon", self.horizon, 1)
+        if self.quantiles is not None:
+            from fincast.quantiles import median_index
+
+            median_index(self.quantiles)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """The model family and its builder (``model`` group): ``_target_`` plus its options."""
+
+    name: str = "lstm"
+    builder: dict[str, Any] = field(
+        default_factory=lambda: {"_target_": "fincast.models.builders.build_lstm"}
+    )
+
+    def build_function(self) -> Callable[..., Any]:
+        """The builder, called as ``build(lookback=, num_features=, horizon=, scaling=)``."""
+        from hydra.utils import instantiate
+
+        options = {key: value for key, value in self.builder.items() if key != "_partial_"}
+        return instantiate({**options, "_partial_": True})
+
+
+@dataclass(frozen=True)
+class ReduceLearningRate:
+    """ReduceLROnPlateau on the validation loss; ``patience: 0`` keeps the rate fixed."""
+
+    patience: int = 3
+    factor: float = 0.5
+    min_lr: float = 1e-6
+
+
+@dataclass(frozen=True)
+class FitSpec:
+    """How a model is fitted (``training`` group): the same for training and every refit."""
+
+    epochs: int = 20
+    batch_size: int = 256
+    learning_rate: float = 1e-3
+    # epochs without validation improvement before early stopping (best weights restored)
+    patience: int = 5
+    reduce_lr: ReduceLearningRate | None = field(default_factory=ReduceLearningRate)
+    # float32 | mixed_float16 | mixed_bfloat16 (fincast.fitting.hardware)
+    precision: str = "float32"
+    # none | data_parallel
+    distribution: str = "none"
+    verbose: Any = "auto"
+    # XLA: auto | true | false (fincast.fitting.fit.jit_compile_setting)
+    jit_compile: Any = "auto"
+    # pooled: one model fitted on every ticker's windows; per_ticker: one model per ticker
+    pooling: str = "pooled"
+
+    def __post_init__(self) -> None:
+        _check_at_least("training.epochs", self.epochs, 1)
+        _check_at_least("training.batch_size", self.batch_size, 1)
+        _check_at_least("training.patience", self.patience, 0)
+        if not self.learning_rate > 0:
+            raise ValueError(
+                "training.learning_rate must be > 0. "
+                f"Received: training.learning_rate={self.learning_rate!r}"
+            )
+        choices = ("float32", "mixed_float16", "mixed_bfloat16")
+        _check_choice("training.precision", self.precision, choices)
+        _check_choice("training.distribution", self.distribution, ("none", "data_parallel"))
+        _check_choice("training.pooling", self.pooling, POOLINGS)
+        if isinstance(self.verbose, bool) or self.verbose not in VERBOSITIES:
+            raise ValueError(
+                "training.verbose must be auto, 0, 1 or 2. "
+                f"Received: training.verbose={self.verbose!r}"
+            )
+        jit = self.jit_compile
+        if not (jit == "auto" or isinstance(jit, bool)):
+            _check_choice("training.jit_compile", jit, ("auto", True, False))
+        schedule = self.reduce_lr
+        if schedule is not None and schedule.patience > 0 and not 0 < schedule.factor < 1:
+            raise ValueError(
+                "training.reduce_lr.factor must be in (0, 1). "
+                f"Received: training.reduce_lr.factor={schedule.factor!r}"
+            )
+
+
+@dataclass(frozen=True)
+class TradingSpec:
+    """The trading view of return forecasts (``evaluation.trading``)."""
+
+    threshold: float = 0.0
+    cost_bps: float = 5.0
+    long_only: bool = False
+
+
+@dataclass(frozen=True)
+class EvaluationSpec:
+    """How a model is scored (``evaluation`` group): a hold-out, or a walk-forward backtest.
+
+    A hold-out is a walk-forward plan of one fold of ``test_days`` days
+    (:func:`fincast.evaluation.folds.holdout_plan`); both cut with the same
+    purge-and-embargo code.
+    """
+
+    # holdout | walkforward
+    name: str = "holdout"
+    # the trading days held out by fincast-train
+    test_days: int = 250
+    # share of the training windows (the latest) used for early stopping
+    validation_fraction: float = 0.15
+    # windows dropped between parts beyond purging overlapping targets; None = horizon
+    embargo: int | None = None
+    folds: int = 10
+    step: int = 250
+    window: str = "expanding"
+    train_windows: int | None = None
+    min_train_windows: int = 250
+    refit_every: int = 1
+    n_jobs: int = 1
+    baselines: list[str] | None = None
+    trading: TradingSpec = field(default_factory=TradingSpec)
+    plots: bool = True
+
+    def __post_init__(self) -> None:
+        _check_choice("evaluation.name", self.name, ("holdout", "walkforward"))
+        if not 0 <= self.validation_fraction < 1:
+            raise ValueError(
+                "evaluation.validation_fraction must be in [0, 1). "
+                f"Received: evaluation.validation_fraction={self.validation_fraction!r}"
+            )
+
+
+@dataclass(frozen=True)
+class TrackingSpec:
+    """Where runs and models are recorded (``tracking`` group)."""
+
+    enabled: bool = True
+    uri: str = "sqlite:///mlflow.db"
+    experiment: str = "fincast"
+    register: bool = True
+    # better_on_same_data | always | never
+    promotion: str = "better_on_same_data"
+
+    def __post_init__(self) -> None:
+        choices = ("better_on_same_data", "always", "never")
+        _check_choice("tracking.promotion", self.promotion, choices)
+
+
+@dataclass(frozen=True)
+class PathsSpec:
+    """Where models are saved."""
+
+    models: str = "models"
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """Every setting of one fincast job (the composed config, checked and frozen)."""
+
+    data: DataSpec = field(default_factory=DataSpec)
+    features: FeaturesSpec = field(default_factory=FeaturesSpec)
+    task: TaskSpec = field(default_factory=TaskSpec)
+    model: ModelSpec = field(default_factory=ModelSpec)
+    training: FitSpec = field(default_factory=FitSpec)
+    evaluation: EvaluationSpec = field(default_factory=EvaluationSpec)
+    tracking: TrackingSpec = field(default_factory=TrackingSpec)
+    backend: str = "auto"
+    seed: int = 42
+    # fincast-forecast: table | json
+    output: str = "table"
+    # a model to forecast or score (null: the champion of this task and model family)
+    model_uri: str | None = None
+    paths: PathsSpec = field(default_factory=PathsSpec)
+
+    def __post_init__(self) -> None:
+        _check_choice("backend", self.backend, BACKENDS)
+        _check_choice("output", self.output, ("table", "json"))
+        if self.training.pooling == "per_ticker" and not self.data.tickers:
+            raise ValueError(
+                "training.pooling=per_ticker fits one model per ticker; name them, e.g. "
+                "'data.tickers=[^GSPC,^IXIC]'. Received: data.tickers=[]"
+            )
+
+    @property
+    def target_feature(self) -> int:
+        """Position of the target among the features (0 when it is not one, e.g. volatility)."""
+        names = list(self.features.names)
+        return names.index(self.task.target) if self.task.target in names else 0
+
+    @property
+    def embargo(self) -> int:
+        """Windows dropped between training and test parts: at least the horizon.
+
+        Raises:
+            ValueError: an embargo shorter than the horizon.
+        """
+        embargo = self.evaluation.embargo
+        if embargo is None:
+            return self.task.horizon
+        if embargo < self.task.horizon:
+            raise ValueError(
+                f"evaluation.embargo must be at least the horizon ({self.task.horizon}). "
+                f"Received: evaluation.embargo={embargo}"
+            )
+        return int(embargo)
