@@ -10,25 +10,24 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
-import functools
-
 import pytest
 
 
 @pytest.fixture(scope="session")
 def tiny_outcome(tmp_path_factory):
     """A real, tiny training run on the bundled data (both tickers), shared by tests."""
-    from fincast.models.builders import build_lstm
-    from fincast.training.pipeline import TrainingJob, run_training
+    from jobs import make_job
 
-    job = TrainingJob(
+    from fincast.training.pipeline import run_training
+
+    job = make_job(
         tickers=["^GSPC", "^IXIC"],
-        build_model=functools.partial(build_lstm, units=4),
+        units=4,
         lookback=10,
         horizon=3,
         epochs=1,
         test_days=60,
         verbose=0,
-        output_dir=str(tmp_path_factory.mktemp("models")),
+        models=str(tmp_path_factory.mktemp("models")),
     )
     return job, run_training(job)

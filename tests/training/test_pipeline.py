@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from fincast.training.splits import split_windows
 
-from fincast.data.windows import make_windows
-from fincast.training.pipeline import TrainingJob, registered_name
+from fincast.data.windows import make_windows, validation_split
+from fincast.evaluation.folds import holdout_fold
+from fincast.tracking.names import registered_name
 
 
 def test_outcome_scores_model_next_to_baselines(tiny_outcome):
@@ -23,8 +23,8 @@ def test_outcome_scores_model_next_to_baselines(tiny_outcome):
 def test_card_describes_the_model(tiny_outcome):
     job, outcome = tiny_outcome
     card = outcome.card
-    assert card["features"] == job.features and card["lookback"] == 10 and card["horizon"] == 3
-    assert card["tickers"] == ["^GSPC", "^IXIC"]
+    assert card["features"] == job.features.names and card["lookback"] == 10 and card["horizon"] == 3
+    assert card["tickers"] == ["^GSPC", "^IXIC"] and card["pooling"] == "pooled"
     assert card["backend"] == "jax"
     assert card["train_end"] < card["test_start"] <= card["test_end"] == "2018-12-31"
     saved = json.loads(outcome.model_path.with_suffix(".json").read_text())
@@ -54,34 +54,23 @@ def _windows(rows=400, lookback=10, horizon=3):
 
 @pytest.mark.parametrize("embargo", [None, 3, 10])
 def test_split_never_lets_training_targets_reach_later_parts(embargo):
-    job = TrainingJob(
-        tickers=["A"],
-        build_model=lambda **_: None,
-        lookback=10,
-        horizon=3,
-        test_days=50,
-        embargo=embargo,
-    )
-    split = split_windows(_windows(), job)
-    assert split.train.last_target.max() < split.validation.first_target.min()
-    assert split.validation.last_target.max() < split.test.first_target.min()
-    assert split.test.first_target.min() == split.test_start
-    gap = np.searchsorted(_windows()["A"].first_target, split.test_start)
-    gap -= np.searchsorted(_windows()["A"].first_target, split.validation.first_target.max())
+    windows = _windows()
+    fold = holdout_fold(windows["A"], {}, horizon=3, test_days=50, embargo=embargo)
+    train, validation = validation_split(fold.train, 0.15, embargo=embargo or 3)
+    assert train.last_target.max() < validation.first_target.min()
+    assert validation.last_target.max() < fold.test.first_target.min()
+    test_start = fold.test.first_target.min()
+    assert test_start == windows["A"].first_target[-50]
+    gap = np.searchsorted(windows["A"].first_target, test_start)
+    gap -= np.searchsorted(windows["A"].first_target, validation.first_target.max())
     assert gap > 3 + (embargo or 3) - 1
 
 
 def test_split_rejects_embargo_shorter_than_horizon():
-    job = TrainingJob(
-        tickers=["A"], build_model=lambda **_: None, lookback=10, horizon=3, test_days=50, embargo=1
-    )
     with pytest.raises(ValueError, match="embargo=1"):
-        split_windows(_windows(), job)
+        holdout_fold(_windows()["A"], {}, horizon=3, test_days=50, embargo=1)
 
 
 def test_split_rejects_too_many_test_days():
-    job = TrainingJob(
-        tickers=["A"], build_model=lambda **_: None, lookback=10, horizon=3, test_days=5000
-    )
     with pytest.raises(ValueError, match="test_days=5000"):
-        split_windows(_windows(), job)
+        holdout_fold(_windows()["A"], {}, horizon=3, test_days=5000)

@@ -13,26 +13,28 @@ from fincast.data.sources import load_sample
 from fincast.fitting.hardware import HardwareError
 from fincast.models.builders import build_mlp
 from fincast.serving.forecast import forecast_ticker, load_forecaster
-from fincast.training.pipeline import TrainingJob, run_training
+from fincast.specs import ReduceLearningRate
+from fincast.training.pipeline import run_training
+from jobs import make_job
 
 QUANTILES = [0.1, 0.5, 0.9]
 
 
 @pytest.fixture(scope="module")
 def quantile_outcome(tmp_path_factory):
-    job = TrainingJob(
+    job = make_job(
+        model="mlp",
+        units=[8],
         tickers=["^GSPC"],
-        build_model=functools.partial(build_mlp, units=[8]),
-        model_family="mlp",
         lookback=10,
         horizon=3,
         epochs=2,
         test_days=60,
         quantiles=QUANTILES,
         precision="mixed_bfloat16",
-        reduce_lr_patience=1,
+        reduce_lr=ReduceLearningRate(patience=1),
         verbose=0,
-        output_dir=str(tmp_path_factory.mktemp("models")),
+        models=str(tmp_path_factory.mktemp("models")),
     )
     return job, run_training(job)
 
@@ -80,14 +82,13 @@ def test_forecast_has_per_step_quantiles_and_reloads_identically(quantile_outcom
     np.testing.assert_allclose(again.quantiles["0.9"], forecast.quantiles["0.9"], atol=1e-6)
 
 
-def test_quantiles_without_the_median_are_refused_before_loading_data(tmp_path):
-    job = TrainingJob(tickers=["NOPE"], build_model=build_mlp, quantiles=[0.1, 0.9])
+def test_quantiles_without_the_median_are_refused_when_the_job_is_built(tmp_path):
     with pytest.raises(ValueError, match="must include 0.5"):
-        run_training(job)
+        make_job(model="mlp", tickers=["NOPE"], quantiles=[0.1, 0.9])
 
 
 def test_unrunnable_distribution_is_refused_before_loading_data():
-    job = TrainingJob(tickers=["NOPE"], build_model=build_mlp, distribution="data_parallel")
+    job = make_job(model="mlp", tickers=["NOPE"], distribution="data_parallel")
     with pytest.raises(HardwareError, match="needs 2 or more devices"):
         run_training(job)
 
