@@ -16,9 +16,8 @@ import pytest
 @pytest.fixture(scope="session")
 def tiny_outcome(tmp_path_factory):
     """A real, tiny training run on the bundled data (both tickers), shared by tests."""
-    from jobs import make_job
-
     from fincast.training.pipeline import run_training
+    from jobs import make_job
 
     job = make_job(
         tickers=["^GSPC", "^IXIC"],

@@ -43,7 +43,12 @@ def duplicated_csv(tmp_path_factory) -> tuple[Path, str]:
 
 
 def data(path: Path, policy: str) -> list[str]:
-    return ["data=csv", f"data.options.path={path}", "data.tickers=[SPX]", f"data.on_invalid={policy}"]
+    return [
+        "data=csv",
+        f"data.options.path={path}",
+        "data.tickers=[SPX]",
+        f"data.on_invalid={policy}",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -66,9 +71,7 @@ def test_a_duplicate_day_stops_every_command_under_raise(duplicated_csv, tmp_pat
 def test_train_backtest_and_forecast_repair_it_alike(duplicated_csv, tmp_path):
     path, _ = duplicated_csv
     repair = data(path, "repair")
-    trained = run_cli(
-        "fincast-train", *TINY, "evaluation.test_days=100", *repair, cwd=tmp_path
-    )
+    trained = run_cli("fincast-train", *TINY, "evaluation.test_days=100", *repair, cwd=tmp_path)
     assert trained.returncode == 0, trained.stderr[-3000:]
     backtest = run_cli(
         "fincast-backtest",

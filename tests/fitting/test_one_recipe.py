@@ -13,7 +13,6 @@ import dataclasses
 
 import numpy as np
 import pytest
-from jobs import make_job
 
 from fincast.data.loading import load_checked_bars
 from fincast.data.windows import concat_windows
@@ -24,6 +23,7 @@ from fincast.evaluation.tasks import task_named
 from fincast.evaluation.walkforward import backtest_panel, candidates_for, fold_plan
 from fincast.specs import ReduceLearningRate
 from fincast.training.pipeline import run_training
+from jobs import make_job
 
 TICKERS = ["^GSPC", "^IXIC"]
 
@@ -92,7 +92,7 @@ def test_the_schedule_and_precision_took_part(trained_and_refitted):
 
 
 def test_the_refit_fold_is_the_hold_out_and_forecasts_alike(trained_and_refitted):
-    _, outcome, refit, fold, result = trained_and_refitted
+    _, outcome, _, fold, result = trained_and_refitted
     card = outcome.card
     assert str(fold.test.first_target.min().date()) == card["test_start"]
     assert str(fold.test.last_target.max().date()) == card["test_end"]
@@ -103,7 +103,8 @@ def test_the_refit_fold_is_the_hold_out_and_forecasts_alike(trained_and_refitted
 
 def test_another_precision_gives_other_weights(trained_and_refitted, tmp_path):
     job, outcome, _, _, _ = trained_and_refitted
-    other = dataclasses.replace(job, training=dataclasses.replace(job.training, precision="float32"))
+    float32 = dataclasses.replace(job.training, precision="float32")
+    other = dataclasses.replace(job, training=float32)
     refit, _, _ = walk_forward_refit(other)
     deployed = outcome.training.model.get_weights()
     assert any(

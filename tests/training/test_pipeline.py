@@ -23,7 +23,8 @@ def test_outcome_scores_model_next_to_baselines(tiny_outcome):
 def test_card_describes_the_model(tiny_outcome):
     job, outcome = tiny_outcome
     card = outcome.card
-    assert card["features"] == job.features.names and card["lookback"] == 10 and card["horizon"] == 3
+    assert card["features"] == job.features.names
+    assert card["lookback"] == 10 and card["horizon"] == 3
     assert card["tickers"] == ["^GSPC", "^IXIC"] and card["pooling"] == "pooled"
     assert card["backend"] == "jax"
     assert card["train_end"] < card["test_start"] <= card["test_end"] == "2018-12-31"

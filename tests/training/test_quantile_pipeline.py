@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import json
 
 import keras
@@ -11,7 +10,6 @@ import pytest
 
 from fincast.data.sources import load_sample
 from fincast.fitting.hardware import HardwareError
-from fincast.models.builders import build_mlp
 from fincast.serving.forecast import forecast_ticker, load_forecaster
 from fincast.specs import ReduceLearningRate
 from fincast.training.pipeline import run_training
