@@ -72,25 +72,24 @@ def environment(backend: str = "torch", threads: int = THREADS) -> dict[str, str
 def fincast_worker(epochs: int | None, n_jobs: int = 1) -> dict[str, Any]:
     """Time fincast's walk-forward backtest in this process (``None``: the default config)."""
     from fincast.data.loading import load_bars
-    from fincast.evaluation.folds import FoldPlan
     from fincast.evaluation.report import build_report
-    from fincast.evaluation.walkforward import WalkForwardJob, backtest_series
-    from fincast.models.builders import build_lstm
+    from fincast.evaluation.walkforward import backtest_panel
+    from fincast.specs import DataSpec, EvaluationSpec, FitSpec, JobSpec, TaskSpec
 
     bars = load_bars("sample", ["^GSPC"])["^GSPC"]
-    fixed = {} if epochs is None else {"epochs": epochs, "patience": 0, "validation_fraction": 0.0}
-    job = WalkForwardJob(
-        tickers=["^GSPC"],
-        build_model=build_lstm,
-        lookback=LOOKBACK,
-        horizon=HORIZON,
-        plan=FoldPlan(folds=FOLDS, step=STEP),
-        baselines=["naive"],
-        n_jobs=n_jobs,
-        **fixed,  # type: ignore[arg-type]
+    evaluation: dict[str, Any] = {"name": "walkforward", "folds": FOLDS, "step": STEP}
+    training: dict[str, Any] = {"verbose": 0}
+    if epochs is not None:  # fixed epochs on every window: no validation, a fixed rate
+        training.update(epochs=epochs, patience=0, reduce_lr=None)
+        evaluation["validation_fraction"] = 0.0
+    job = JobSpec(
+        data=DataSpec(tickers=["^GSPC"]),
+        task=TaskSpec(lookback=LOOKBACK, horizon=HORIZON),
+        training=FitSpec(**training),
+        evaluation=EvaluationSpec(**evaluation, baselines=["naive"], n_jobs=n_jobs),
     )
     started = time.perf_counter()
-    backtest = backtest_series(bars, job, ticker="^GSPC")
+    backtest = backtest_panel({"^GSPC": bars}, job)["^GSPC"]
     seconds = time.perf_counter() - started
     scores = build_report(backtest).scores
     return {

@@ -3,7 +3,6 @@ walk-forward backtest, a Parquet cache, and the app's environment pointed at the
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 
 import pytest
@@ -16,22 +15,22 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Store:
     and a second run holding a saved walk-forward backtest as artifacts."""
     import mlflow
 
-    import fincast.models.builders
     from fincast.tracking.run_tracker import RunTracker
-    from fincast.training.pipeline import TrainingJob, run_training
+    from fincast.training.pipeline import run_training
     from fincast.training.record import record_training
+    from jobs import make_job
 
     root = tmp_path_factory.mktemp("store")
     uri = f"sqlite:///{root}/mlflow.db"
-    job = TrainingJob(
+    job = make_job(
+        model="mlp",
+        units=[8],
         tickers=TICKERS,
-        build_model=functools.partial(fincast.models.builders.build_mlp, units=[8]),
-        model_family="mlp",
         lookback=10,
         horizon=3,
         epochs=1,
         test_days=50,
-        output_dir=str(root / "models"),
+        models=str(root / "models"),
         verbose=0,
     )
     outcome = run_training(job)

@@ -101,18 +101,19 @@ def test_real_report_files_are_read(tmp_path: Path) -> None:
     report_module = pytest.importorskip("fincast.evaluation.report")
     walkforward = pytest.importorskip("fincast.evaluation.walkforward")
     from fincast.data.sources import load_sample
-    from fincast.evaluation.folds import FoldPlan
+    from jobs import make_job
 
-    job = walkforward.WalkForwardJob(
+    job = make_job(
         tickers=["^GSPC"],
-        build_model=None,
         lookback=10,
         horizon=3,
-        plan=FoldPlan(folds=2, step=40, min_train_windows=100),
+        folds=2,
+        step=40,
+        min_train_windows=100,
         baselines=["naive", "historical_mean", "historical_quantiles"],
     )
-    bars = load_sample(["^GSPC"])["^GSPC"]
-    backtest = walkforward.backtest_series(bars, job, ticker="^GSPC")
+    bars = load_sample(["^GSPC"])
+    backtest = walkforward.backtest_panel(bars, job, with_model=False)["^GSPC"]
     report = report_module.build_report(backtest)
     report_module.save_report(report, tmp_path)
 

@@ -161,25 +161,18 @@ def test_html_ticker_shows_as_text(served: Store, cached_evil: str) -> None:
 @pytest.fixture(scope="module")
 def quantile_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny real quantile model (0.1, 0.5, 0.9) saved as .keras with its card."""
-    import dataclasses
-    import functools
+    from fincast.training.pipeline import run_training
+    from jobs import make_job
 
-    import fincast.models.builders
-    from fincast.training.pipeline import TrainingJob, run_training
-
-    if "quantiles" not in {field.name for field in dataclasses.fields(TrainingJob)}:
-        pytest.skip("the training pipeline has no quantile option yet")
-    job = TrainingJob(
+    job = make_job(
+        model="mlp",
+        units=[8],
         tickers=TICKERS,
-        build_model=functools.partial(
-            fincast.models.builders.build_mlp, units=[8], quantiles=[0.1, 0.5, 0.9]
-        ),
-        model_family="mlp",
         lookback=10,
         horizon=3,
         epochs=1,
         test_days=50,
-        output_dir=str(tmp_path_factory.mktemp("quantile-models")),
+        models=str(tmp_path_factory.mktemp("quantile-models")),
         verbose=0,
         quantiles=[0.1, 0.5, 0.9],
     )
@@ -210,22 +203,20 @@ def test_quantile_model_draws_its_interval(
 @pytest.fixture(scope="module")
 def volatility_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny real model of the volatility task (future realised volatility per step)."""
-    import functools
+    from fincast.training.pipeline import run_training
+    from jobs import make_job
 
-    import fincast.models.builders
-    from fincast.training.pipeline import TrainingJob, run_training
-
-    job = TrainingJob(
+    job = make_job(
+        model="mlp",
+        units=[8],
         tickers=["^GSPC"],
-        build_model=functools.partial(fincast.models.builders.build_mlp, units=[8]),
-        model_family="mlp",
-        task="volatility",
+        task_name="volatility",
         target="realised_vol",
         lookback=10,
         horizon=3,
         epochs=1,
         test_days=50,
-        output_dir=str(tmp_path_factory.mktemp("volatility-models")),
+        models=str(tmp_path_factory.mktemp("volatility-models")),
         verbose=0,
     )
     return run_training(job).model_path

@@ -67,6 +67,29 @@ def test_progress_callback_moves_through_the_epochs() -> None:
     assert progress.phase == "training: epoch 2 of 2"
 
 
+def test_quick_job_is_a_small_mlp_on_the_sample_with_progress(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The quick job spec follows the settings; training reports progress through a callback."""
+    settings = QuickSettings(units=(4,), lookback=7, horizon=2, epochs=1, models_dir=str(tmp_path))
+    job = quicktrain.quick_job(settings)
+    assert job.data.source == "sample" and job.data.tickers == ["^GSPC", "^IXIC"]
+    assert job.model.name == "mlp" and job.model.builder["units"] == [4]
+    assert (job.task.lookback, job.task.horizon, job.training.epochs) == (7, 2, 1)
+    assert job.evaluation.test_days == 60 and job.paths.models == str(tmp_path)
+    seen = {}
+
+    def fake_run_training(job, callbacks=()):
+        seen.update(job=job, callbacks=list(callbacks))
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr("fincast.training.pipeline.run_training", fake_run_training)
+    with pytest.raises(RuntimeError, match="stop here"):
+        quicktrain.train(settings, TrainingProgress(state="running"))
+    assert seen["job"] == job
+    assert [type(callback).__name__ for callback in seen["callbacks"]] == ["ReportProgress"]
+
+
 @pytest.mark.slow
 def test_quick_training_from_the_page_gives_a_registered_model(env: Path) -> None:
     app = run_page("views/forecast.py")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 
 import keras
@@ -10,9 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from fincast.data.loading import load_checked_bars
 from fincast.data.sources import MarketDataError, load_sample
-from fincast.models.builders import build_mlp
-from fincast.training.pipeline import TrainingJob, load_checked_bars, run_training
+from fincast.specs import JobSpec
+from fincast.training.pipeline import run_training
+from jobs import make_job
 
 
 def _csv(path: Path, bars: pd.DataFrame) -> Path:
@@ -20,21 +21,27 @@ def _csv(path: Path, bars: pd.DataFrame) -> Path:
     return path
 
 
-def _job(path: Path, tmp_path: Path, **overrides) -> TrainingJob:
+def _job(path: Path, tmp_path: Path, **overrides) -> JobSpec:
     settings = {
+        "model": "mlp",
+        "units": [4],
         "tickers": ["SPX"],
-        "build_model": functools.partial(build_mlp, units=[4]),
-        "model_family": "mlp",
         "source": "csv",
-        "data_options": {"path": str(path)},
+        "options": {"path": str(path)},
         "lookback": 5,
         "horizon": 2,
         "epochs": 1,
         "test_days": 100,
         "verbose": 0,
-        "output_dir": str(tmp_path / "models"),
+        "models": str(tmp_path / "models"),
     }
-    return TrainingJob(**{**settings, **overrides})
+    return make_job(**{**settings, **overrides})
+
+
+def _checked(path: Path, tmp_path: Path, **overrides):
+    """The job's bars after its data checks, as every command loads them."""
+    job = _job(path, tmp_path, **overrides)
+    return load_checked_bars(job.data, job.features.price)
 
 
 @pytest.fixture(scope="module")
@@ -73,39 +80,41 @@ def test_a_non_session_day_stops_raise_and_is_dropped_by_repair(recent, tmp_path
     saturday = recent.iloc[[10]].set_axis(pd.DatetimeIndex(["2015-01-17"], name="date"))
     path = _csv(tmp_path / "weekend.csv", pd.concat([recent, saturday]).sort_index())
     with pytest.raises(MarketDataError, match="SPX: day that is not a trading session on 1"):
-        load_checked_bars(_job(path, tmp_path))
-    bars, reports = load_checked_bars(_job(path, tmp_path, on_invalid="repair"))
+        _checked(path, tmp_path)
+    bars, reports = _checked(path, tmp_path, on_invalid="repair")
     assert reports[0].repairs["extra_sessions"] == 1
     pd.testing.assert_index_equal(bars["SPX"].index, recent.index, check_names=False)
-    kept, _ = load_checked_bars(_job(path, tmp_path, on_invalid="warn"))
+    kept, _ = _checked(path, tmp_path, on_invalid="warn")
     assert pd.Timestamp("2015-01-17") in kept["SPX"].index
 
 
 def test_calendar_per_ticker_and_no_calendar(recent, tmp_path):
     path = _csv(tmp_path / "spx.csv", recent)
-    _, reports = load_checked_bars(
-        _job(path, tmp_path, calendars={"SPX": "XLON"}, on_invalid="warn")
-    )
+    _, reports = _checked(path, tmp_path, calendars={"SPX": "XLON"}, on_invalid="warn")
     assert reports[0].calendar == "XLON" and reports[0].counts()["extra_sessions"] > 0
-    _, reports = load_checked_bars(_job(path, tmp_path, calendar=None))
+    _, reports = _checked(path, tmp_path, calendar=None)
     assert reports[0].calendar is None and reports[0].ok
 
 
 def test_panel_split_carries_tickers(tiny_outcome):
-    from fincast.training.splits import split_windows
-
-    from fincast.data.features import make_features
-    from fincast.data.windows import make_windows
+    """The main job's hold-out fold and early-stopping slice pool every ticker."""
+    from fincast.data.windows import concat_windows, validation_split
+    from fincast.evaluation.folds import holdout_fold
+    from fincast.evaluation.series import prepare_panel
 
     job, _ = tiny_outcome
-    windows = {
-        ticker: make_windows(
-            make_features(frame, job.features), job.target, lookback=10, horizon=3, ticker=ticker
-        )
-        for ticker, frame in load_sample(job.tickers).items()
-    }
-    split = split_windows(windows, job)
-    for part in (split.train, split.validation, split.test):
+    windows, dailies = prepare_panel(load_sample(job.data.tickers), job)
+    fold = holdout_fold(
+        concat_windows(list(windows.values())),
+        dailies,
+        horizon=job.task.horizon,
+        test_days=job.evaluation.test_days,
+        embargo=job.embargo,
+    )
+    train, validation = validation_split(
+        fold.train, job.evaluation.validation_fraction, embargo=job.embargo
+    )
+    for part in (train, validation, fold.test):
         assert set(part.tickers) == {"^GSPC", "^IXIC"}
         assert len(part.tickers) == len(part.inputs)
     assert keras.backend.backend() == "jax"
@@ -117,8 +126,8 @@ def test_row_problems_in_a_file_follow_the_policy(recent, tmp_path):
     broken.iloc[30, broken.columns.get_loc("high")] = broken.iloc[30]["low"] * 0.5
     path = _csv(tmp_path / "broken.csv", broken)
     with pytest.raises(MarketDataError, match="SPX"):
-        load_checked_bars(_job(path, tmp_path))
-    bars, reports = load_checked_bars(_job(path, tmp_path, on_invalid="repair"))
+        _checked(path, tmp_path)
+    bars, reports = _checked(path, tmp_path, on_invalid="repair")
     assert not bars["SPX"].index.duplicated().any()
     assert (bars["SPX"]["high"] >= bars["SPX"][["open", "close"]].max(axis=1)).all()
     assert sum(reports[0].repairs.values()) >= 2

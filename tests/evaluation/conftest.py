@@ -7,7 +7,8 @@ import pytest
 
 from fincast.data.loading import load_bars
 from fincast.evaluation.folds import Fold, FoldPlan, make_folds
-from fincast.evaluation.walkforward import WalkForwardJob, prepare_series
+from fincast.evaluation.series import prepare_series
+from jobs import make_job
 
 
 @pytest.fixture(scope="session")
@@ -24,14 +25,7 @@ def folds_of(
     lookback: int = 30,
     horizon: int = 5,
 ) -> list[Fold]:
-    job = WalkForwardJob(
-        tickers=["^GSPC"],
-        build_model=None,
-        task=task,
-        target="log_return" if task == "returns" else "realised_vol",
-        lookback=lookback,
-        horizon=horizon,
-    )
+    job = make_job(tickers=["^GSPC"], task_name=task, lookback=lookback, horizon=horizon, verbose=0)
     windows, daily = prepare_series(bars, job)
     plan = FoldPlan(folds=folds, step=step, min_train_windows=100)
     return make_folds(windows, daily, horizon=horizon, plan=plan)

@@ -74,10 +74,11 @@ def test_historical_quantiles_are_ordered_training_quantiles(return_folds) -> No
 def _perturbed_after(fold: Fold, position: int, seed: int = 0) -> Fold:
     """The fold with every daily value after origin ``position`` scrambled."""
     rng = np.random.default_rng(seed)
+    (ticker,) = fold.tickers
     daily = fold.daily.copy()
     later = daily.index > fold.origins[position]
     daily.loc[later] = daily.loc[later] * rng.uniform(0.5, 2.0, (int(later.sum()), 3))
-    return dataclasses.replace(fold, daily=daily)
+    return dataclasses.replace(fold, dailies={ticker: daily})
 
 
 @pytest.mark.parametrize("baseline", RETURN_BASELINES, ids=lambda f: f.__name__)

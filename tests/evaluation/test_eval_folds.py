@@ -6,18 +6,25 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fincast.data.windows import make_windows
-from fincast.evaluation.folds import FoldPlan, make_folds
+from fincast.data.windows import concat_windows, make_windows
+from fincast.evaluation.folds import FoldPlan, holdout_fold, holdout_plan, make_folds
 from fincast.evaluation.runner import refit_groups
 
 HORIZON = 3
 
 
-def series(rows: int = 600):
-    dates = pd.bdate_range("2020-01-01", periods=rows, name="date")
+def series(rows: int = 600, ticker: str = "", start: str = "2020-01-01"):
+    dates = pd.bdate_range(start, periods=rows, name="date")
     frame = pd.DataFrame({"log_return": np.arange(rows, dtype="float32")}, index=dates)
     daily = pd.DataFrame({"price": 1.0, "log_return": 0.0, "gk_variance": 1e-4}, index=dates)
-    return make_windows(frame, "log_return", lookback=10, horizon=HORIZON), daily
+    return make_windows(frame, "log_return", lookback=10, horizon=HORIZON, ticker=ticker), daily
+
+
+def panel():
+    """Two tickers pooled: B starts later and ends a few days after A."""
+    first, first_daily = series(600, "A")
+    second, second_daily = series(500, "B", start="2020-06-01")
+    return concat_windows([first, second]), {"A": first_daily, "B": second_daily}
 
 
 def test_test_blocks_are_consecutive_and_end_with_the_data() -> None:
@@ -91,3 +98,79 @@ def test_bad_plans_say_what_is_wrong(plan, message) -> None:
     windows, daily = series()
     with pytest.raises(ValueError, match=message):
         make_folds(windows, daily, horizon=HORIZON, plan=plan)
+
+
+def test_a_panels_folds_test_every_ticker_on_the_same_days() -> None:
+    windows, dailies = panel()
+    folds = make_folds(windows, dailies, horizon=HORIZON, plan=FoldPlan(folds=3, step=40))
+    days = np.unique(windows.first_target)
+    tested = np.concatenate([fold.test.first_target for fold in folds])
+    assert set(tested) == set(days[-120:])
+    for fold in folds:
+        assert fold.tickers == ["A", "B"]
+        assert len(np.unique(fold.test.first_target)) == 40
+        assert sum(len(fold.of(ticker).test) for ticker in fold.tickers) == len(fold.test)
+        for ticker in fold.tickers:
+            part = fold.of(ticker)
+            assert part.tickers == [ticker] and set(part.test.tickers) == {ticker}
+            assert set(part.train.tickers) == {ticker}
+            assert part.daily.index.max() == part.origins.max()
+            assert part.daily.equals(dailies[ticker].loc[: part.origins.max()])
+    # A's data ends first, so its last block is shorter; B's is full
+    assert [len(folds[-1].of(ticker).test) for ticker in "AB"] == [32, 40]
+
+
+def test_a_panels_embargo_holds_for_every_ticker() -> None:
+    windows, dailies = panel()
+    plan = FoldPlan(folds=3, step=40, embargo=5)
+    for fold in make_folds(windows, dailies, horizon=HORIZON, plan=plan):
+        start = fold.test.first_target.min()
+        for ticker, daily in dailies.items():
+            train = fold.of(ticker).train
+            gap = daily.index.get_loc(start) - daily.index.get_loc(train.last_target.max())
+            assert gap > 5
+            assert train.last_target.max() < start
+
+
+def test_a_panel_fold_has_no_single_daily_series() -> None:
+    windows, dailies = panel()
+    fold = make_folds(windows, dailies, horizon=HORIZON, plan=FoldPlan(folds=1, step=40))[0]
+    with pytest.raises(ValueError, match="take one with fold.of\\(ticker\\)"):
+        _ = fold.daily
+    assert fold.of("A").daily.index.max() == fold.of("A").origins.max()
+
+
+def test_one_tickers_fold_takes_a_data_frame_as_its_daily_series() -> None:
+    windows, daily = series(ticker="A")
+    fold = make_folds(windows, daily, horizon=HORIZON, plan=FoldPlan(folds=1, step=40))[0]
+    assert fold.tickers == ["A"] and fold.of("A") is fold
+    assert fold.dailies["A"] is fold.daily
+
+
+def test_a_holdout_is_one_fold_on_the_last_test_days() -> None:
+    windows, daily = series()
+    fold = holdout_fold(windows, daily, horizon=HORIZON, test_days=50)
+    assert holdout_plan(50) == FoldPlan(folds=1, step=50, min_train_windows=1)
+    assert fold.index == 0 and fold.refit
+    assert len(fold.test) == 50 and fold.test.last_target.max() == windows.last_target.max()
+    # purged and embargoed: the horizon's overlapping windows and HORIZON more are dropped
+    assert len(fold.train) == len(windows) - 50 - (HORIZON - 1) - HORIZON
+    same = make_folds(windows, daily, horizon=HORIZON, plan=holdout_plan(50))[0]
+    np.testing.assert_array_equal(fold.train.inputs, same.train.inputs)
+
+
+@pytest.mark.parametrize("test_days", [0, 294])
+def test_a_holdout_says_which_test_days_fit(test_days) -> None:
+    windows, daily = series()
+    with pytest.raises(ValueError, match=f"between 1 and 293 .*Received: test_days={test_days}"):
+        holdout_fold(windows, daily, horizon=HORIZON, test_days=test_days)
+
+
+def test_a_ticker_without_training_windows_is_refused_by_name() -> None:
+    """Its baselines would have no past to fit on (and its history would reach the test)."""
+    first, first_daily = series(600, "A")
+    late, late_daily = series(60, "B", start=str(first_daily.index[-60].date()))
+    windows = concat_windows([first, late])
+    plan = FoldPlan(folds=1, step=100)
+    with pytest.raises(ValueError, match=r"Fold 0 tests 'B' from .* no training windows"):
+        make_folds(windows, {"A": first_daily, "B": late_daily}, horizon=HORIZON, plan=plan)

@@ -9,13 +9,14 @@ import numpy as np
 import pytest
 from sklearn.metrics import mean_absolute_error, mean_squared_error
 
+from fincast import quantiles
 from fincast.evaluation import (
     baselines,
-    forecasters,
     losses,
     metrics,
     stats,
     targets,
+    tasks,
     trading,
     volatility,
 )
@@ -25,7 +26,7 @@ from fincast.evaluation.metrics import hit_rate, mae, rmse
 
 @pytest.mark.parametrize(
     "module",
-    [metrics, baselines, stats, targets, trading, volatility, losses, forecasters],
+    [metrics, baselines, stats, targets, trading, volatility, losses, tasks, quantiles],
     ids=lambda module: module.__name__,
 )
 def test_doctests_pass(module) -> None:

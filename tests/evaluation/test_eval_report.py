@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -133,3 +134,15 @@ def test_save_report_and_plots(task: str, tmp_path) -> None:
     assert len(forecasts) == N * H and {"origin", "fold", "step", "actual", "model"} <= set(
         forecasts.columns
     )
+
+
+def test_a_pooled_models_report_names_the_tickers_it_was_fitted_on(tmp_path) -> None:
+    backtest = make_backtest("returns", model_noise=0.002)
+    pooled = build_report(dataclasses.replace(backtest, fitted_on=("^TEST", "^OTHER")))
+    assert pooled.meta["model_fitted_on"] == ["^TEST", "^OTHER"]
+    assert "model refitted per fold on ^TEST, ^OTHER" in render(pooled)
+    save_report(pooled, tmp_path)
+    payload = json.loads((tmp_path / "report.json").read_text())
+    assert payload["model_fitted_on"] == ["^TEST", "^OTHER"]
+    alone = build_report(dataclasses.replace(backtest, fitted_on=("^TEST",)))
+    assert "refitted per fold on" not in render(alone)

@@ -12,12 +12,8 @@ import statsmodels.api as sm
 from arch import arch_model
 
 from fincast.evaluation import volatility
-from fincast.evaluation.targets import (
-    cumulative_volatility,
-    garman_klass_variance,
-    task_windows,
-    to_variance,
-)
+from fincast.evaluation.targets import cumulative_volatility, garman_klass_variance, to_variance
+from fincast.evaluation.tasks import task_named
 
 
 def test_garman_klass_by_hand(gspc_bars) -> None:
@@ -44,10 +40,11 @@ def test_volatility_targets_are_future_realised_volatility(volatility_folds) -> 
 
 def test_task_windows_rejects_a_wrong_target() -> None:
     frame = pd.DataFrame({"log_return": np.zeros(30)}, index=pd.bdate_range("2020", periods=30))
+    make_windows = task_named("volatility").make_windows
     with pytest.raises(ValueError, match="Received: target='log_return'"):
-        task_windows("volatility", frame, frame, target="log_return", lookback=5, horizon=2)
+        make_windows(frame, frame, target="log_return", lookback=5, horizon=2)
     with pytest.raises(ValueError, match="Unknown task 'prices'"):
-        task_windows("prices", frame, frame, target="log_return", lookback=5, horizon=2)
+        task_named("prices")
 
 
 def test_cumulative_volatility_round_trips_to_variance() -> None:
@@ -137,9 +134,10 @@ def test_persistence_is_the_realised_volatility_of_the_last_days(volatility_fold
 
 
 def test_holdout_baselines_of_the_volatility_task(volatility_folds) -> None:
-    from fincast.evaluation.holdout import holdout_baselines
+    from fincast.evaluation.holdout import volatility_holdout_baselines
 
     fold = volatility_folds[0]
-    found = holdout_baselines("volatility", fold.train, fold.test, {"": fold.daily})
+    assert task_named("volatility").holdout_baselines is volatility_holdout_baselines
+    found = volatility_holdout_baselines(fold.train, fold.test, {"": fold.daily})
     np.testing.assert_allclose(found["naive"], volatility.persistence(fold), rtol=1e-6)
     np.testing.assert_allclose(found["historical_mean"][0], fold.train.targets.mean(axis=0))

@@ -2,40 +2,48 @@
 
 from __future__ import annotations
 
-import functools
+import dataclasses
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from fincast.evaluation.folds import FoldPlan, make_folds
+from fincast.evaluation.folds import make_folds
 from fincast.evaluation.forecasters import MODEL
 from fincast.evaluation.report import compare
-from fincast.evaluation.walkforward import (
-    WalkForwardJob,
-    backtest_series,
-    candidates_for,
-    prepare_series,
-)
-from fincast.models.builders import build_lstm
+from fincast.evaluation.series import prepare_series
+from fincast.evaluation.walkforward import Backtest, backtest_panel, candidates_for, fold_plan
+from fincast.specs import JobSpec
+from jobs import make_job
 
 PRICE_COLUMNS = ["open", "high", "low", "close", "adj_close"]
+TICKER = "^GSPC"
 
 
-def tiny_job(task: str = "returns", **changes) -> WalkForwardJob:
+def tiny_job(task: str = "returns", **changes) -> JobSpec:
     settings = {
-        "tickers": ["^GSPC"],
-        "build_model": functools.partial(build_lstm, units=4),
-        "task": task,
-        "target": "log_return" if task == "returns" else "realised_vol",
+        "model": "lstm",
+        "units": 4,
+        "tickers": [TICKER],
+        "task_name": task,
         "lookback": 10,
         "horizon": 3,
-        "plan": FoldPlan(folds=2, step=60, min_train_windows=100),
+        "folds": 2,
+        "step": 60,
+        "min_train_windows": 100,
         "epochs": 2,
         "patience": 0,
         "seed": 3,
+        "verbose": 0,
     }
-    return WalkForwardJob(**{**settings, **changes})
+    return make_job(**{**settings, **changes})
+
+
+def backtest_series(bars: pd.DataFrame, job: JobSpec, **options) -> Backtest:
+    """The walk-forward backtest of one ticker's bars."""
+    backtests = backtest_panel({TICKER: bars}, job, **options)
+    assert list(backtests) == [TICKER]
+    return backtests[TICKER]
 
 
 def scramble_after(bars: pd.DataFrame, cutoff: pd.Timestamp, seed: int = 0) -> pd.DataFrame:
@@ -58,8 +66,7 @@ def test_data_after_a_folds_cutoff_leaves_its_forecasts_unchanged(gspc_bars, tas
     # Fit once (fold 0); fold 1 reuses the model, so the guard costs two fits per task.
     # No validation split: the model trains on every training window, so a window that
     # reaches past the cutoff would change its weights (validation windows are a subset).
-    plan = FoldPlan(folds=2, step=60, min_train_windows=100, refit_every=0)
-    job = tiny_job(task, plan=plan, validation_fraction=0.0)
+    job = tiny_job(task, refit_every=0, validation_fraction=0.0)
     original = backtest_series(bars, job)
     first_fold = original.fold == 0
     cutoff = original.origins[first_fold].max()
@@ -94,30 +101,34 @@ def shuffled_bars(bars: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
 
 def test_no_significant_skill_over_naive_on_shuffled_returns(gspc_bars) -> None:
     bars = shuffled_bars(gspc_bars.iloc[-1200:])
-    plan = FoldPlan(folds=3, step=150, min_train_windows=100, refit_every=0)
-    job = tiny_job(plan=plan, baselines=["naive"])
+    job = tiny_job(folds=3, step=150, refit_every=0, baselines=["naive"])
     backtest = backtest_series(bars, job)
     for key, test in compare(backtest, "naive").items():
         assert not (test.p_value < 0.05 and test.mean_difference < 0), (key, test)
 
 
 def test_progress_reports_every_fold(gspc_bars) -> None:
-    lines = []
-    job = tiny_job(build_model=None)
-    backtest_series(
-        gspc_bars.iloc[-700:], job, progress=lambda r, n: lines.append(r.line(n, ["naive"]))
-    )
+    lines, labels = [], []
+
+    def progress(label, result, total) -> None:
+        labels.append(label)
+        lines.append(result.line(total, ["naive"]))
+
+    backtest_series(gspc_bars.iloc[-700:], tiny_job(), with_model=False, progress=progress)
+    assert labels == [TICKER, TICKER]
     assert len(lines) == 2 and lines[0].startswith("fold 1/2: train ")
     assert "| test " in lines[0] and "loss naive " in lines[0]
 
 
 def test_parallel_folds_give_the_same_forecasts(gspc_bars) -> None:
     bars = gspc_bars.iloc[-700:]
-    job = tiny_job(build_model=None, plan=FoldPlan(folds=3, step=60, min_train_windows=100))
-    sequential = backtest_series(bars, job)
-    job.n_jobs = 2
+    job = tiny_job(folds=3)
+    sequential = backtest_series(bars, job, with_model=False)
+    job = dataclasses.replace(job, evaluation=dataclasses.replace(job.evaluation, n_jobs=2))
     lines: list[str] = []
-    parallel = backtest_series(bars, job, progress=lambda r, n: lines.append(r.line(n, [])))
+    parallel = backtest_series(
+        bars, job, with_model=False, progress=lambda _, r, n: lines.append(r.line(n, []))
+    )
     assert len(lines) == 3
     assert list(parallel.folds.index) == [0, 1, 2]
     for name, forecast in sequential.forecasts.items():
@@ -127,9 +138,71 @@ def test_parallel_folds_give_the_same_forecasts(gspc_bars) -> None:
 @pytest.mark.parametrize("setting", ["auto", False])
 def test_the_models_fits_follow_the_jobs_jit_compile(gspc_bars, setting) -> None:
     job = tiny_job(jit_compile=setting, epochs=1)
-    windows, daily = prepare_series(gspc_bars.iloc[-400:], job)
-    fold = make_folds(windows, daily, horizon=job.horizon, plan=job.plan)[0]
+    windows, daily = prepare_series(gspc_bars.iloc[-400:], job, TICKER)
+    fold = make_folds(windows, daily, horizon=job.task.horizon, plan=fold_plan(job.evaluation))[0]
     model = candidates_for(job)[0].forecast
     forecasts = model(fold)
     assert model.model.jit_compile is (setting == "auto")  # XLA is JAX's "auto"
-    assert forecasts.shape == (len(fold.test), job.horizon) and np.isfinite(forecasts).all()
+    assert forecasts.shape == (len(fold.test), job.task.horizon) and np.isfinite(forecasts).all()
+
+
+@pytest.fixture(scope="module")
+def panel_bars() -> dict[str, pd.DataFrame]:
+    from fincast.data.loading import load_bars
+
+    bars = load_bars("sample", ["^GSPC", "^IXIC"])
+    return {"^GSPC": bars["^GSPC"].iloc[-700:], "^IXIC": bars["^IXIC"].iloc[-650:]}
+
+
+def test_a_panels_baselines_are_fitted_per_ticker(panel_bars) -> None:
+    job = tiny_job(tickers=list(panel_bars))
+    panel = backtest_panel(panel_bars, job, with_model=False)
+    assert list(panel) == list(panel_bars)
+    for ticker, bars in panel_bars.items():
+        alone = backtest_panel({ticker: bars}, job, with_model=False)[ticker]
+        backtest = panel[ticker]
+        assert backtest.ticker == ticker and backtest.baselines == alone.baselines
+        pd.testing.assert_index_equal(backtest.origins, alone.origins)
+        np.testing.assert_array_equal(backtest.actual, alone.actual)
+        np.testing.assert_array_equal(backtest.last_price, alone.last_price)
+        for name, forecast in alone.forecasts.items():
+            np.testing.assert_allclose(backtest.forecasts[name], forecast, rtol=1e-9, err_msg=name)
+
+
+@pytest.mark.parametrize("pooling", ["pooled", "per_ticker"])
+def test_the_model_is_refitted_by_the_one_fit_as_the_job_pools_it(
+    panel_bars, pooling, monkeypatch
+) -> None:
+    from fincast.fitting import forecaster
+
+    fitted_on: list[tuple[str, ...]] = []
+    real_fit = forecaster.fit_forecaster
+
+    def spy(job, windows, **options):
+        fitted_on.append(tuple(pd.unique(windows.tickers)))
+        return real_fit(job, windows, **options)
+
+    monkeypatch.setattr(forecaster, "fit_forecaster", spy)
+    job = tiny_job(
+        model="mlp",
+        units=[4],
+        epochs=1,
+        refit_every=0,
+        baselines=["naive"],
+        pooling=pooling,
+        tickers=list(panel_bars),
+    )
+    labels: list[str] = []
+    backtests = backtest_panel(panel_bars, job, progress=lambda label, *_: labels.append(label))
+    tickers = tuple(panel_bars)
+    if pooling == "pooled":
+        assert fitted_on == [tickers]  # one fit (refit_every=0) on every ticker's windows
+        assert labels == ["pooled (2 tickers)"] * 2
+        assert all(backtest.fitted_on == tickers for backtest in backtests.values())
+    else:
+        assert fitted_on == [(ticker,) for ticker in tickers]
+        assert labels == [ticker for ticker in tickers for _ in range(2)]
+        assert all(backtests[ticker].fitted_on == (ticker,) for ticker in tickers)
+    for backtest in backtests.values():
+        forecast = backtest.forecasts[MODEL]
+        assert forecast.shape == backtest.actual.shape and np.isfinite(forecast).all()

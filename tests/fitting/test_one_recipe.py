@@ -122,6 +122,7 @@ def test_a_pooled_backtest_fits_one_model_on_every_ticker(tmp_path):
         assert backtest.fitted_on == tuple(TICKERS) and backtest.ticker == ticker
         assert backtest.forecasts["model"].shape == backtest.actual.shape
         assert sorted(set(backtest.fold.tolist())) == [0, 1]
+        assert backtest.folds["test_windows"].sum() == len(backtest.origins)  # its own folds
     folds = backtests["^GSPC"].folds
     assert folds["train_windows"].iloc[0] > len(bars["^GSPC"]) * 1.5  # both tickers' windows
 
@@ -135,3 +136,10 @@ def test_a_per_ticker_backtest_fits_each_ticker_alone(tmp_path):
     for ticker, backtest in backtests.items():
         assert backtest.fitted_on == (ticker,)
         assert backtest.folds["train_windows"].iloc[0] < len(bars[ticker])
+
+
+def test_a_baselines_only_backtest_names_no_fitted_model(tmp_path):
+    job = recipe(tmp_path, folds=2, baselines=["naive", "historical_mean"])
+    bars, _ = load_checked_bars(job.data, job.features.price)
+    for backtest in backtest_panel(bars, job, with_model=False).values():
+        assert backtest.fitted_on == () and "model" not in backtest.forecasts

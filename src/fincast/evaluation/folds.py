@@ -178,6 +178,7 @@ def make_folds(
         if refit:
             train = _training_windows(windows, days, start, embargo, plan)
             _check_size(train, index, plan, len(days))
+        _check_every_ticker_trains(train, test, index)
         last_origin = test.as_of.max()
         seen = {ticker: frame.loc[:last_origin] for ticker, frame in dailies.items()}
         folds.append(Fold(index, train, test, seen, horizon, refit))
@@ -240,6 +241,21 @@ def _training_windows(
         kept_days = np.unique(train.first_target)[-int(plan.train_windows) :]
         train = train.select(np.isin(train.first_target, kept_days))
     return train
+
+
+def _check_every_ticker_trains(train: Windows, test: Windows, index: int) -> None:
+    """Every ticker tested in a fold has training windows (its baselines fit on its past)."""
+    untrained = sorted(set(pd.unique(test.tickers)) - set(pd.unique(train.tickers)))
+    if not untrained:
+        return
+    ticker = untrained[0]
+    first = test.first_target[test.tickers == ticker].min()
+    raise ValueError(
+        f"Fold {index} tests {ticker!r} from {first.date()}, but {ticker!r} has no training "
+        "windows before it (its series starts too late for this plan). Use fewer folds or "
+        f"a smaller step, or leave {ticker!r} out. Received: tickers without training "
+        f"windows={untrained}"
+    )
 
 
 def _check_size(train: Windows, index: int, plan: FoldPlan, count: int) -> None:

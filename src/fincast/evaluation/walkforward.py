@@ -157,7 +157,8 @@ def gather(
         for c in candidates
     }
     table = fold_table(results)
-    fitted_on = tuple(folds[0].tickers)
+    with_model = any(candidate.name == MODEL for candidate in candidates)
+    fitted_on = tuple(folds[0].tickers) if with_model else ()
     backtests = {}
     for ticker in folds[0].tickers:
         rows = tickers == ticker
@@ -175,6 +176,8 @@ def gather(
             folds=table,
             fitted_on=fitted_on,
         )
+        if len(folds[0].tickers) > 1:
+            backtests[ticker].folds = own_fold_table(table, backtests[ticker], task)
     return backtests
 
 
@@ -194,6 +197,21 @@ def _last_prices(fold: Fold) -> np.ndarray:
 
 def _price_scale(fold: Fold) -> np.ndarray:
     return np.full(len(fold.test), naive_scale(fold.history()["price"].to_numpy()))
+
+
+def own_fold_table(pooled: pd.DataFrame, backtest: Backtest, task: Task) -> pd.DataFrame:
+    """The fold table of one ticker of a panel: its own test windows and losses per fold.
+
+    ``train_windows`` stays the count the model was fitted on (every ticker's, when pooled).
+    """
+    table = pooled.copy()
+    for index in table.index:
+        rows = backtest.fold == index
+        table.loc[index, "test_windows"] = int(rows.sum())
+        for name in backtest.forecasts:
+            loss = task.mean_loss(backtest.actual[rows], backtest.point(name)[rows])
+            table.loc[index, f"loss_{name}"] = loss
+    return table
 
 
 def fold_table(results: list[FoldResult]) -> pd.DataFrame:

@@ -1,8 +1,9 @@
 """The one place that builds and parses the names fincast registers models under.
 
 A pooled model (one model for every ticker of the job) is ``fincast-<task>-<family>``;
-a per-ticker model adds the ticker, stripped to letters, digits, ``_`` and ``.``:
-``fincast-returns-lstm-GSPC``. Saved files go to a folder of the same name.
+a per-ticker model adds the ticker, ``-`` written ``_`` and other characters than
+letters, digits, ``_`` and ``.`` dropped: ``fincast-returns-lstm-GSPC``,
+``fincast-returns-lstm-BRK_B``. Saved files go to a folder of the same name.
 
 >>> registered_name("volatility", "mlp")
 'fincast-volatility-mlp'
@@ -31,7 +32,7 @@ class ModelName(NamedTuple):
 
 def ticker_slug(ticker: str) -> str:
     """``ticker`` as it appears in a registered name (``^GSPC`` -> ``GSPC``)."""
-    return re.sub(r"[^A-Za-z0-9_.]", "", ticker) or "series"
+    return re.sub(r"[^A-Za-z0-9_.]", "", ticker.replace("-", "_")) or "series"
 
 
 def registered_name(task: str, family: str, ticker: str | None = None) -> str:
