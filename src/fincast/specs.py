@@ -20,12 +20,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from fincast.backend import CHOICES as BACKENDS
-
-if TYPE_CHECKING:
-    from fincast.data.validate import ValidationPolicy
 
 # flag one-day moves with |log return| > log(1 + 0.4): +40 % or -28.6 % (an unadjusted split)
 DEFAULT_MAX_DAILY_MOVE = 0.4
@@ -69,18 +66,6 @@ class DataSpec:
                 f"data.tickers is empty; name the series to load, e.g. "
                 f"'data.tickers=[^GSPC]'. Received: data.tickers={list(self.tickers)!r}"
             )
-
-    def policy(self, price: str) -> ValidationPolicy:
-        """The checks of this data as a :class:`~fincast.data.validate.ValidationPolicy`."""
-        from fincast.data.validate import ValidationPolicy
-
-        return ValidationPolicy(
-            on_invalid=self.on_invalid,
-            calendar=self.calendar or None,
-            calendars=dict(self.calendars),
-            max_daily_move=self.max_daily_move,
-            price=price,
-        )
 
 
 @dataclass(frozen=True)

@@ -248,8 +248,10 @@ def forecast_table(forecast: Forecast, bands: pd.DataFrame | None) -> pd.DataFra
 
 
 def is_price_task(card: Mapping[str, Any]) -> bool:
-    """True when the model forecasts log returns (so a price path follows), e.g. not volatility."""
-    return str(card.get("target", "log_return")) == "log_return"
+    """True when the card's task forecasts log returns (so a price path follows)."""
+    from fincast.evaluation.tasks import task_named
+
+    return task_named(str(card.get("task", "returns"))).directional
 
 
 def value_table(forecast: Forecast, card: Mapping[str, Any]) -> pd.DataFrame:
@@ -262,14 +264,6 @@ def value_table(forecast: Forecast, card: Mapping[str, Any]) -> pd.DataFrame:
     quantiles = getattr(forecast, "quantiles", None) or {}
     columns.update({f"{target}_q{float(level):g}": values for level, values in quantiles.items()})
     return pd.DataFrame(columns, index=pd.RangeIndex(1, len(forecast.dates) + 1, name="step"))
-
-
-def recent_volatility(bars: pd.DataFrame, days: int, window: int = 20) -> pd.Series:
-    """Annualised Garman-Klass realised volatility over the past ``window`` days (last ``days``)."""
-    from fincast.evaluation.targets import TRADING_DAYS, garman_klass_variance
-
-    variance = garman_klass_variance(bars).rolling(window).mean()
-    return np.sqrt(TRADING_DAYS * variance).dropna().iloc[-days:].rename("realised_vol")
 
 
 def forecast_csv(table: pd.DataFrame) -> str:

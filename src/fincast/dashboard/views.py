@@ -37,11 +37,9 @@ from fincast.dashboard.content import (
     headline,
     is_price_task,
     outer_band,
-    recent_volatility,
     value_table,
 )
-
-VOLATILITY = "realised_vol"
+from fincast.evaluation.tasks import task_named
 
 
 def show_forecast(forecast: Any, card: dict[str, Any], bars: pd.DataFrame, days: int) -> None:
@@ -96,7 +94,8 @@ def show_values(forecast: Any, card: dict[str, Any], bars: pd.DataFrame, days: i
     as_of, ahead = st.columns(2)
     as_of.metric("As of", forecast.as_of)
     ahead.metric(f"{target} forecast for {forecast.dates[-1]}", f"{forecast.log_returns[-1]:.4g}")
-    history = recent_volatility(bars, days) if target == VOLATILITY else pd.Series(dtype=float)
+    task = task_named(str(card.get("task", "returns")))
+    history = task.history(bars, days) if task.history else pd.Series(dtype=float)
     st.plotly_chart(value_figure(history, forecast, target), key="forecast_chart")
     table = value_table(forecast, card)
     st.subheader("Forecast table")

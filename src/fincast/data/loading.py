@@ -12,7 +12,7 @@ import pandas as pd
 from fincast.data import sources
 from fincast.data.report import ValidationReport
 from fincast.data.sync import sync_yfinance
-from fincast.data.validate import validate_bars
+from fincast.data.validate import ValidationPolicy, validate_bars
 
 if TYPE_CHECKING:
     from fincast.specs import DataSpec
@@ -87,7 +87,7 @@ def load_checked_bars(
         options=dict(data.options),
         strict=False,  # the job's own policy below decides: raise, warn or repair
     )
-    policy = data.policy(price)
+    policy = ValidationPolicy.of(data, price)
     checked = {ticker: policy.validate(frame, ticker) for ticker, frame in bars.items()}
     return {ticker: pair[0] for ticker, pair in checked.items()}, [
         pair[1] for pair in checked.values()

@@ -27,7 +27,7 @@ from fincast.data import calendars
 from fincast.data.repair import repair_bars
 from fincast.data.report import CHECKS, Finding, ValidationReport, finding
 from fincast.data.sources import REQUIRED_COLUMNS, MarketDataError
-from fincast.specs import DEFAULT_MAX_DAILY_MOVE
+from fincast.specs import DEFAULT_MAX_DAILY_MOVE, DataSpec
 
 ON_INVALID = ("raise", "warn", "repair")
 logger = logging.getLogger(__name__)
@@ -290,6 +290,17 @@ class ValidationPolicy:
             raise ValueError(
                 f"data.max_daily_move must be > 0 or null. Received: {self.max_daily_move}"
             )
+
+    @classmethod
+    def of(cls, data: DataSpec, price: str) -> ValidationPolicy:
+        """The checks a job's ``data`` settings ask for, on the modelled ``price`` column."""
+        return cls(
+            on_invalid=data.on_invalid,
+            calendar=data.calendar or None,
+            calendars=dict(data.calendars),
+            max_daily_move=data.max_daily_move,
+            price=price,
+        )
 
     def calendar_of(self, ticker: str) -> str | None:
         """The calendar that ``ticker``'s sessions are checked against."""

@@ -15,11 +15,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from fincast.evaluation.backtest_record import Backtest
 from fincast.evaluation.forecasters import MODEL
 from fincast.evaluation.stats import SIGNIFICANCE, DMResult, diebold_mariano, verdict
 from fincast.evaluation.tasks import task_named
 from fincast.evaluation.trading import Strategy, trade
-from fincast.evaluation.walkforward import Backtest
 
 
 @dataclass

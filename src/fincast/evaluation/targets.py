@@ -59,6 +59,12 @@ def to_variance(volatility: np.ndarray) -> np.ndarray:
     return np.asarray(volatility, "float64") ** 2 / TRADING_DAYS
 
 
+def recent_volatility(bars: pd.DataFrame, days: int, window: int = 20) -> pd.Series:
+    """Annualised Garman-Klass realised volatility over the past ``window`` days (last ``days``)."""
+    variance = garman_klass_variance(bars).rolling(window).mean()
+    return np.sqrt(TRADING_DAYS * variance).dropna().iloc[-days:].rename(VOLATILITY_TARGET)
+
+
 def daily_series(bars: pd.DataFrame, index: pd.Index, price: str = "adj_close") -> pd.DataFrame:
     """The daily series baselines and reports need, on the feature rows' dates.
 

@@ -15,7 +15,7 @@ from fincast.evaluation.stats import binomial_test
 from fincast.evaluation.targets import to_variance
 
 if TYPE_CHECKING:
-    from fincast.evaluation.walkforward import Backtest
+    from fincast.evaluation.backtest_record import Backtest
 
 INTERVALS = {80: (0.1, 0.9), 90: (0.05, 0.95)}
 

@@ -34,11 +34,16 @@ from fincast.evaluation.losses import (
     squared_errors,
     volatility_qlike,
 )
-from fincast.evaluation.targets import VOLATILITY_TARGET, return_windows, volatility_windows
+from fincast.evaluation.targets import (
+    VOLATILITY_TARGET,
+    recent_volatility,
+    return_windows,
+    volatility_windows,
+)
 from fincast.evaluation.task_metrics import return_metrics, volatility_metrics
 
 if TYPE_CHECKING:
-    from fincast.evaluation.walkforward import Backtest
+    from fincast.evaluation.backtest_record import Backtest
 
 WindowMaker = Callable[..., Windows]
 HoldoutBaselines = Callable[[Windows, Windows, dict[str, pd.DataFrame]], dict[str, np.ndarray]]
@@ -65,6 +70,8 @@ class Task:
         horizon_label: the figure's label of that value (``{horizon}`` is filled in).
         calibration: the calibration figure: ``coverage`` (interval coverage by
             level) or ``reliability`` (realised by forecast decile).
+        history: ``(bars, days)`` -> the target's recent history, drawn before a
+            forecast that is not a price path (``None``: the price is drawn instead).
     """
 
     name: str
@@ -82,6 +89,7 @@ class Task:
     horizon_value: Callable[[np.ndarray], np.ndarray]
     horizon_label: str
     calibration: str
+    history: Callable[[pd.DataFrame, int], pd.Series] | None = None
 
     def candidates(self, names: Sequence[str] | None = None) -> list[Candidate]:
         """The task's baselines (all of them, or those named), in a stable order.
@@ -154,6 +162,7 @@ VOLATILITY = Task(
     horizon_value=_last_step,
     horizon_label="realised volatility over {horizon} days (annualised)",
     calibration="reliability",
+    history=recent_volatility,
 )
 
 TASKS: dict[str, Task] = {task.name: task for task in (RETURNS, VOLATILITY)}

@@ -16,54 +16,22 @@ forecasts into one :class:`Backtest` per ticker, which
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from fincast.data.loading import load_checked_bars
 from fincast.data.windows import concat_windows
+from fincast.evaluation.backtest_record import Backtest
 from fincast.evaluation.folds import Fold, FoldPlan, make_folds
 from fincast.evaluation.forecasters import MODEL, Candidate, model_candidate
 from fincast.evaluation.metrics import naive_scale
 from fincast.evaluation.runner import FoldResult, historical_forecasts
 from fincast.evaluation.series import prepare_panel
 from fincast.evaluation.tasks import Task, task_named
-from fincast.quantiles import point_forecast
 from fincast.specs import EvaluationSpec, JobSpec
 
 Progress = Callable[[str, FoldResult, int], None]
-
-
-@dataclass
-class Backtest:
-    """Every forecaster's forecasts over all test folds of one series, in time order.
-
-    ``fitted_on`` names the tickers the model was fitted on in each fold: all of
-    the job's for a pooled model, this ticker alone for a per-ticker model.
-    """
-
-    task: str
-    ticker: str
-    horizon: int
-    origins: pd.DatetimeIndex
-    fold: np.ndarray
-    actual: np.ndarray
-    forecasts: dict[str, np.ndarray]
-    levels: dict[str, tuple[float, ...] | None]
-    last_price: np.ndarray
-    price_scale: np.ndarray
-    folds: pd.DataFrame
-    fitted_on: tuple[str, ...] = ()
-
-    def point(self, name: str) -> np.ndarray:
-        """``name``'s point forecasts ``(n, horizon)`` (the median of quantile forecasts)."""
-        return point_forecast(self.forecasts[name], self.levels.get(name))
-
-    @property
-    def baselines(self) -> list[str]:
-        """Every forecaster except the model."""
-        return [name for name in self.forecasts if name != MODEL]
 
 
 def fold_plan(evaluation: EvaluationSpec) -> FoldPlan:

@@ -14,6 +14,7 @@ import pandas as pd
 from fincast.data.calendars import DEFAULT_CALENDAR, calendar_for, next_sessions
 from fincast.data.features import make_features, price_series
 from fincast.data.windows import last_window
+from fincast.quantiles import point_forecast
 
 CARD_SUFFIX = ".json"
 
@@ -215,9 +216,8 @@ def _point_and_quantiles(
     """A model's output for one window as the point forecast (the median) and its quantiles."""
     if output.ndim == 1 or not levels:
         return output, None
-    median = levels.index(0.5) if 0.5 in levels else len(levels) // 2
     quantiles = {str(level): output[:, index].tolist() for index, level in enumerate(levels)}
-    return output[:, median], quantiles
+    return point_forecast(output, levels), quantiles
 
 
 def _calendar_of(card: dict[str, Any], ticker: str) -> str | None:
