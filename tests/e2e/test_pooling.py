@@ -1,4 +1,4 @@
-"""``training.pooling=per_ticker`` as a user runs it: one model per ticker, trained, registered, used.
+"""``training.pooling=per_ticker`` as a user runs it: a model per ticker, trained, registered, used.
 
 The pooled default (one model on every ticker) is what every other end-to-end test runs.
 """
