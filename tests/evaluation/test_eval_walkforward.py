@@ -206,3 +206,47 @@ def test_the_model_is_refitted_by_the_one_fit_as_the_job_pools_it(
     for backtest in backtests.values():
         forecast = backtest.forecasts[MODEL]
         assert forecast.shape == backtest.actual.shape and np.isfinite(forecast).all()
+
+
+def scramble_before(bars: pd.DataFrame, cutoff: pd.Timestamp, seed: int = 1) -> pd.DataFrame:
+    """Bars whose every day before ``cutoff`` is rescaled and widened at random (still valid)."""
+    rng = np.random.default_rng(seed)
+    changed = bars.copy()
+    earlier = changed.index < cutoff
+    factors = rng.uniform(0.5, 2.0, int(earlier.sum()))
+    changed.loc[earlier, PRICE_COLUMNS] = changed.loc[earlier, PRICE_COLUMNS].mul(factors, axis=0)
+    changed.loc[earlier, "high"] *= rng.uniform(1.0, 1.05, int(earlier.sum()))
+    return changed
+
+
+@pytest.mark.parametrize("task", ["returns", "volatility"])
+def test_a_rolling_window_is_rolling_for_the_model_and_every_baseline(gspc_bars, task):
+    """Data before a fold's rolling window cannot change any forecast of that fold."""
+    bars = gspc_bars.iloc[-900:]
+    job = tiny_job(task, folds=1, step=60, window="rolling", train_windows=300, epochs=1)
+    before = backtest_series(bars, job)
+    windows, daily = prepare_series(bars, job, TICKER)
+    (fold,) = make_folds(windows, daily, horizon=3, plan=fold_plan(job.evaluation))
+    first_input = daily.index.get_loc(fold.train.as_of.min()) - (job.task.lookback - 1)
+    window_start = daily.index[first_input]
+    assert window_start > bars.index[200] and len(fold.train) == 300
+    # the first window day's features and daily return use the day before it, so keep it
+    changed = scramble_before(bars, bars.index[bars.index.get_loc(window_start) - 1])
+    after = backtest_series(changed, job)
+    assert list(after.forecasts) == list(before.forecasts) and len(before.forecasts) > 3
+    for name, forecast in before.forecasts.items():
+        np.testing.assert_array_equal(after.forecasts[name], forecast, err_msg=name)
+    expanding = backtest_series(
+        changed,
+        dataclasses.replace(
+            job,
+            evaluation=dataclasses.replace(job.evaluation, window="expanding", train_windows=None),
+        ),
+    )
+    moved = [
+        name
+        for name, forecast in before.forecasts.items()
+        if not np.array_equal(expanding.forecasts[name], forecast)
+    ]
+    assert moved, "an expanding window should see the changed days"
+    assert fold.daily.index[0] == window_start  # what the baselines see starts with the model's

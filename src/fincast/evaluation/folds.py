@@ -179,8 +179,10 @@ def make_folds(
             train = _training_windows(windows, days, start, embargo, plan)
             _check_size(train, index, plan, len(days))
         _check_every_ticker_trains(train, test, index)
-        last_origin = test.as_of.max()
-        seen = {ticker: frame.loc[:last_origin] for ticker, frame in dailies.items()}
+        seen = {
+            ticker: _seen(frame, ticker, train, test.as_of.max(), plan)
+            for ticker, frame in dailies.items()
+        }
         folds.append(Fold(index, train, test, seen, horizon, refit))
     return folds
 
@@ -220,6 +222,21 @@ def _dailies(
         names = pd.unique(windows.tickers)
         return {str(names[0]) if len(names) else "": daily}
     return dict(daily)
+
+
+def _seen(
+    daily: pd.DataFrame, ticker: str, train: Windows, last_origin: pd.Timestamp, plan: FoldPlan
+) -> pd.DataFrame:
+    """The days of ``daily`` a fold may use: up to its last origin and, for a rolling
+    window, from the first input day of the ticker's first training window on, so every
+    baseline (history, filters, fits) sees the same days as the model."""
+    seen = daily.loc[:last_origin]
+    mine = train.as_of[train.tickers == ticker]
+    if plan.window != "rolling" or not len(mine):
+        return seen
+    lookback = train.inputs.shape[1]
+    start = int(seen.index.get_indexer([mine.min()])[0]) - (lookback - 1)
+    return seen.iloc[max(start, 0) :]
 
 
 def _between(windows: Windows, days: pd.DatetimeIndex, start: int, stop: int) -> np.ndarray:
