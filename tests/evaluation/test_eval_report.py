@@ -41,6 +41,7 @@ def make_backtest(task: str, model_noise: float, seed: int = 0) -> Backtest:
         ticker="^TEST",
         horizon=H,
         origins=pd.bdate_range("2015-01-01", periods=N),
+        target_start=pd.bdate_range("2015-01-02", periods=N),
         fold=np.repeat([0, 1], N // 2),
         actual=actual,
         forecasts={"model": model, **forecasts},
@@ -146,3 +147,18 @@ def test_a_pooled_models_report_names_the_tickers_it_was_fitted_on(tmp_path) -> 
     assert payload["model_fitted_on"] == ["^TEST", "^OTHER"]
     alone = build_report(dataclasses.replace(backtest, fitted_on=("^TEST",)))
     assert "refitted per fold on" not in render(alone)
+
+
+def test_report_json_round_trips_every_float_and_dates_equity_when_earned(tmp_path) -> None:
+    report = build_report(make_backtest("returns", model_noise=0.0005))
+    report.scores.loc["naive", "dm_p_all"] = 3.0e-54  # far below to_json's 10 digits
+    save_report(report, tmp_path)
+    saved = json.loads((tmp_path / "report.json").read_text())
+    for forecaster, row in report.scores.iterrows():
+        for column, value in row.items():
+            kept = saved["scores"][str(forecaster)][column]
+            assert (kept is None) if pd.isna(value) else kept == float(value), (forecaster, column)
+    equity = pd.read_csv(tmp_path / "equity.csv", index_col=0, parse_dates=True)
+    assert equity.index.name == "date"
+    assert list(equity.index) == list(report.backtest.target_start)
+    assert (equity.index > report.backtest.origins).all()

@@ -250,3 +250,15 @@ def test_a_rolling_window_is_rolling_for_the_model_and_every_baseline(gspc_bars,
     ]
     assert moved, "an expanding window should see the changed days"
     assert fold.daily.index[0] == window_start  # what the baselines see starts with the model's
+
+
+def test_the_fold_table_names_origins_and_target_days_and_test_origins_never_overlap(gspc_bars):
+    job = tiny_job(folds=3, step=40)
+    folds = backtest_series(gspc_bars.iloc[-600:], job, with_model=False).folds
+    days = ("first_origin", "last_origin", "first_target", "last_target")
+    expected = [f"{part}_{day}" for part in ("train", "test") for day in days]
+    assert [column for column in folds.columns if column.endswith(days)] == expected
+    for earlier, later in zip(folds.index[:-1], folds.index[1:], strict=True):
+        assert folds.loc[earlier, "test_last_origin"] < folds.loc[later, "test_first_origin"]
+        assert folds.loc[later, "train_last_target"] < folds.loc[later, "test_first_target"]
+    assert (folds["test_first_origin"] < folds["test_first_target"]).all()

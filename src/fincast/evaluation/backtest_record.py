@@ -28,6 +28,8 @@ class Backtest:
     ticker: str
     horizon: int
     origins: pd.DatetimeIndex
+    # the first target day of each origin: the day its one-day return is earned
+    target_start: pd.DatetimeIndex
     fold: np.ndarray
     actual: np.ndarray
     forecasts: dict[str, np.ndarray]

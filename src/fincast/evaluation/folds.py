@@ -235,7 +235,7 @@ def _seen(
     if plan.window != "rolling" or not len(mine):
         return seen
     lookback = train.inputs.shape[1]
-    start = int(seen.index.get_indexer([mine.min()])[0]) - (lookback - 1)
+    start = int(seen.index.searchsorted(mine.min())) - (lookback - 1)
     return seen.iloc[max(start, 0) :]
 
 

@@ -100,7 +100,8 @@ def build_report(backtest: Backtest, strategy: Strategy | None = None) -> Report
         report.trading, report.equity = trade(
             one_day, backtest.actual[:, 0], strategy or Strategy()
         )
-        report.equity.index = backtest.origins
+        # a row's equity includes the return earned on the origin's next trading day
+        report.equity.index = pd.DatetimeIndex(backtest.target_start, name="date")
     report.meta = {
         "task": backtest.task,
         "ticker": backtest.ticker,
@@ -116,8 +117,27 @@ def build_report(backtest: Backtest, strategy: Strategy | None = None) -> Report
     return report
 
 
-def _json_table(table: pd.DataFrame | None) -> Any:
-    return None if table is None else json.loads(table.to_json(orient="index"))
+def _json_table(table: pd.DataFrame | None, orient: str = "index") -> Any:
+    """``table`` as JSON-ready values: every float exact (a round trip), NaN as null."""
+    if table is None:
+        return None
+    records = table.reset_index().to_dict(orient="records")
+    rows = [{str(key): json_value(value) for key, value in row.items()} for row in records]
+    if orient == "records":
+        return rows
+    key = str(table.index.name or "index")
+    return {str(row.pop(key)): row for row in rows}
+
+
+def json_value(value: Any) -> Any:
+    """A plain JSON value: numpy scalars as Python, NaN and infinities as null, dates as text."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return str(value)
 
 
 def save_report(report: Report, directory: str | Path) -> list[Path]:
@@ -141,7 +161,7 @@ def save_report(report: Report, directory: str | Path) -> list[Path]:
         **report.meta,
         "verdicts": report.verdicts,
         **{name: _json_table(tables[name]) for name in ("scores", "loss_by_horizon", "trading")},
-        "fold_table": json.loads(report.backtest.folds.to_json(orient="records")),
+        "fold_table": _json_table(report.backtest.folds, orient="records"),
     }
     written.append(folder / "report.json")
     written[-1].write_text(json.dumps(payload, indent=2, default=str))

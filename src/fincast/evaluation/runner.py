@@ -16,23 +16,28 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from fincast.data.windows import Windows
 from fincast.evaluation.folds import Fold
 from fincast.evaluation.forecasters import Candidate
 from fincast.quantiles import point_forecast
 
 Loss = Callable[[np.ndarray, np.ndarray], float]
+FOLD_DAYS = ("first_origin", "last_origin", "first_target", "last_target")
 
 
 @dataclass
 class FoldResult:
-    """Forecasts of every candidate on one fold, with dates, sizes and timings."""
+    """Forecasts of every candidate on one fold, with dates, sizes and timings.
+
+    Dates are named for what they are: an *origin* is the last input day of a window
+    (when its forecast is made), a *target* day one it forecasts. Adjacent folds'
+    test origins never overlap; their target days do, by the horizon.
+    """
 
     index: int
     refit: bool
-    train_start: str
-    train_end: str
-    test_start: str
-    test_end: str
+    # train_first_origin, train_last_origin, train_first_target, ..., test_last_target
+    dates: dict[str, str]
     train_windows: int
     test_windows: int
     seconds: float
@@ -44,10 +49,12 @@ class FoldResult:
         """One progress line: fold, dates, windows, time and each named candidate's loss."""
         scores = "  ".join(f"{name} {self.losses[name]:.4g}" for name in names)
         refit = "refit" if self.refit else "reused"
+        day = self.dates
         return (
-            f"fold {self.index + 1}/{total}: train {self.train_start}..{self.train_end} "
-            f"({self.train_windows} windows, {refit}) | test {self.test_start}..{self.test_end} "
-            f"({self.test_windows}) | {self.seconds:.1f} s | loss {scores}"
+            f"fold {self.index + 1}/{total}: train targets {day['train_first_target']}.."
+            f"{day['train_last_target']} ({self.train_windows} windows, {refit}) | test origins "
+            f"{day['test_first_origin']}..{day['test_last_origin']} ({self.test_windows}) | "
+            f"{self.seconds:.1f} s | loss {scores}"
         )
 
 
@@ -57,10 +64,7 @@ def run_fold(fold: Fold, candidates: Sequence[Candidate], loss: Loss) -> FoldRes
     result = FoldResult(
         index=fold.index,
         refit=fold.refit,
-        train_start=str(fold.train.as_of.min().date()),
-        train_end=str(fold.train_end.date()),
-        test_start=str(fold.test.first_target.min().date()),
-        test_end=str(fold.test.last_target.max().date()),
+        dates={**_dates("train", fold.train), **_dates("test", fold.test)},
         train_windows=len(fold.train),
         test_windows=len(fold.test),
         seconds=0.0,
@@ -74,6 +78,23 @@ def run_fold(fold: Fold, candidates: Sequence[Candidate], loss: Loss) -> FoldRes
         result.losses[candidate.name] = float(loss(fold.test.targets, point))
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _dates(part: str, windows: Windows) -> dict[str, str]:
+    """First and last origin and target day of ``windows``, keyed ``<part>_first_origin``..."""
+    days = dict(
+        zip(
+            FOLD_DAYS,
+            (
+                windows.as_of.min(),
+                windows.as_of.max(),
+                windows.first_target.min(),
+                windows.last_target.max(),
+            ),
+            strict=True,
+        )
+    )
+    return {f"{part}_{key}": str(day.date()) for key, day in days.items()}
 
 
 def forecast_fold(candidate: Candidate, fold: Fold) -> np.ndarray:

@@ -115,6 +115,7 @@ def gather(
     tickers = np.concatenate([test.tickers for test in tests])
     everything = {
         "origins": np.concatenate([test.as_of for test in tests]),
+        "target_start": np.concatenate([test.first_target for test in tests]),
         "fold": np.concatenate([np.full(len(fold.test), fold.index) for fold in folds]),
         "actual": np.concatenate([test.targets for test in tests]).astype("float64"),
         "last_price": np.concatenate([_by_ticker(fold, _last_prices) for fold in folds]),
@@ -135,6 +136,7 @@ def gather(
             ticker=ticker,
             horizon=folds[0].horizon,
             origins=pd.DatetimeIndex(everything["origins"][rows]),
+            target_start=pd.DatetimeIndex(everything["target_start"][rows]),
             fold=everything["fold"][rows],
             actual=everything["actual"][rows],
             forecasts={name: values[rows] for name, values in forecasts.items()},
@@ -186,10 +188,7 @@ def fold_table(results: list[FoldResult]) -> pd.DataFrame:
     """One row per fold: dates, sizes, whether it refitted, seconds, and each loss."""
     rows = []
     for result in results:
-        row = {
-            key: getattr(result, key)
-            for key in ("index", "refit", "train_start", "train_end", "test_start", "test_end")
-        }
+        row = {"index": result.index, "refit": result.refit, **result.dates}
         row.update(train_windows=result.train_windows, test_windows=result.test_windows)
         row["seconds"] = result.seconds
         row.update({f"loss_{name}": value for name, value in result.losses.items()})
