@@ -18,6 +18,7 @@ ValueError: task.horizon must be >= 1. Received: task.horizon=0
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,8 +27,19 @@ from fincast.backend import CHOICES as BACKENDS
 
 # flag one-day moves with |log return| > log(1 + 0.4): +40 % or -28.6 % (an unadjusted split)
 DEFAULT_MAX_DAILY_MOVE = 0.4
+# the allowed values of each choice, in one place (the modules that act on them import these)
+SOURCES = ("sample", "yfinance", "csv", "parquet")
+REFRESH_POLICIES = ("never", "missing", "always")
+ON_INVALID = ("raise", "warn", "repair")
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+DISTRIBUTIONS = ("none", "data_parallel")
 POOLINGS = ("pooled", "per_ticker")
+EVALUATIONS = ("holdout", "walkforward")
+WINDOW_KINDS = ("expanding", "rolling")
+PROMOTIONS = ("better_on_same_data", "always", "never")
 VERBOSITIES = ("auto", 0, 1, 2)
+# a model family is part of registered names (fincast-<task>-<family>): no "-" in it
+NAME = re.compile(r"[A-Za-z0-9_.]+")
 
 
 def _check_choice(key: str, value: Any, allowed: tuple[Any, ...]) -> None:
@@ -58,9 +70,14 @@ class DataSpec:
     max_daily_move: float | None = DEFAULT_MAX_DAILY_MOVE
 
     def __post_init__(self) -> None:
-        _check_choice("data.source", self.source, ("sample", "yfinance", "csv", "parquet"))
-        _check_choice("data.refresh", self.refresh, ("never", "missing", "always"))
-        _check_choice("data.on_invalid", self.on_invalid, ("raise", "warn", "repair"))
+        _check_choice("data.source", self.source, SOURCES)
+        _check_choice("data.refresh", self.refresh, REFRESH_POLICIES)
+        _check_choice("data.on_invalid", self.on_invalid, ON_INVALID)
+        if self.max_daily_move is not None and self.max_daily_move <= 0:
+            raise ValueError(
+                "data.max_daily_move must be > 0 or null. "
+                f"Received: data.max_daily_move={self.max_daily_move!r}"
+            )
         if not self.tickers and self.source in ("sample", "yfinance"):
             raise ValueError(
                 f"data.tickers is empty; name the series to load, e.g. "
@@ -91,6 +108,10 @@ class TaskSpec:
     quantiles: list[float] | None = None
 
     def __post_init__(self) -> None:
+        if not NAME.fullmatch(self.name):
+            raise ValueError(
+                f"task.name must be letters, digits, _ or . only. Received: task.name={self.name!r}"
+            )
         _check_at_least("task.lookback", self.lookback, 1)
         _check_at_least("task.horizon", self.horizon, 1)
         if self.quantiles is not None:
@@ -107,6 +128,13 @@ class ModelSpec:
     builder: dict[str, Any] = field(
         default_factory=lambda: {"_target_": "fincast.models.builders.build_lstm"}
     )
+
+    def __post_init__(self) -> None:
+        if not NAME.fullmatch(self.name):
+            raise ValueError(
+                "model.name is part of registered model names: letters, digits, _ or . "
+                f"only. Received: model.name={self.name!r}"
+            )
 
     def build_function(self) -> Callable[..., Any]:
         """The builder, called as ``build(lookback=, num_features=, horizon=, scaling=)``."""
@@ -154,9 +182,8 @@ class FitSpec:
                 "training.learning_rate must be > 0. "
                 f"Received: training.learning_rate={self.learning_rate!r}"
             )
-        choices = ("float32", "mixed_float16", "mixed_bfloat16")
-        _check_choice("training.precision", self.precision, choices)
-        _check_choice("training.distribution", self.distribution, ("none", "data_parallel"))
+        _check_choice("training.precision", self.precision, PRECISIONS)
+        _check_choice("training.distribution", self.distribution, DISTRIBUTIONS)
         _check_choice("training.pooling", self.pooling, POOLINGS)
         if isinstance(self.verbose, bool) or self.verbose not in VERBOSITIES:
             raise ValueError(
@@ -164,8 +191,11 @@ class FitSpec:
                 f"Received: training.verbose={self.verbose!r}"
             )
         jit = self.jit_compile
-        if not (jit == "auto" or isinstance(jit, bool)):
-            _check_choice("training.jit_compile", jit, ("auto", True, False))
+        if not (jit in ("auto", "true", "false") or isinstance(jit, bool)):
+            raise ValueError(
+                "training.jit_compile must be auto, true or false. "
+                f"Received: training.jit_compile={jit!r}"
+            )
         schedule = self.reduce_lr
         if schedule is not None and schedule.patience > 0 and not 0 < schedule.factor < 1:
             raise ValueError(
@@ -212,7 +242,21 @@ class EvaluationSpec:
     plots: bool = True
 
     def __post_init__(self) -> None:
-        _check_choice("evaluation.name", self.name, ("holdout", "walkforward"))
+        _check_choice("evaluation.name", self.name, EVALUATIONS)
+        _check_choice("evaluation.window", self.window, WINDOW_KINDS)
+        for key in ("test_days", "folds", "step", "min_train_windows"):
+            _check_at_least(f"evaluation.{key}", getattr(self, key), 1)
+        _check_at_least("evaluation.refit_every", self.refit_every, 0)
+        if self.n_jobs == 0 or self.n_jobs < -1:
+            raise ValueError(
+                "evaluation.n_jobs must be >= 1, or -1 for one worker per core. "
+                f"Received: evaluation.n_jobs={self.n_jobs!r}"
+            )
+        if self.window == "rolling" and not (self.train_windows and self.train_windows > 0):
+            raise ValueError(
+                "evaluation.train_windows must be a positive number of windows for a rolling "
+                f"window. Received: evaluation.train_windows={self.train_windows!r}"
+            )
         if not 0 <= self.validation_fraction < 1:
             raise ValueError(
                 "evaluation.validation_fraction must be in [0, 1). "
@@ -232,8 +276,7 @@ class TrackingSpec:
     promotion: str = "better_on_same_data"
 
     def __post_init__(self) -> None:
-        choices = ("better_on_same_data", "always", "never")
-        _check_choice("tracking.promotion", self.promotion, choices)
+        _check_choice("tracking.promotion", self.promotion, PROMOTIONS)
 
 
 @dataclass(frozen=True)
@@ -265,6 +308,7 @@ class JobSpec:
     def __post_init__(self) -> None:
         _check_choice("backend", self.backend, BACKENDS)
         _check_choice("output", self.output, ("table", "json"))
+        self.embargo  # noqa: B018 (raises for an embargo shorter than the horizon)
         if self.training.pooling == "per_ticker" and not self.data.tickers:
             raise ValueError(
                 "training.pooling=per_ticker fits one model per ticker; name them, e.g. "

@@ -56,7 +56,7 @@ def test_champion_is_the_default_and_matches_the_package(served: Store) -> None:
     forecaster, forecast = expected(model.value, served.uri, "^GSPC")
     table = forecast_table(app)
     np.testing.assert_allclose(table["price"].to_numpy(), forecast.prices, rtol=1e-12)
-    np.testing.assert_allclose(table["log_return"].to_numpy(), forecast.log_returns, rtol=1e-12)
+    np.testing.assert_allclose(table["log_return"].to_numpy(), forecast.values, rtol=1e-12)
     assert list(table["date"]) == forecast.dates
     metrics = {metric.label: metric.value for metric in app.metric}
     assert metrics["As of"] == forecast.as_of
@@ -232,7 +232,7 @@ def test_volatility_model_shows_its_values_not_prices(
     assert app.sidebar.selectbox(key="fincast.task.widget").value == "volatility"
     _, forecast = expected(str(volatility_model), None, "^GSPC")
     table = next(t.value for t in app.dataframe if "realised_vol" in t.value.columns)
-    np.testing.assert_allclose(table["realised_vol"], forecast.log_returns, rtol=1e-12)
+    np.testing.assert_allclose(table["realised_vol"], forecast.values, rtol=1e-12)
     assert "price" not in table.columns
     labels = [metric.label for metric in app.metric]
     assert (

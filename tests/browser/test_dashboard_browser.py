@@ -115,7 +115,7 @@ def test_download_the_forecast_csv(page, app_url: str, deployment: Deployment) -
     assert name == f"fincast_GSPC_{gspc.as_of}.csv"
     assert list(table["date"]) == gspc.dates
     np.testing.assert_allclose(table["price"], gspc.prices, rtol=1e-12)
-    np.testing.assert_allclose(table["log_return"], gspc.log_returns, rtol=1e-12)
+    np.testing.assert_allclose(table["log_return"], gspc.values, rtol=1e-12)
 
 
 def test_an_html_ticker_shows_as_text(page, app_url: str) -> None:

@@ -132,5 +132,5 @@ def test_an_embargo_below_the_horizon_is_refused(tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1] == (
         "fincast-backtest: error: evaluation.embargo must be at least the horizon (3). "
-        "Received: embargo=1"
+        "Received: evaluation.embargo=1"
     )

@@ -172,5 +172,17 @@ def test_a_ticker_without_training_windows_is_refused_by_name() -> None:
     late, late_daily = series(60, "B", start=str(first_daily.index[-60].date()))
     windows = concat_windows([first, late])
     plan = FoldPlan(folds=1, step=100)
-    with pytest.raises(ValueError, match=r"Fold 0 tests 'B' from .* no training windows"):
+    with pytest.raises(ValueError, match=r"Fold 0 tests 'B' from .* has 0 training windows"):
         make_folds(windows, {"A": first_daily, "B": late_daily}, horizon=HORIZON, plan=plan)
+
+
+def test_a_ticker_short_of_min_train_windows_is_refused_whatever_the_pooled_count() -> None:
+    first, first_daily = series(600, "A")
+    late, late_daily = series(160, "B", start=str(first_daily.index[-160].date()))
+    windows = concat_windows([first, late])
+    plan = FoldPlan(folds=1, step=100, min_train_windows=100)
+    with pytest.raises(ValueError, match=r"'B' has \d+ training windows .* min_train_windows=100"):
+        make_folds(windows, {"A": first_daily, "B": late_daily}, horizon=HORIZON, plan=plan)
+    fine = FoldPlan(folds=1, step=100, min_train_windows=40)
+    (fold,) = make_folds(windows, {"A": first_daily, "B": late_daily}, horizon=HORIZON, plan=fine)
+    assert 40 <= len(fold.of("B").train) < 100 < len(fold.train)

@@ -38,7 +38,7 @@ def test_saved_file_loads_and_forecasts_like_the_trained_model(tiny_outcome):
     forecaster = load_forecaster(str(outcome.model_path))
     assert forecaster.card == outcome.card
     forecast = forecast_ticker(forecaster, load_sample(["^GSPC"])["^GSPC"], "^GSPC")
-    np.testing.assert_allclose(forecast.log_returns, outcome.forecasts[0].log_returns, atol=1e-7)
+    np.testing.assert_allclose(forecast.values, outcome.forecasts[0].values, atol=1e-7)
 
 
 def test_forecast_dict_is_json_ready(tiny_outcome):

@@ -43,7 +43,7 @@ def test_forecasts_cover_every_ticker(tiny_outcome):
     for forecast in outcome.forecasts:
         assert forecast.as_of == "2018-12-31"
         assert len(forecast.dates) == 3 and forecast.dates[0] > forecast.as_of
-        expected = forecast.last_price * np.exp(np.cumsum(forecast.log_returns))
+        expected = forecast.last_price * np.exp(np.cumsum(forecast.values))
         np.testing.assert_allclose(forecast.prices, expected)
 
 

@@ -62,7 +62,7 @@ def test_forecast_has_per_step_quantiles_and_reloads_identically(quantile_outcom
     _, outcome = quantile_outcome
     (forecast,) = outcome.forecasts
     assert set(forecast.quantiles) == {"0.1", "0.5", "0.9"}
-    assert forecast.log_returns == forecast.quantiles["0.5"]
+    assert forecast.values == forecast.quantiles["0.5"]
     payload = json.loads(json.dumps(forecast.to_dict()))
     for step in payload["forecast"]:
         low, mid, high = (step["quantiles"][level] for level in ("0.1", "0.5", "0.9"))

@@ -9,7 +9,6 @@ after its training period, next to the naive and historical-mean baselines.
 
 from __future__ import annotations
 
-import re
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,6 +24,7 @@ from fincast.cli.common import (
     start_backend,
 )
 from fincast.specs import JobSpec
+from fincast.tracking.names import ticker_slug
 
 if TYPE_CHECKING:  # these import keras, which must wait for the backend choice
     from fincast.evaluation.report import Report
@@ -88,7 +88,7 @@ def walk_forward(job: JobSpec, config: DictConfig, backend_tags: dict[str, str])
     files: list[Path] = []
     for ticker, result in backtests.items():
         report = build_report(result, strategy)
-        folder = output_dir() / "backtest" / (re.sub(r"[^\w.-]", "", ticker) or "series")
+        folder = output_dir() / "backtest" / ticker_slug(ticker)
         files += save_report(report, folder)
         if job.evaluation.plots:
             files += save_plots(report, folder)

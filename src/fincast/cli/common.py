@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import re
@@ -15,7 +16,7 @@ from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
 from fincast.backend import BackendError, BackendInfo, describe_backend
 from fincast.paths import config_dir
-from fincast.specs import JobSpec
+from fincast.specs import DataSpec, JobSpec
 from fincast.tracking.names import champion_uri
 
 if TYPE_CHECKING:
@@ -96,13 +97,17 @@ def job_spec(config: DictConfig, command: str) -> JobSpec:
     Every value is checked by the spec (ranges, choices) and the task by the task
     registry; a bad value ends the command with one line naming the key and value.
     """
-    from fincast.evaluation.tasks import task_named
+    from fincast.evaluation.tasks import TASKS
 
     try:
         job = OmegaConf.to_object(config)
         if not isinstance(job, JobSpec):
             raise ValueError(f"the config is not a fincast job. Received: {type(job).__name__}")
-        task_named(job.task.name)
+        if job.task.name not in TASKS:
+            raise ValueError(
+                f"task.name must be one of {', '.join(TASKS)}. "
+                f"Received: task.name={job.task.name!r}"
+            )
     except MissingMandatoryValue as error:
         key = error.full_key or "a key"
         fail(command, f"{key} must be set (it has no default). Received: {key}=???")
@@ -139,13 +144,25 @@ def load_models_and_bars(
     try:
         if job.training.pooling == "pooled" or job.model_uri:
             pooled = load_forecaster(model_uri_of(job), job.tracking.uri)
-            bars, _ = load_checked_bars(job.data, pooled.card.get("price", job.features.price))
+            bars, _ = load_checked_bars(*_checks_of(job, pooled.card))
             return dict.fromkeys(bars, pooled), bars
         forecasters = {
             ticker: load_forecaster(model_uri_of(job, ticker), job.tracking.uri)
             for ticker in job.data.tickers
         }
-        bars, _ = load_checked_bars(job.data, job.features.price)
+        card = next(iter(forecasters.values())).card
+        bars, _ = load_checked_bars(*_checks_of(job, card))
     except (TrackingError, MarketDataError, MarketDataUnavailable, ValueError, OSError) as error:
         fail(command, error)
     return forecasters, bars
+
+
+def _checks_of(job: JobSpec, card: dict[str, Any]) -> tuple[DataSpec, str]:
+    """The data checks for a saved model's new bars: the command's policy, the model's
+    exchange calendars (the command's own per-ticker calendars added) and price column."""
+    data = dataclasses.replace(
+        job.data,
+        calendar=card.get("calendar", job.data.calendar),
+        calendars={**card.get("calendars", {}), **job.data.calendars},
+    )
+    return data, str(card.get("price", job.features.price))

@@ -140,6 +140,8 @@ def fetch(config: DictConfig) -> None:
     from fincast.data.sources import MarketDataError
 
     data = job_spec(config, COMMAND).data
+    if not data.tickers:
+        fail(COMMAND, "data.tickers is empty; e.g. data.tickers=[AAPL,MSFT].")
     try:
         outcomes = collect(data, list(data.tickers))
     except (MarketDataError, ValueError) as error:  # bad options: nothing was fetched

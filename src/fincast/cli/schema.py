@@ -56,13 +56,13 @@ def check_override_keys(arguments: list[str]) -> None:
 
     Hydra rejects such keys too, but suggests appending them with ``+``; for a typo
     the known keys are the better hint. Group choices, ``+``/``~`` overrides, Hydra's
-    own keys and loosely typed groups (``model``, ``evaluation``) are left to Hydra.
+    own keys and the loosely typed ``model.builder`` options are left to Hydra.
 
     >>> check_override_keys(["training.epoch=3"])
     Traceback (most recent call last):
     ...
     ValueError: Unknown config key 'training.epoch'; training has: epochs, batch_size, \
-learning_rate, patience, reduce_lr, precision, distribution, verbose, jit_compile
+learning_rate, patience, reduce_lr, precision, distribution, verbose, jit_compile, pooling
     """
     for argument in arguments:
         key, equals, _ = argument.partition("=")

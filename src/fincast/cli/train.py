@@ -82,6 +82,25 @@ def per_ticker_jobs(job: JobSpec) -> list[JobSpec]:
     ]
 
 
+def ran_config(config: DictConfig, job: JobSpec) -> DictConfig:
+    """The config this job ran: a hold-out of ``evaluation.test_days`` days on its tickers.
+
+    ``fincast-train`` always holds out the last ``evaluation.test_days`` days, whatever
+    ``evaluation`` group was chosen (a recipe may pick ``walkforward`` for
+    ``fincast-backtest``), and a per-ticker job runs on one ticker.
+    """
+    ran = OmegaConf.to_container(config, resolve=True)
+    assert isinstance(ran, dict)
+    ran["evaluation"] = {
+        "name": "holdout",
+        "test_days": job.evaluation.test_days,
+        "validation_fraction": job.evaluation.validation_fraction,
+        "embargo": job.evaluation.embargo,
+    }
+    ran["data"]["tickers"] = list(job.data.tickers)
+    return OmegaConf.create(ran)
+
+
 def train_one(job: JobSpec, config: DictConfig, backend: BackendInfo) -> float:
     """Train, print, save and track one model; its best validation loss."""
     from fincast.data.sources import MarketDataError, MarketDataUnavailable
@@ -99,11 +118,12 @@ def train_one(job: JobSpec, config: DictConfig, backend: BackendInfo) -> float:
         fail(COMMAND, error)
     print_outcome(outcome)
     if tracker:
+        ran = ran_config(config, job)
         model_uri = record_training(
             tracker,
             outcome,
-            params=plain(config),
-            config_yaml=OmegaConf.to_yaml(config),
+            params=plain(ran),
+            config_yaml=OmegaConf.to_yaml(ran),
             tags=backend.as_tags(),
             register=job.tracking.register,
             promotion=job.tracking.promotion,

@@ -101,7 +101,7 @@ def forecast_figure(
     figure.add_trace(
         go.Scatter(
             x=pd.to_datetime([forecast.as_of, *forecast.dates]),
-            y=[forecast.last_price, *forecast.prices],
+            y=[forecast.last_price, *(forecast.prices or [])],
             mode="lines+markers",
             name="forecast",
             line={"color": FORECAST_COLOUR, "width": 2, "dash": "dash"},
@@ -109,7 +109,7 @@ def forecast_figure(
         )
     )
     figure.update_layout(
-        title=f"{ticker}: last {len(history)} days, {len(forecast.prices)}-day forecast",
+        title=f"{ticker}: last {len(history)} days, {len(forecast.dates)}-day forecast",
         xaxis_title="date",
         yaxis_title="price",
         **LAYOUT,
@@ -132,7 +132,7 @@ def value_figure(history: pd.Series, forecast: Forecast, target: str) -> go.Figu
     figure.add_trace(
         go.Scatter(
             x=pd.to_datetime(forecast.dates),
-            y=forecast.log_returns,
+            y=forecast.values,
             mode="lines+markers",
             name="forecast",
             line={"color": FORECAST_COLOUR, "width": 2, "dash": "dash"},

@@ -257,10 +257,10 @@ def is_price_task(card: Mapping[str, Any]) -> bool:
 def value_table(forecast: Forecast, card: Mapping[str, Any]) -> pd.DataFrame:
     """The per-step forecast of a non-price task (e.g. ``realised_vol``), quantiles beside it.
 
-    ``Forecast.log_returns`` holds the model's raw per-step output, whatever its target.
+    ``Forecast.values`` holds the model's raw per-step output, whatever its target.
     """
     target = str(card.get("target", "value"))
-    columns: dict[str, Any] = {"date": forecast.dates, target: forecast.log_returns}
+    columns: dict[str, Any] = {"date": forecast.dates, target: forecast.values}
     quantiles = getattr(forecast, "quantiles", None) or {}
     columns.update({f"{target}_q{float(level):g}": values for level, values in quantiles.items()})
     return pd.DataFrame(columns, index=pd.RangeIndex(1, len(forecast.dates) + 1, name="step"))

@@ -174,7 +174,10 @@ def record(settings: QuickSettings, outcome: Any, progress: TrainingProgress) ->
     except TrackingError as error:
         progress.notes.append(f"Not recorded in MLflow: {error}")
         return None
-    params = {"quick_train": dataclasses.asdict(settings)}
+    params = {
+        "quick_train": dataclasses.asdict(settings),
+        **dataclasses.asdict(quick_job(settings)),
+    }
     model_uri = record_training(
         tracker,
         outcome,

@@ -48,20 +48,19 @@ def show_forecast(forecast: Any, card: dict[str, Any], bars: pd.DataFrame, days:
     A return model's forecast is shown as a price path after the last ``days`` prices;
     any other task's (e.g. realised volatility) as its own values after their history.
     """
-    if not is_price_task(card):
+    prices = forecast.prices
+    if not is_price_task(card) or prices is None:
         show_values(forecast, card, bars, days)
         return
     history = recent_prices(bars, days, str(card.get("price", "adj_close")))
 
     bands = forecast_bands(forecast, card)
     band = outer_band(bands) if bands is not None else None
-    change = forecast.prices[-1] / forecast.last_price - 1.0
+    change = prices[-1] / forecast.last_price - 1.0
     last, as_of, ahead = st.columns(3)
     last.metric("Last price", f"{forecast.last_price:,.2f}")
     as_of.metric("As of", forecast.as_of)
-    ahead.metric(
-        f"Forecast for {forecast.dates[-1]}", f"{forecast.prices[-1]:,.2f}", delta=f"{change:+.2%}"
-    )
+    ahead.metric(f"Forecast for {forecast.dates[-1]}", f"{prices[-1]:,.2f}", delta=f"{change:+.2%}")
     st.plotly_chart(forecast_figure(history, forecast, bands, band), key="forecast_chart")
     if band is None:
         st.caption("Point forecast: this model has no quantile output, so no interval is drawn.")
@@ -93,7 +92,7 @@ def show_values(forecast: Any, card: dict[str, Any], bars: pd.DataFrame, days: i
     target = str(card.get("target", "value"))
     as_of, ahead = st.columns(2)
     as_of.metric("As of", forecast.as_of)
-    ahead.metric(f"{target} forecast for {forecast.dates[-1]}", f"{forecast.log_returns[-1]:.4g}")
+    ahead.metric(f"{target} forecast for {forecast.dates[-1]}", f"{forecast.values[-1]:.4g}")
     task = task_named(str(card.get("task", "returns")))
     history = task.history(bars, days) if task.history else pd.Series(dtype=float)
     st.plotly_chart(value_figure(history, forecast, target), key="forecast_chart")

@@ -13,11 +13,11 @@ from fincast.data import sources
 from fincast.data.report import ValidationReport
 from fincast.data.sync import sync_yfinance
 from fincast.data.validate import ValidationPolicy, validate_bars
+from fincast.specs import SOURCES
 
 if TYPE_CHECKING:
     from fincast.specs import DataSpec
 
-SOURCES = ("sample", "yfinance", "csv", "parquet")
 logger = logging.getLogger(__name__)
 
 
@@ -73,7 +73,7 @@ def load_checked_bars(
 
     ``data.on_invalid`` decides what a failed check does (raise, warn or repair),
     with the job's calendars and jump threshold, for every command alike:
-    training, backtests, forecasts and the dashboard.
+    training, backtests and forecasts (the dashboard's quick training too).
 
     Args:
         data: the job's :class:`~fincast.specs.DataSpec`.

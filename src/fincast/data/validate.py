@@ -27,9 +27,8 @@ from fincast.data import calendars
 from fincast.data.repair import repair_bars
 from fincast.data.report import CHECKS, Finding, ValidationReport, finding
 from fincast.data.sources import REQUIRED_COLUMNS, MarketDataError
-from fincast.specs import DEFAULT_MAX_DAILY_MOVE, DataSpec
+from fincast.specs import DEFAULT_MAX_DAILY_MOVE, ON_INVALID, DataSpec
 
-ON_INVALID = ("raise", "warn", "repair")
 logger = logging.getLogger(__name__)
 
 

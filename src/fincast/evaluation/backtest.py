@@ -51,7 +51,7 @@ def score_unseen(forecaster: Forecaster, bars: pd.DataFrame, ticker: str = "") -
         "model": point_forecast(predicted, card.get("quantiles")),
         **task.holdout_baselines(seen, unseen, {ticker: daily}),
     }
-    scores = score_forecasts(unseen.targets, forecasts)
+    scores = score_forecasts(unseen.targets, forecasts, directional=task.directional)
     scores.attrs["first_day"] = str(unseen.first_target.min().date())
     scores.attrs["last_day"] = str(unseen.last_target.max().date())
     scores.attrs["windows"] = len(unseen)

@@ -21,8 +21,7 @@ import numpy as np
 import pandas as pd
 
 from fincast.data.windows import Windows, split_at
-
-WINDOW_KINDS = ("expanding", "rolling")
+from fincast.specs import WINDOW_KINDS
 
 
 @dataclass(frozen=True)
@@ -178,7 +177,7 @@ def make_folds(
         if refit:
             train = _training_windows(windows, days, start, embargo, plan)
             _check_size(train, index, plan, len(days))
-        _check_every_ticker_trains(train, test, index)
+        _check_every_ticker_trains(train, test, index, plan)
         seen = {
             ticker: _seen(frame, ticker, train, test.as_of.max(), plan)
             for ticker, frame in dailies.items()
@@ -260,18 +259,24 @@ def _training_windows(
     return train
 
 
-def _check_every_ticker_trains(train: Windows, test: Windows, index: int) -> None:
-    """Every ticker tested in a fold has training windows (its baselines fit on its past)."""
-    untrained = sorted(set(pd.unique(test.tickers)) - set(pd.unique(train.tickers)))
-    if not untrained:
+def _check_every_ticker_trains(train: Windows, test: Windows, index: int, plan: FoldPlan) -> None:
+    """Every ticker a fold tests has ``min_train_windows`` of its own (its baselines fit on
+    its own past, whatever the pooled count)."""
+    counts = pd.Series(train.tickers).value_counts()
+    short = {
+        str(ticker): int(counts.get(ticker, 0))
+        for ticker in pd.unique(test.tickers)
+        if counts.get(ticker, 0) < max(plan.min_train_windows, 1)
+    }
+    if not short:
         return
-    ticker = untrained[0]
+    ticker, count = next(iter(short.items()))
     first = test.first_target[test.tickers == ticker].min()
     raise ValueError(
-        f"Fold {index} tests {ticker!r} from {first.date()}, but {ticker!r} has no training "
-        "windows before it (its series starts too late for this plan). Use fewer folds or "
-        f"a smaller step, or leave {ticker!r} out. Received: tickers without training "
-        f"windows={untrained}"
+        f"Fold {index} tests {ticker!r} from {first.date()}, but {ticker!r} has {count} "
+        f"training windows before it, fewer than min_train_windows={plan.min_train_windows} "
+        "(its series starts too late for this plan). Use fewer folds or a smaller step, or "
+        f"leave {ticker!r} out. Received: training windows per short ticker={short}"
     )
 
 

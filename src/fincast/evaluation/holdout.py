@@ -13,13 +13,18 @@ from fincast.evaluation.volatility import persistence_volatility
 REFERENCE = "naive"
 
 
-def score_forecasts(actual: np.ndarray, forecasts: dict[str, np.ndarray]) -> pd.DataFrame:
+def score_forecasts(
+    actual: np.ndarray, forecasts: dict[str, np.ndarray], *, directional: bool = True
+) -> pd.DataFrame:
     """One row per forecaster: MAE, RMSE, hit rate and MAE relative to the naive baseline.
 
     Args:
         actual: realised targets, ``(windows, horizon)``.
         forecasts: forecaster name -> forecasts of the same shape; should include
             ``"naive"`` for the relative score.
+        directional: the task forecasts signed returns, so the hit rate (share of
+            correct signs) means something; False leaves it out (e.g. volatility,
+            always positive, would hit every time).
 
     Raises:
         ValueError: a forecast's shape differs from ``actual``'s.
@@ -32,14 +37,10 @@ def score_forecasts(actual: np.ndarray, forecasts: dict[str, np.ndarray]) -> pd.
             raise ValueError(
                 f"Forecast {name!r} has shape {forecast.shape}, actual has {actual.shape}."
             )
-        rows.append(
-            {
-                "forecaster": name,
-                "mae": mae(actual, forecast),
-                "rmse": rmse(actual, forecast),
-                "hit_rate": hit_rate(actual, forecast),
-            }
-        )
+        row = {"forecaster": name, "mae": mae(actual, forecast), "rmse": rmse(actual, forecast)}
+        if directional:
+            row["hit_rate"] = hit_rate(actual, forecast)
+        rows.append(row)
     table = pd.DataFrame(rows).set_index("forecaster")
     if REFERENCE in table.index:
         reference = float(table["mae"].loc[REFERENCE])

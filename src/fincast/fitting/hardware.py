@@ -29,10 +29,10 @@ from typing import Any
 import keras
 import numpy as np
 
+from fincast.specs import DISTRIBUTIONS, PRECISIONS
+
 logger = logging.getLogger(__name__)
 
-PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
-DISTRIBUTIONS = ("none", "data_parallel")
 SIMULATE_DEVICES = "XLA_FLAGS=--xla_force_host_platform_device_count=2 KERAS_BACKEND=jax"
 
 

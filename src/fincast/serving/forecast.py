@@ -17,6 +17,8 @@ from fincast.data.windows import last_window
 from fincast.quantiles import point_forecast
 
 CARD_SUFFIX = ".json"
+# the target whose per-step values compound into a price path (daily log returns of the price)
+PRICE_TARGET = "log_return"
 
 
 @dataclass
@@ -59,43 +61,51 @@ class Forecaster:
 
 @dataclass
 class Forecast:
-    """Next-days forecast of one ticker."""
+    """Next-days forecast of one ticker, in the units of the model's target.
+
+    ``values`` are the forecast per step of ``target``: daily log returns (then
+    ``prices`` is the implied price path) or, say, annualised realised volatility
+    (``prices`` is ``None``: volatility is never compounded into prices).
+    """
 
     ticker: str
     as_of: str
     last_price: float
     dates: list[str]
-    log_returns: list[float]
-    prices: list[float]
+    values: list[float]
+    prices: list[float] | None
     model_uri: str
     backend: str
+    target: str = PRICE_TARGET
     extra: dict[str, Any] = field(default_factory=dict)
-    # a quantile model's per-step log-return quantiles by level, e.g. {"0.1": [...], "0.9": [...]}
+    # a quantile model's per-step quantiles of the target by level, e.g. {"0.1": [...]}
     quantiles: dict[str, list[float]] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form: ``forecast`` is a list of ``{date, value, price}`` per step.
+        """JSON-ready form: ``forecast`` is a list of ``{date, value[, price]}`` per step.
 
-        A quantile model's steps also carry ``quantiles``: ``{level: log return}``.
+        A quantile model's steps also carry ``quantiles``: ``{level: value}``.
         """
         steps: list[dict[str, Any]] = [
-            {"step": step + 1, "date": date, "value": value, "price": price}
-            for step, (date, value, price) in enumerate(
-                zip(self.dates, self.log_returns, self.prices, strict=True)
-            )
+            {"step": step + 1, "date": date, "value": value}
+            for step, (date, value) in enumerate(zip(self.dates, self.values, strict=True))
         ]
+        for entry, price in zip(steps, self.prices or [], strict=False):
+            entry["price"] = price
         for step, entry in enumerate(steps if self.quantiles else []):
             entry["quantiles"] = {lvl: vals[step] for lvl, vals in (self.quantiles or {}).items()}
         base = {
             key: value
             for key, value in asdict(self).items()
-            if key not in ("dates", "log_returns", "prices", "extra", "quantiles")
+            if key not in ("dates", "values", "prices", "extra", "quantiles")
         }
-        return {**base, "target": "log_return", **self.extra, "forecast": steps}
+        return {**base, **self.extra, "forecast": steps}
 
     def to_frame(self) -> pd.DataFrame:
-        """One row per horizon step: date, forecast log return, implied price (and quantiles)."""
-        columns = {"date": self.dates, "log_return": self.log_returns, "price": self.prices}
+        """One row per step: date, the forecast target, the implied price (and quantiles)."""
+        columns: dict[str, Any] = {"date": self.dates, self.target: self.values}
+        if self.prices is not None:
+            columns["price"] = self.prices
         columns.update({f"q{level}": values for level, values in (self.quantiles or {}).items()})
         return pd.DataFrame(columns, index=pd.RangeIndex(1, len(self.dates) + 1, name="step"))
 
@@ -190,19 +200,22 @@ def forecast_ticker(forecaster: Forecaster, bars: pd.DataFrame, ticker: str) -> 
     price_column = card.get("price", "adj_close")
     features = make_features(bars, card["features"], price=price_column)
     window = last_window(features, forecaster.lookback)
-    log_returns, quantiles = _point_and_quantiles(
+    values, quantiles = _point_and_quantiles(
         forecaster.predict_window(window)[0].astype("float64"), forecaster.quantiles
     )
     as_of = features.index[-1]
     last_price = float(price_series(bars, price_column).loc[as_of])
-    prices = last_price * np.exp(np.cumsum(log_returns))
+    target = str(card.get("target", PRICE_TARGET))
+    # only log returns of the price compound into a price path
+    prices = last_price * np.exp(np.cumsum(values)) if target == PRICE_TARGET else None
     return Forecast(
         ticker=ticker,
         as_of=as_of.date().isoformat(),
         last_price=last_price,
         dates=next_trading_days(as_of, forecaster.horizon, _calendar_of(card, ticker)),
-        log_returns=[float(value) for value in log_returns],
-        prices=[float(value) for value in prices],
+        values=[float(value) for value in values],
+        prices=None if prices is None else [float(value) for value in prices],
+        target=target,
         model_uri=forecaster.uri,
         backend=_active_backend(),
         extra={"trained_on_backend": card.get("backend"), "model_family": card.get("model")},

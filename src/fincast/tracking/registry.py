@@ -13,12 +13,12 @@ from typing import Any
 
 import pandas as pd
 
+from fincast.specs import PROMOTIONS as PROMOTION_MODES
 from fincast.tracking.names import CHAMPION, PREFIX
 from fincast.tracking.store import TrackingError, connect, open_store, quiet_mlflow
 
 MODEL_FILE = Path("data") / "model.keras"
 PROMOTION_METRIC = "test_mae_vs_naive"
-PROMOTION_MODES = ("better_on_same_data", "always", "never")
 EVALUATION_TAG = "evaluation_key"
 
 

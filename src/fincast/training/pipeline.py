@@ -70,12 +70,13 @@ def _score(
     A quantile model also gets pinball loss and coverage.
     """
     quantiles = job.task.quantiles
+    task = task_named(job.task.name)
     predicted = np.asarray(fitted.model.predict(test.inputs, batch_size=1024, verbose=0))
     forecasts = {
         "model": point_forecast(predicted, quantiles),
-        **task_named(job.task.name).holdout_baselines(fitted.train, test, dailies),
+        **task.holdout_baselines(fitted.train, test, dailies),
     }
-    scores = score_forecasts(test.targets, forecasts)
+    scores = score_forecasts(test.targets, forecasts, directional=task.directional)
     if quantiles:
         for name, value in quantile_scores(test.targets, predicted, quantiles).items():
             scores.loc["model", name] = value
