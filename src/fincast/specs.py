@@ -37,6 +37,7 @@ POOLINGS = ("pooled", "per_ticker")
 EVALUATIONS = ("holdout", "walkforward")
 WINDOW_KINDS = ("expanding", "rolling")
 PROMOTIONS = ("better_on_same_data", "always", "never")
+DM_TESTS = ("hac", "bootstrap", "hln")
 VERBOSITIES = ("auto", 0, 1, 2)
 # a model family is part of registered names (fincast-<task>-<family>): no "-" in it
 NAME = re.compile(r"[A-Za-z0-9_.]+")
@@ -240,10 +241,20 @@ class EvaluationSpec:
     baselines: list[str] | None = None
     trading: TradingSpec = field(default_factory=TradingSpec)
     plots: bool = True
+    # Diebold-Mariano variant: hac (Newey-West, automatic bandwidth) | bootstrap | hln
+    dm_test: str = "hac"
+    # Model Confidence Set size (0.1: a 90% set) and SPA test; null skips both
+    mcs_size: float | None = 0.10
 
     def __post_init__(self) -> None:
         _check_choice("evaluation.name", self.name, EVALUATIONS)
         _check_choice("evaluation.window", self.window, WINDOW_KINDS)
+        _check_choice("evaluation.dm_test", self.dm_test, DM_TESTS)
+        if self.mcs_size is not None and not 0 < self.mcs_size < 1:
+            raise ValueError(
+                "evaluation.mcs_size must be in (0, 1) or null. "
+                f"Received: evaluation.mcs_size={self.mcs_size!r}"
+            )
         for key in ("test_days", "folds", "step", "min_train_windows"):
             _check_at_least(f"evaluation.{key}", getattr(self, key), 1)
         _check_at_least("evaluation.refit_every", self.refit_every, 0)

@@ -72,8 +72,11 @@ def test_dm_columns_are_the_model_against_each_row() -> None:
     report = build_report(backtest)
     model_loss = squared_errors(backtest.actual, backtest.forecasts["model"])
     naive_loss = squared_errors(backtest.actual, backtest.forecasts["naive"])
-    expected = diebold_mariano(model_loss[:, 1], naive_loss[:, 1], horizon=2).p_value
-    assert report.scores.loc["naive", "dm_p_h2"] == pytest.approx(expected)
+    expected = diebold_mariano(model_loss[:, 1], naive_loss[:, 1], horizon=2, test="hac")
+    assert report.scores.loc["naive", "dm_p_h2"] == pytest.approx(expected.p_value)
+    hln = build_report(backtest, dm_test="hln", mcs_size=None)
+    classic = diebold_mariano(model_loss[:, 1], naive_loss[:, 1], horizon=2).p_value
+    assert hln.scores.loc["naive", "dm_p_h2"] == pytest.approx(classic)
 
 
 def test_price_metrics_are_on_the_implied_price_path() -> None:
@@ -98,7 +101,7 @@ def test_quantile_forecasters_get_pinball_and_coverage() -> None:
 
 def test_verdict_says_better_only_for_a_real_edge() -> None:
     skilled = build_report(make_backtest("returns", model_noise=0.002)).verdicts
-    assert skilled[0].startswith("model vs naive: better than naive (p=")
+    assert skilled[0].startswith("model vs naive: better than naive (HAC DM p=")
     noisy = build_report(make_backtest("returns", model_noise=0.03)).verdicts
     assert noisy[0].startswith("model vs naive: worse than naive")
     assert not any("better than" in line.split(";")[0] for line in noisy)
@@ -162,3 +165,33 @@ def test_report_json_round_trips_every_float_and_dates_equity_when_earned(tmp_pa
     assert equity.index.name == "date"
     assert list(equity.index) == list(report.backtest.target_start)
     assert (equity.index > report.backtest.origins).all()
+
+
+def test_the_report_names_its_test_and_the_model_confidence_set() -> None:
+    backtest = make_backtest("volatility", model_noise=0.001)
+    report = build_report(backtest, dm_test="hac", mcs_size=0.1)
+    assert report.meta["dm_test"] == "hac" and "Newey-West" in report.meta["dm_test_name"]
+    assert all("(HAC DM p=" in line for line in report.verdicts)
+    assert report.confidence is not None and "model" in report.confidence.included
+    assert report.scores.loc["model", "in_mcs"] and 0 <= report.scores["mcs_p"].min() <= 1
+    text = render(report)
+    assert "Newey-West" in text and "Model confidence set (Hansen, 90%" in text
+    assert "SPA test" in text
+    hln = build_report(backtest, dm_test="hln", mcs_size=None)
+    assert hln.confidence is None and "mcs_p" not in hln.scores
+    assert all("(HLN DM p=" in line for line in hln.verdicts)
+
+
+def test_the_mcs_drops_a_clearly_worse_forecaster() -> None:
+    from fincast.evaluation.confidence import confidence
+
+    backtest = make_backtest("volatility", model_noise=0.0005)
+    sets = confidence(backtest, size=0.1)
+    losses = {
+        name: float(np.mean(np.abs(backtest.point(name) - backtest.actual)))
+        for name in backtest.forecasts
+    }
+    worst = max(losses, key=losses.get)
+    best = min(losses, key=losses.get)
+    assert best in sets.included and worst not in sets.included
+    assert sets.mcs_p[worst] < 0.1 <= sets.mcs_p[best]

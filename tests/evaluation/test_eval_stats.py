@@ -109,7 +109,7 @@ def test_verdict_claims_skill_only_when_significant_and_lower() -> None:
     better = DMResult(-2.5, 0.012, -0.3, 100, 1)
     worse = DMResult(2.5, 0.012, 0.3, 100, 1)
     unclear = DMResult(-1.5, 0.14, -0.3, 100, 1)
-    assert verdict(better, "garch") == "better than garch (p=0.012)"
+    assert verdict(better, "garch") == "better than garch (HLN DM p=0.012)"
     assert verdict(worse, "garch").startswith("worse than garch")
     assert verdict(unclear, "garch").startswith("no significant difference")
     assert verdict(DMResult(-2.0, 0.05, -0.1, 100, 1), "x").startswith("no significant")
@@ -127,3 +127,61 @@ def test_binomial_test_matches_scipy(successes: int, trials: int, probability: f
 def test_binomial_test_rejects_impossible_counts() -> None:
     with pytest.raises(ValueError, match="successes=11, trials=10"):
         binomial_test(11, 10)
+
+
+def ma_differential(n: int, order: int, rng: np.random.Generator, mean: float = 0.0):
+    """A loss differential with MA(``order``) autocorrelation, like overlapping h-step targets."""
+    shocks = rng.normal(size=n + order)
+    return mean + sum(shocks[lag : lag + n] for lag in range(order + 1))
+
+
+def test_hac_p_value_matches_statsmodels_newey_west():
+    import statsmodels.api as sm
+    from scipy import stats as scipy_stats
+
+    from fincast.evaluation.stats import hac_variance, hln_factor
+
+    rng = np.random.default_rng(7)
+    differential = ma_differential(1500, 4, rng, mean=0.12)
+    result = diebold_mariano(differential, np.zeros_like(differential), 5, test="hac")
+    _, bandwidth = hac_variance(differential, min_bandwidth=4)
+    assert result.test == "hac" and result.lags == bandwidth >= 4
+    fit = sm.OLS(differential, np.ones_like(differential)).fit(
+        cov_type="HAC", cov_kwds={"maxlags": int(bandwidth), "use_correction": False}
+    )
+    statistic = float(fit.tvalues[0]) * hln_factor(len(differential), 5)
+    expected = 2 * scipy_stats.t.sf(abs(statistic), df=len(differential) - 1)
+    assert result.statistic == pytest.approx(statistic, rel=1e-9)
+    assert result.p_value == pytest.approx(expected, rel=1e-9)
+
+
+def _rejections(test: str, order: int, simulations: int, **options) -> float:
+    rng = np.random.default_rng(11)
+    rejected = 0
+    for _ in range(simulations):
+        differential = ma_differential(500, order, rng)
+        result = diebold_mariano(differential, np.zeros(500), 1, test=test, **options)
+        rejected += result.p_value < 0.05
+    return rejected / simulations
+
+
+def test_robust_tests_hold_their_size_where_hln_with_too_few_lags_does_not():
+    """Under equal accuracy with MA(6) differentials, HLN at h=1 rejects far above 5%."""
+    assert _rejections("hln", 6, 300) > 0.3
+    assert _rejections("hac", 6, 300) < 0.12
+    assert _rejections("bootstrap", 6, 120, reps=199) < 0.12
+
+
+def test_the_bootstrap_rejects_a_real_difference_and_says_how():
+    rng = np.random.default_rng(3)
+    differential = ma_differential(1000, 4, rng, mean=-1.0)
+    result = diebold_mariano(differential, np.zeros(1000), 5, test="bootstrap", reps=499)
+    assert result.test == "bootstrap" and result.lags >= 5
+    assert result.p_value == pytest.approx(1 / 500) and result.statistic < 0
+    again = diebold_mariano(differential, np.zeros(1000), 5, test="bootstrap", reps=499)
+    assert again == result  # seeded: a report repeats exactly
+
+
+def test_an_unknown_test_is_refused():
+    with pytest.raises(ValueError, match="test must be one of hac, bootstrap, hln"):
+        diebold_mariano([1.0, 2.0, 3.0], [1.0, 2.0, 2.0], 1, test="magic")  # type: ignore[arg-type]

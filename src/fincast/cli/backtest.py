@@ -87,7 +87,12 @@ def walk_forward(job: JobSpec, config: DictConfig, backend_tags: dict[str, str])
     reports: list[Report] = []
     files: list[Path] = []
     for ticker, result in backtests.items():
-        report = build_report(result, strategy)
+        report = build_report(
+            result,
+            strategy,
+            dm_test=job.evaluation.dm_test,  # type: ignore[arg-type]
+            mcs_size=job.evaluation.mcs_size,
+        )
         folder = output_dir() / "backtest" / ticker_slug(ticker)
         files += save_report(report, folder)
         if job.evaluation.plots:

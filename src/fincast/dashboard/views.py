@@ -132,10 +132,21 @@ def show_verdicts(result: BacktestResult) -> None:
         st.markdown(f"- {escape_markdown(head)}")
         if details:
             st.caption(escape_markdown(f"per step: {details}"))
+    test = str(result.meta.get("dm_test_name") or "Diebold-Mariano, HLN-corrected")
     st.caption(
-        "Diebold-Mariano tests (Harvey-Leybourne-Newbold corrected) on the same folds. "
-        "'Better' is claimed only where p < 0.05 and the model's mean loss is lower."
+        escape_markdown(
+            f"Test: {test}, on the same folds. 'Better' is claimed only where p < 0.05 and "
+            "the model's mean loss is lower."
+        )
     )
+    mcs = result.meta.get("mcs")
+    if mcs:
+        confidence = f"{1 - float(mcs['size']):.0%}"
+        members = ", ".join(str(name) for name in mcs.get("included", []))
+        st.markdown(escape_markdown(f"Model confidence set (Hansen, {confidence}): {members}"))
+    if result.meta.get("spa_p") is not None:
+        spa = f"{float(result.meta['spa_p']):.2g}"
+        st.markdown(escape_markdown(f"SPA test (H0: no baseline beats the model): p={spa}"))
 
 
 def show_backtest(result: BacktestResult) -> None:

@@ -56,13 +56,20 @@ def record_backtest(
     are logged as artifacts under ``backtest/<ticker>/``.
     """
     tracker.log_params(params)
-    tracker.set_tags({**tags, **git_tags(), **library_versions(), "fincast_command": "backtest"})
+    comparison = {
+        "dm_test": str(reports[0].meta.get("dm_test", "")) if reports else "",
+        "dm_test_name": str(reports[0].meta.get("dm_test_name", "")) if reports else "",
+    }
+    tracker.set_tags(
+        {**tags, **git_tags(), **library_versions(), **comparison, "fincast_command": "backtest"}
+    )
     tracker.log_text(config_yaml, "config/config.yaml")
     several = len(reports) > 1
     for report in reports:
         ticker = report.backtest.ticker
         prefix = f"wf_{_key(ticker)}_" if several else "wf_"
         tracker.log_metrics(report_metrics(report, prefix))
-        tracker.log_text("\n".join(report.verdicts) + "\n", f"backtest/{_key(ticker)}/verdicts.txt")
+        lines = [*report.verdicts, *(report.confidence.lines() if report.confidence else [])]
+        tracker.log_text("\n".join(lines) + "\n", f"backtest/{_key(ticker)}/verdicts.txt")
     for path in files:
         tracker.log_file(path, f"backtest/{path.parent.name}")

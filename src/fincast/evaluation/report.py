@@ -16,8 +16,17 @@ import numpy as np
 import pandas as pd
 
 from fincast.evaluation.backtest_record import Backtest
+from fincast.evaluation.confidence import Confidence, add_to_scores, confidence
 from fincast.evaluation.forecasters import MODEL
-from fincast.evaluation.stats import SIGNIFICANCE, DMResult, diebold_mariano, verdict
+from fincast.evaluation.stats import (
+    SIGNIFICANCE,
+    TEST_NAMES,
+    DMResult,
+    DMTest,
+    diebold_mariano,
+    format_p,
+    verdict,
+)
 from fincast.evaluation.tasks import task_named
 from fincast.evaluation.trading import Strategy, trade
 
@@ -33,31 +42,34 @@ class Report:
     trading: pd.DataFrame | None = None
     equity: pd.DataFrame | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    confidence: Confidence | None = None
 
 
-def compare(backtest: Backtest, baseline: str) -> dict[str, DMResult]:
+def compare(backtest: Backtest, baseline: str, test: DMTest = "hac") -> dict[str, DMResult]:
     """DM tests of the model against ``baseline`` per step (``h1``...) and on the mean (``all``)."""
     losses = task_named(backtest.task).loss_values
     model_loss = losses(backtest.actual, backtest.point(MODEL))
     baseline_loss = losses(backtest.actual, backtest.point(baseline))
     results = {
-        f"h{step + 1}": diebold_mariano(model_loss[:, step], baseline_loss[:, step], step + 1)
+        f"h{step + 1}": diebold_mariano(
+            model_loss[:, step], baseline_loss[:, step], step + 1, test=test
+        )
         for step in range(backtest.horizon)
     }
     results["all"] = diebold_mariano(
-        model_loss.mean(axis=1), baseline_loss.mean(axis=1), backtest.horizon
+        model_loss.mean(axis=1), baseline_loss.mean(axis=1), backtest.horizon, test=test
     )
     return results
 
 
-def score_table(backtest: Backtest) -> tuple[pd.DataFrame, list[str]]:
+def score_table(backtest: Backtest, test: DMTest = "hac") -> tuple[pd.DataFrame, list[str]]:
     """The scores table (metrics + DM p-values) and one verdict line per baseline."""
     row_of = task_named(backtest.task).metrics
     rows = {name: row_of(backtest, name) for name in backtest.forecasts}
     verdicts = []
     if MODEL in backtest.forecasts:
         for baseline in backtest.baselines:
-            tests = compare(backtest, baseline)
+            tests = compare(backtest, baseline, test)
             rows[baseline].update({f"dm_p_{key}": test.p_value for key, test in tests.items()})
             verdicts.append(verdict_line(tests, baseline))
     table = pd.DataFrame.from_dict(rows, orient="index")
@@ -68,7 +80,7 @@ def score_table(backtest: Backtest) -> tuple[pd.DataFrame, list[str]]:
 def verdict_line(tests: dict[str, DMResult], baseline: str) -> str:
     """``model vs X: <verdict on the mean loss>; per step: <the significant steps>``."""
     significant = [
-        f"{key} {verdict(test, baseline).split(' (')[0]} (p={test.p_value:.2g})"
+        f"{key} {verdict(test, baseline).split(' (')[0]} (p={format_p(test.p_value)})"
         for key, test in tests.items()
         if key != "all" and test.p_value < SIGNIFICANCE
     ]
@@ -90,10 +102,26 @@ def loss_table(backtest: Backtest) -> pd.DataFrame:
     return table
 
 
-def build_report(backtest: Backtest, strategy: Strategy | None = None) -> Report:
-    """Every table of ``backtest``; the trading view for the returns task."""
-    scores, verdicts = score_table(backtest)
-    report = Report(backtest, scores, loss_table(backtest), verdicts)
+def build_report(
+    backtest: Backtest,
+    strategy: Strategy | None = None,
+    *,
+    dm_test: DMTest = "hac",
+    mcs_size: float | None = 0.10,
+) -> Report:
+    """Every table of ``backtest``; the trading view for the returns task.
+
+    Args:
+        backtest: the forecasts to score.
+        strategy: the trading rule (returns task).
+        dm_test: the Diebold-Mariano variant (:mod:`fincast.evaluation.stats`).
+        mcs_size: the Model Confidence Set's size (``None``: no MCS / SPA).
+    """
+    scores, verdicts = score_table(backtest, dm_test)
+    sets = confidence(backtest, size=mcs_size) if mcs_size and len(backtest.forecasts) > 1 else None
+    if sets is not None:
+        scores = add_to_scores(scores, sets)
+    report = Report(backtest, scores, loss_table(backtest), verdicts, confidence=sets)
     directional = task_named(backtest.task).directional
     if directional:
         one_day = {name: backtest.point(name)[:, 0] for name in backtest.forecasts}
@@ -113,6 +141,12 @@ def build_report(backtest: Backtest, strategy: Strategy | None = None) -> Report
         "strategy": vars(strategy or Strategy()) if directional else None,
         # the tickers the model was fitted on in every fold (pooled: all; else this one)
         "model_fitted_on": list(backtest.fitted_on),
+        "dm_test": dm_test,
+        "dm_test_name": TEST_NAMES[dm_test],
+        "mcs": None
+        if sets is None
+        else {"size": sets.size, "included": sets.included, "block": sets.block},
+        "spa_p": None if sets is None else sets.spa_p,
     }
     return report
 
@@ -199,11 +233,14 @@ def render(report: Report) -> str:
         f"{meta['folds']} walk-forward folds, {meta['windows']} test origins "
         f"{meta['first_origin']} .. {meta['last_origin']}{pooled}",
         "",
-        "Scores (dm_p_*: Diebold-Mariano p-value, HLN-corrected, of the model against the "
-        "row's baseline, per step and on the mean loss):",
+        f"Scores (dm_p_*: p-value of the model against the row's baseline, per step and on "
+        f"the mean loss, by {meta.get('dm_test_name', TEST_NAMES['hln'])}"
+        + ("; mcs_p: Model Confidence Set p-value" if report.confidence else "")
+        + "):",
         _text(report.scores),
         "",
         *report.verdicts,
+        *(report.confidence.lines() if report.confidence else []),
     ]
     if report.trading is not None:
         strategy = meta["strategy"]
