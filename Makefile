@@ -13,7 +13,7 @@ TRACKING_DB := $(CURDIR)/mlflow.db
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: help install install-dev run test test-fast bench app ui lint format clean
+.PHONY: help install install-dev run test test-fast bench evidence app ui lint format clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-12s %s\n", $$1, $$2}'
@@ -60,6 +60,10 @@ bench: install-dev $(BENCH_VENV)/.installed ## Speed vs peers: training, forecas
 	$(BIN)/python benchmarks/backtest_speed.py --backends torch --repeats 3 --skip-default
 	$(BIN)/python benchmarks/backtest_speed.py --output benchmarks/results/backtest_speed_backends.json
 	$(BIN)/python benchmarks/cache_panel.py
+
+evidence: install ## The README's evaluation figures: both 10-fold walk-forward backtests of the default LSTM on the bundled ^GSPC (TensorFlow, ~5 min) -> outputs/evidence/
+	$(BIN)/fincast-backtest experiment=sp500_returns backend=tensorflow tracking=none hydra.run.dir=outputs/evidence/returns
+	$(BIN)/fincast-backtest experiment=sp500_volatility backend=tensorflow tracking=none hydra.run.dir=outputs/evidence/volatility
 
 app: install ## Serve the Streamlit dashboard on http://127.0.0.1:8501 (APP_PORT=...)
 	FINCAST_TRACKING_URI=sqlite:///$(TRACKING_DB) FINCAST_MLFLOW_UI_URL=http://127.0.0.1:$(UI_PORT) \

@@ -120,8 +120,8 @@ def test_volatility_experiment_in_two_processes(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     scores = table_rows(result.stdout, "Scores (")
-    assert list(scores) == ["model", "naive", "ewma", "garch", "har"]
-    assert {"qlike", "mse_var", "dm_p_all"} <= set(scores["garch"])
+    assert list(scores) == ["model", "naive", "ewma", "garch", "har", "log_har", "har_rolling"]
+    assert {"qlike", "mse_var", "dm_p_all", "loss_vs_har", "mcs_p"} <= set(scores["garch"])
     assert "Trading (" not in result.stdout
     assert len([line for line in result.stderr.splitlines() if " fold " in line]) == 2
     assert not (tmp_path / "mlflow.db").exists()

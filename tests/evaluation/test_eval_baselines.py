@@ -19,7 +19,14 @@ RETURN_BASELINES = [
     baselines.autoregressive,
     baselines.historical_quantiles,
 ]
-VOLATILITY_BASELINES = [volatility.persistence, volatility.ewma, volatility.garch, volatility.har]
+VOLATILITY_BASELINES = [
+    volatility.persistence,
+    volatility.ewma,
+    volatility.garch,
+    volatility.har,
+    volatility.log_har,
+    volatility.har_rolling,
+]
 
 
 @pytest.mark.parametrize("order", [1, 3, 5])

@@ -97,7 +97,8 @@ def test_garch_matches_a_hand_rolled_recursion_with_arch_params(volatility_folds
 
 def test_garch_volatility_is_cumulative_of_its_variance_paths(volatility_folds) -> None:
     fold = volatility_folds[0]
-    expected = cumulative_volatility(volatility.garch_variance_paths(fold))
+    factor = volatility.level_calibration(fold.history())
+    expected = cumulative_volatility(volatility.garch_variance_paths(fold) * factor)
     np.testing.assert_allclose(volatility.garch(fold), expected, rtol=1e-6)
 
 
@@ -141,3 +142,51 @@ def test_holdout_baselines_of_the_volatility_task(volatility_folds) -> None:
     found = volatility_holdout_baselines(fold.train, fold.test, {"": fold.daily})
     np.testing.assert_allclose(found["naive"], volatility.persistence(fold), rtol=1e-6)
     np.testing.assert_allclose(found["historical_mean"][0], fold.train.targets.mean(axis=0))
+
+
+def test_log_har_matches_statsmodels_ols_on_logs_with_the_bias_term(volatility_folds) -> None:
+    fold = volatility_folds[0]
+    variance = fold.history()["gk_variance"].clip(lower=volatility.MIN_DAILY_VARIANCE)
+    features = np.log(volatility.har_features(variance))
+    targets = np.log(volatility.har_targets(variance, fold.horizon))
+    future = np.log(volatility.har_features(fold.daily["gk_variance"].clip(lower=1e-10)))
+    forecasts = volatility.log_har(fold)
+    for step in range(fold.horizon):
+        data = pd.concat([features, targets[step + 1].rename("y")], axis=1).dropna()
+        fit = sm.OLS(data["y"], sm.add_constant(data.drop(columns="y"))).fit()
+        design = sm.add_constant(future.reindex(fold.origins), has_constant="add")
+        expected = np.exp(design.to_numpy() @ fit.params.to_numpy() + fit.scale / 2)
+        np.testing.assert_allclose(forecasts[:, step], np.sqrt(252 * expected), rtol=1e-5)
+
+
+def test_rolling_har_fits_the_latest_window_only(volatility_folds) -> None:
+    fold = volatility_folds[0]
+    history = fold.history()["gk_variance"]
+    assert len(history) > volatility.HAR_WINDOW
+    window = history.iloc[-volatility.HAR_WINDOW :]
+    features = volatility.har_features(window)
+    target = volatility.har_targets(window, 1)[1].rename("y")
+    data = pd.concat([features, target], axis=1).dropna()
+    fit = sm.OLS(data["y"], sm.add_constant(data.drop(columns="y"))).fit()
+    at_origins = volatility.har_features(fold.daily["gk_variance"]).reindex(fold.origins)
+    expected = sm.add_constant(at_origins, has_constant="add").to_numpy() @ fit.params.to_numpy()
+    np.testing.assert_allclose(
+        volatility.har_rolling(fold)[:, 0], np.sqrt(252 * np.maximum(expected, 1e-10)), rtol=1e-5
+    )
+    assert not np.allclose(volatility.har_rolling(fold), volatility.har(fold))
+
+
+def test_ewma_and_garch_are_level_calibrated_on_the_training_days(volatility_folds) -> None:
+    fold = volatility_folds[0]
+    history = fold.history()
+    factor = volatility.level_calibration(history)
+    expected = history["gk_variance"].mean() / (history["log_return"].dropna() ** 2).mean()
+    assert factor == pytest.approx(expected) and 0.2 < factor < 1.0  # no overnight move in GK
+    returns = fold.daily["log_return"].fillna(0.0).to_numpy()
+    initial = float(history["log_return"].dropna().var())
+    raw = pd.Series(volatility.ewma_variance(returns, lam=0.94, initial=initial), fold.daily.index)
+    np.testing.assert_allclose(
+        volatility.ewma(fold)[:, 0],
+        np.sqrt(252 * raw.loc[fold.origins].to_numpy() * factor),
+        rtol=1e-5,
+    )

@@ -74,7 +74,19 @@ def score_table(backtest: Backtest, test: DMTest = "hac") -> tuple[pd.DataFrame,
             verdicts.append(verdict_line(tests, baseline))
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.index.name = "forecaster"
-    return table, verdicts
+    return with_loss_ratio(table, backtest), verdicts
+
+
+def with_loss_ratio(table: pd.DataFrame, backtest: Backtest) -> pd.DataFrame:
+    """``table`` with ``loss_vs_<reference>``: each mean task loss over the reference's
+    (the random walk for returns, HAR for volatility), when the reference was scored."""
+    task = task_named(backtest.task)
+    if task.reference not in backtest.forecasts:
+        return table
+    means = loss_table(backtest).mean(axis=1)
+    ratio = means / means[task.reference]
+    table[f"loss_vs_{task.reference}"] = [float(ratio[name]) for name in table.index]
+    return table
 
 
 def verdict_line(tests: dict[str, DMResult], baseline: str) -> str:

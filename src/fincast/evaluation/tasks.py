@@ -63,6 +63,8 @@ class Task:
         mean_loss: the mean loss (progress lines; a module-level function, so picklable).
         make_windows: ``(features, daily, *, target, lookback, horizon, ticker)`` -> windows.
         baselines: the walk-forward baselines, by name, in their report order.
+        reference: the baseline every loss is also shown as a ratio to (``loss_vs_<it>``):
+            the random walk for returns, HAR for volatility, as papers report them.
         holdout_baselines: ``(train, test, dailies)`` -> the hold-out baselines' forecasts.
         metrics: ``(backtest, forecaster)`` -> the score row of the walk-forward report.
         directional: hit rates, the trading view and a price path apply (return forecasts).
@@ -83,6 +85,7 @@ class Task:
     mean_loss: Callable[[np.ndarray, np.ndarray], float]
     make_windows: WindowMaker
     baselines: Mapping[str, Candidate]
+    reference: str
     holdout_baselines: HoldoutBaselines
     metrics: Callable[[Backtest, str], dict[str, float]]
     directional: bool
@@ -133,6 +136,7 @@ RETURNS = Task(
             "historical_quantiles", baselines.historical_quantiles, baselines.QUANTILE_LEVELS
         ),
     },
+    reference="naive",
     holdout_baselines=return_holdout_baselines,
     metrics=return_metrics,
     directional=True,
@@ -155,7 +159,10 @@ VOLATILITY = Task(
         "ewma": Candidate("ewma", volatility.ewma),
         "garch": Candidate("garch", volatility.garch),
         "har": Candidate("har", volatility.har),
+        "log_har": Candidate("log_har", volatility.log_har),
+        "har_rolling": Candidate("har_rolling", volatility.har_rolling),
     },
+    reference="har",
     holdout_baselines=volatility_holdout_baselines,
     metrics=volatility_metrics,
     directional=False,

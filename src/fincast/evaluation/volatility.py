@@ -10,9 +10,17 @@ filtered from data up to that origin only.
 - ``ewma``: RiskMetrics (J.P. Morgan, 1996), ``s2_t = lambda s2_{t-1} + (1 - lambda) r_t^2``,
   lambda 0.94, flat over the horizon.
 - ``garch``: GARCH(1,1) with a constant mean, fitted by the ``arch`` package.
+- EWMA and GARCH model close-to-close returns, overnight moves included, while the
+  target is the intraday Garman-Klass estimator: both are level-calibrated on the
+  training period only (their variances times ``mean(GK) / mean(r^2)`` of the training
+  days), so they are scored in the target's units.
 - ``har``: Corsi's (2009) HAR on Garman-Klass daily variance: the mean variance over
   the next ``k`` days regressed on the last day's, week's and month's mean variance,
   one least-squares fit per step.
+- ``log_har``: HAR on log variances, with the lognormal bias correction
+  ``exp(fit + s^2 / 2)`` (``s^2``: the fit's residual variance).
+- ``har_rolling``: HAR fitted on the latest ``HAR_WINDOW`` (1000) training days only
+  (Audrino & Chassot, 2024: a well-windowed HAR is hard to beat).
 
 >>> import numpy as np
 >>> ewma_variance(np.array([0.1, 0.0]), lam=0.5, initial=0.02).round(4).tolist()
@@ -32,6 +40,7 @@ RISKMETRICS_LAMBDA = 0.94
 HAR_LAGS = (1, 5, 22)
 PERCENT = 100.0  # arch fits returns in percent (better conditioned)
 MIN_DAILY_VARIANCE = 1e-10
+HAR_WINDOW = 1000
 
 
 def ewma_variance(returns: np.ndarray, *, lam: float, initial: float) -> np.ndarray:
@@ -82,7 +91,24 @@ def ewma(fold: Fold, lam: float = RISKMETRICS_LAMBDA) -> np.ndarray:
     returns = fold.daily["log_return"].fillna(0.0)
     initial = float(fold.history()["log_return"].dropna().var())
     variance = pd.Series(ewma_variance(returns.to_numpy(), lam=lam, initial=initial), returns.index)
-    return _flat(variance.loc[fold.origins].to_numpy(), fold.horizon)
+    calibrated = variance.loc[fold.origins].to_numpy() * level_calibration(fold.history())
+    return _flat(calibrated, fold.horizon)
+
+
+def level_calibration(history: pd.DataFrame) -> float:
+    """``mean(GK variance) / mean(squared log return)`` over the training days.
+
+    Close-to-close variance includes the overnight move, the Garman-Klass target does
+    not; this factor (from the training period only) puts EWMA and GARCH forecasts in
+    the target's units.
+
+    >>> history = pd.DataFrame({"gk_variance": [1e-4, 1e-4], "log_return": [0.02, 0.0]})
+    >>> level_calibration(history)
+    1.0
+    """
+    squared = float((history["log_return"].dropna() ** 2).mean())
+    gk = float(history["gk_variance"].dropna().mean())
+    return gk / squared if squared > 0 and gk > 0 else 1.0
 
 
 def garch_variance_paths(fold: Fold) -> np.ndarray:
@@ -109,8 +135,9 @@ def garch_variance_paths(fold: Fold) -> np.ndarray:
 
 
 def garch(fold: Fold) -> np.ndarray:
-    """GARCH(1,1) volatility over the next ``k`` days, ``k = 1..h``."""
-    return cumulative_volatility(garch_variance_paths(fold)).astype("float32")
+    """GARCH(1,1) volatility over the next ``k`` days, ``k = 1..h`` (level-calibrated)."""
+    paths = garch_variance_paths(fold) * level_calibration(fold.history())
+    return cumulative_volatility(paths).astype("float32")
 
 
 def har_features(variance: pd.Series) -> pd.DataFrame:
@@ -144,11 +171,50 @@ def har_fit(variance: pd.Series, horizon: int) -> np.ndarray:
     return np.asarray(rows)
 
 
-def har(fold: Fold) -> np.ndarray:
-    """HAR forecasts of the Garman-Klass variance, as annualised volatility over ``1..h`` days."""
-    coefficients = har_fit(fold.history()["gk_variance"], fold.horizon)
+def har(fold: Fold, window: int | None = None) -> np.ndarray:
+    """HAR forecasts of the Garman-Klass variance, as annualised volatility over ``1..h`` days.
+
+    ``window``: fit on the latest ``window`` training days only (``None``: all of them).
+    """
+    history = fold.history()["gk_variance"]
+    coefficients = har_fit(history if window is None else history.iloc[-window:], fold.horizon)
     features = har_features(fold.daily["gk_variance"]).reindex(fold.origins)
     design = np.column_stack([np.ones(len(features)), features.to_numpy()])
     mean_variance = np.maximum(design @ coefficients.T, MIN_DAILY_VARIANCE)
     # mean variance over k days -> annualised volatility over k days
+    return np.sqrt(TRADING_DAYS * mean_variance).astype("float32")
+
+
+def har_rolling(fold: Fold) -> np.ndarray:
+    """HAR fitted on the latest ``HAR_WINDOW`` training days."""
+    return har(fold, window=HAR_WINDOW)
+
+
+def _log(frame: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame(np.log(frame.clip(lower=MIN_DAILY_VARIANCE)), index=frame.index)
+
+
+def log_har_fit(variance: pd.Series, horizon: int) -> tuple[np.ndarray, np.ndarray]:
+    """Log-HAR coefficients per step ``(horizon, 4)`` and residual variances ``(horizon,)``."""
+    features, targets = _log(har_features(variance)), _log(har_targets(variance, horizon))
+    rows, residual_variances = [], []
+    for step in range(1, horizon + 1):
+        usable = features.notna().all(axis=1) & targets[step].notna()
+        if usable.sum() < 2 * len(HAR_LAGS) + 2:
+            raise ValueError(f"log-HAR needs more history; {int(usable.sum())} usable days.")
+        design = np.column_stack([np.ones(int(usable.sum())), features[usable].to_numpy()])
+        target = targets.loc[usable, step].to_numpy()
+        coefficients, *_ = np.linalg.lstsq(design, target, rcond=None)
+        residuals = target - design @ coefficients
+        rows.append(coefficients)
+        residual_variances.append(float(residuals.var(ddof=design.shape[1])))
+    return np.asarray(rows), np.asarray(residual_variances)
+
+
+def log_har(fold: Fold) -> np.ndarray:
+    """Log-HAR forecasts with the lognormal bias term, as annualised volatility."""
+    coefficients, residual_variances = log_har_fit(fold.history()["gk_variance"], fold.horizon)
+    features = _log(har_features(fold.daily["gk_variance"])).reindex(fold.origins)
+    design = np.column_stack([np.ones(len(features)), features.to_numpy()])
+    mean_variance = np.exp(design @ coefficients.T + residual_variances / 2)
     return np.sqrt(TRADING_DAYS * mean_variance).astype("float32")
