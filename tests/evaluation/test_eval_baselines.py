@@ -84,7 +84,10 @@ def _perturbed_after(fold: Fold, position: int, seed: int = 0) -> Fold:
     (ticker,) = fold.tickers
     daily = fold.daily.copy()
     later = daily.index > fold.origins[position]
-    daily.loc[later] = daily.loc[later] * rng.uniform(0.5, 2.0, (int(later.sum()), 3))
+    numbers = ["price", "log_return", "gk_variance"]
+    daily.loc[later, numbers] = daily.loc[later, numbers] * rng.uniform(
+        0.5, 2.0, (int(later.sum()), 3)
+    )
     return dataclasses.replace(fold, dailies={ticker: daily})
 
 

@@ -11,19 +11,38 @@ import pytest
 import statsmodels.api as sm
 from arch import arch_model
 
+from fincast.data.features import daily_variance, stale_opens, zero_ranges
 from fincast.evaluation import volatility
-from fincast.evaluation.targets import cumulative_volatility, garman_klass_variance, to_variance
+from fincast.evaluation.targets import cumulative_volatility, to_variance
 from fincast.evaluation.tasks import task_named
 
 
-def test_garman_klass_by_hand(gspc_bars) -> None:
-    day = gspc_bars.iloc[100]
+def test_daily_variance_is_garman_klass_or_a_valid_estimator_on_quirky_days(gspc_bars) -> None:
+    """GK on ordinary days; Parkinson where the open is the previous close; the squared
+    close-to-close return where high equals low."""
+    stale = stale_opens(gspc_bars)
+    assert stale.loc["1999":"2005"].mean() > 0.9 and stale.loc["2010":].mean() < 0.1
+    assert int(stale.sum()) == 2004  # as an outside recomputation found
+    ordinary = gspc_bars.index.get_loc(gspc_bars.loc["2015"].index[10])
+    day = gspc_bars.iloc[ordinary]
     expected = (
         0.5 * math.log(day.high / day.low) ** 2
         - (2 * math.log(2) - 1) * math.log(day.close / day.open) ** 2
     )
-    assert garman_klass_variance(gspc_bars).iloc[100] == pytest.approx(expected, rel=1e-12)
-    assert (garman_klass_variance(gspc_bars) > 0).all()
+    variance = daily_variance(gspc_bars)
+    assert not stale.iloc[ordinary]
+    assert variance.iloc[ordinary] == pytest.approx(expected, rel=1e-12)
+    first_stale = int(np.flatnonzero(stale.to_numpy())[0])
+    day = gspc_bars.iloc[first_stale]
+    parkinson = math.log(day.high / day.low) ** 2 / (4 * math.log(2))
+    assert variance.iloc[first_stale] == pytest.approx(parkinson, rel=1e-12)
+    flat = gspc_bars.iloc[-3:].copy()
+    flat.iloc[-1, flat.columns.get_indexer(["high", "low"])] = flat["close"].iloc[-1]
+    flat.iloc[-1, flat.columns.get_loc("open")] = flat["close"].iloc[-1]
+    assert zero_ranges(flat).tolist() == [False, False, True]
+    close_to_close = math.log(flat["close"].iloc[-1] / flat["close"].iloc[-2]) ** 2
+    assert daily_variance(flat).iloc[-1] == pytest.approx(close_to_close, rel=1e-12)
+    assert (variance >= 0).all()
 
 
 def test_volatility_targets_are_future_realised_volatility(volatility_folds) -> None:

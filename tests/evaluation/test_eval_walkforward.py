@@ -262,3 +262,16 @@ def test_the_fold_table_names_origins_and_target_days_and_test_origins_never_ove
         assert folds.loc[earlier, "test_last_origin"] < folds.loc[later, "test_first_origin"]
         assert folds.loc[later, "train_last_target"] < folds.loc[later, "test_first_target"]
     assert (folds["test_first_origin"] < folds["test_first_target"]).all()
+
+
+def test_the_report_counts_the_data_quirks(gspc_bars):
+    from fincast.evaluation.report import build_report, render
+
+    bars = gspc_bars.loc[:"2004-12-31"]
+    backtest = backtest_series(bars, tiny_job("volatility"), with_model=False)
+    seen = (bars["open"] == bars["close"].shift(1)).loc[: backtest.origins.max()]
+    stale = int(seen.iloc[1:].sum())  # the daily series starts with the first return
+    assert backtest.quirks["stale_open"] == stale > 500
+    report = build_report(backtest, mcs_size=None)
+    assert report.meta["data_quirks"]["stale_open"] == stale
+    assert f"Data quirks: {stale:,} stale opens" in render(report)

@@ -64,15 +64,54 @@ def rv_parkinson(bars: pd.DataFrame, price: str, window: int = 20) -> pd.Series:
     return np.sqrt(PARKINSON * squared.rolling(window, min_periods=window).mean())
 
 
-def rv_gk(bars: pd.DataFrame, price: str, window: int = 20) -> pd.Series:
-    """Garman-Klass (1980) volatility over ``window`` days.
+def stale_opens(bars: pd.DataFrame) -> pd.Series:
+    """Days whose open equals the previous close: the open was not recorded (a data quirk).
 
-    Per day ``0.5 log(H/L)^2 - (2 log 2 - 1) log(C/O)^2`` (never negative when the
-    low and high contain the open and close), averaged, then the square root.
+    On such days ``log(C/O)`` is the close-to-close move, overnight gap included.
     """
+    previous = bars["close"].astype("float64").shift(1)
+    return pd.Series(
+        np.isclose(bars["open"].astype("float64"), previous, rtol=1e-12, atol=0.0),
+        index=bars.index,
+    )
+
+
+def zero_ranges(bars: pd.DataFrame) -> pd.Series:
+    """Days whose high equals their low: no intraday range was recorded."""
+    return pd.Series(
+        np.isclose(
+            bars["high"].astype("float64"), bars["low"].astype("float64"), rtol=1e-12, atol=0
+        ),
+        index=bars.index,
+    )
+
+
+def daily_variance(bars: pd.DataFrame) -> pd.Series:
+    """One day's variance: Garman-Klass, or an estimator valid where its inputs are not.
+
+    Garman-Klass (1980), ``0.5 log(H/L)^2 - (2 log 2 - 1) log(C/O)^2``, on ordinary
+    days; Parkinson (1980), ``log(H/L)^2 / (4 log 2)``, on stale-open days (the open is
+    the previous close, so the body term would carry the overnight move); the squared
+    close-to-close log return on zero-range days (high = low: no range to use).
+    Never negative.
+    """
+    high, low = _log(bars["high"]), _log(bars["low"])
     body = _log(bars["close"]) - _log(bars["open"])
-    daily = 0.5 * log_range(bars, price) ** 2 - GARMAN_KLASS * body**2
-    return np.sqrt(daily.clip(lower=0.0).rolling(window, min_periods=window).mean())
+    garman_klass = 0.5 * (high - low) ** 2 - GARMAN_KLASS * body**2
+    parkinson = PARKINSON * (high - low) ** 2
+    close_to_close = _log(bars["close"]).diff() ** 2
+    variance = garman_klass.where(~stale_opens(bars), parkinson)
+    variance = variance.where(~zero_ranges(bars), close_to_close)
+    return variance.clip(lower=0.0).rename("daily_variance")
+
+
+def rv_gk(bars: pd.DataFrame, price: str, window: int = 20) -> pd.Series:
+    """Garman-Klass (1980) volatility over ``window`` days, by :func:`daily_variance`.
+
+    The daily variances (Garman-Klass, Parkinson on stale-open days, squared
+    close-to-close returns on zero-range days) are averaged, then the square root.
+    """
+    return np.sqrt(daily_variance(bars).rolling(window, min_periods=window).mean())
 
 
 def volume_z(bars: pd.DataFrame, price: str, window: int = 20) -> pd.Series:

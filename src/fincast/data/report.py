@@ -44,6 +44,17 @@ CHECKS: dict[str, CheckSpec] = {
     "suspicious_jump": CheckSpec(
         "warning", "one-day price move beyond max_daily_move", "kept (check split adjustment)"
     ),
+    # quirks that bias realised measures (fincast.data.features.daily_variance works round them)
+    "stale_open": CheckSpec(
+        "warning",
+        "open equal to the previous close (a stale open)",
+        "kept (daily variance from the Parkinson range estimator there)",
+    ),
+    "zero_range": CheckSpec(
+        "warning",
+        "high equal to low (no intraday range)",
+        "kept (daily variance from the squared close-to-close return there)",
+    ),
 }
 
 

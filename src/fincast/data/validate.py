@@ -24,6 +24,7 @@ import pandas as pd
 import pandera.pandas as pa
 
 from fincast.data import calendars
+from fincast.data.features import stale_opens, zero_ranges
 from fincast.data.repair import repair_bars
 from fincast.data.report import CHECKS, Finding, ValidationReport, finding
 from fincast.data.sources import REQUIRED_COLUMNS, MarketDataError
@@ -116,6 +117,7 @@ def check_bars(
         findings.update(_session_findings(pd.DatetimeIndex(bars.index), calendar))
     if max_daily_move is not None:
         findings["suspicious_jump"] = _jump_finding(bars, price, max_daily_move)
+    findings.update(_quirk_findings(bars))
     index = pd.DatetimeIndex(bars.index)
     return ValidationReport(
         ticker=ticker,
@@ -161,6 +163,16 @@ def _schema_findings(bars: pd.DataFrame) -> dict[str, Finding]:
                 f"Unexpected bars check failure {check}: {rows.iloc[0].to_dict()}"
             )
     return found
+
+
+def _quirk_findings(bars: pd.DataFrame) -> dict[str, Finding]:
+    """Stale opens and zero-range days (warnings: they bias realised measures, not prices)."""
+    try:
+        quirks = {"stale_open": stale_opens(bars), "zero_range": zero_ranges(bars)}
+    except (TypeError, ValueError):  # unparseable prices are reported by the schema checks
+        return {}
+    index = pd.DatetimeIndex(bars.index)
+    return {name: finding(name, index[mask.to_numpy(bool)]) for name, mask in quirks.items()}
 
 
 def _session_findings(dates: pd.DatetimeIndex, calendar: str) -> dict[str, Finding]:

@@ -7,7 +7,7 @@ plots read it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -38,6 +38,8 @@ class Backtest:
     price_scale: np.ndarray
     folds: pd.DataFrame
     fitted_on: tuple[str, ...] = ()
+    # days of the series (up to the last origin) with a stale open or no intraday range
+    quirks: dict[str, int] = field(default_factory=dict)
 
     def point(self, name: str) -> np.ndarray:
         """``name``'s point forecasts ``(n, horizon)`` (the median of quantile forecasts)."""

@@ -153,6 +153,8 @@ def build_report(
         "strategy": vars(strategy or Strategy()) if directional else None,
         # the tickers the model was fitted on in every fold (pooled: all; else this one)
         "model_fitted_on": list(backtest.fitted_on),
+        # days whose daily variance is not Garman-Klass (fincast.data.features.daily_variance)
+        "data_quirks": dict(backtest.quirks),
         "dm_test": dm_test,
         "dm_test_name": TEST_NAMES[dm_test],
         "mcs": None
@@ -234,6 +236,16 @@ def _text(table: pd.DataFrame) -> str:
     return table.to_string(float_format=lambda value: f"{value:.4g}", na_rep="-")
 
 
+def _quirk_lines(quirks: dict[str, int]) -> list[str]:
+    if not any(quirks.values()):
+        return []
+    return [
+        f"Data quirks: {quirks.get('stale_open', 0):,} stale opens (open = previous close; "
+        f"daily variance from the Parkinson range there), {quirks.get('zero_range', 0):,} "
+        "zero-range days (high = low; squared close-to-close return there)"
+    ]
+
+
 def render(report: Report) -> str:
     """The report as text: header, scores with DM p-values, verdicts, trading table."""
     meta = report.meta
@@ -253,6 +265,7 @@ def render(report: Report) -> str:
         "",
         *report.verdicts,
         *(report.confidence.lines() if report.confidence else []),
+        *_quirk_lines(meta.get("data_quirks") or {}),
     ]
     if report.trading is not None:
         strategy = meta["strategy"]

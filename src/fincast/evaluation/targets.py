@@ -14,30 +14,15 @@ step is the realised volatility over the whole horizon.
 from __future__ import annotations
 
 import dataclasses
-import math
 
 import numpy as np
 import pandas as pd
 
-from fincast.data.features import price_series
+from fincast.data.features import daily_variance, price_series, stale_opens, zero_ranges
 from fincast.data.windows import Windows, make_windows
 
 TRADING_DAYS = 252
 VOLATILITY_TARGET = "realised_vol"
-GK_COEFFICIENT = 2 * math.log(2) - 1
-
-
-def garman_klass_variance(bars: pd.DataFrame) -> pd.Series:
-    """Garman-Klass (1980) daily variance from one day's open, high, low and close.
-
-    >>> bars = pd.DataFrame({"open": [100.0], "high": [102.0], "low": [99.0], "close": [101.0]})
-    >>> round(float(garman_klass_variance(bars).iloc[0]), 8)
-    0.00040735
-    """
-    range_term = np.log(bars["high"] / bars["low"]) ** 2
-    body_term = np.log(bars["close"] / bars["open"]) ** 2
-    variance = 0.5 * range_term - GK_COEFFICIENT * body_term
-    return pd.Series(variance, index=bars.index, name="gk_variance")
 
 
 def cumulative_volatility(daily_variance: np.ndarray) -> np.ndarray:
@@ -61,21 +46,26 @@ def to_variance(volatility: np.ndarray) -> np.ndarray:
 
 def recent_volatility(bars: pd.DataFrame, days: int, window: int = 20) -> pd.Series:
     """Annualised Garman-Klass realised volatility over the past ``window`` days (last ``days``)."""
-    variance = garman_klass_variance(bars).rolling(window).mean()
+    variance = daily_variance(bars).rolling(window).mean()
     return np.sqrt(TRADING_DAYS * variance).dropna().iloc[-days:].rename(VOLATILITY_TARGET)
 
 
 def daily_series(bars: pd.DataFrame, index: pd.Index, price: str = "adj_close") -> pd.DataFrame:
     """The daily series baselines and reports need, on the feature rows' dates.
 
-    Columns: ``price``, ``log_return`` (of that price) and ``gk_variance``.
+    Columns: ``price``, ``log_return`` (of that price), ``gk_variance`` (the daily
+    variance of :func:`fincast.data.features.daily_variance`: Garman-Klass, with the
+    Parkinson estimator on stale-open days and the squared close-to-close return on
+    zero-range days) and the quirk flags ``stale_open`` and ``zero_range``.
     """
     prices = price_series(bars, price).astype("float64")
     frame = pd.DataFrame(
         {
             "price": prices,
             "log_return": pd.Series(np.log(prices), index=prices.index).diff(),
-            "gk_variance": garman_klass_variance(bars).astype("float64"),
+            "gk_variance": daily_variance(bars).astype("float64"),
+            "stale_open": stale_opens(bars),
+            "zero_range": zero_ranges(bars),
         }
     )
     return frame.reindex(index)

@@ -103,8 +103,8 @@ def level_calibration(history: pd.DataFrame) -> float:
     the target's units.
 
     >>> history = pd.DataFrame({"gk_variance": [1e-4, 1e-4], "log_return": [0.02, 0.0]})
-    >>> level_calibration(history)
-    1.0
+    >>> round(level_calibration(history), 6)
+    0.5
     """
     squared = float((history["log_return"].dropna() ** 2).mean())
     gk = float(history["gk_variance"].dropna().mean())

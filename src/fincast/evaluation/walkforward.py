@@ -32,6 +32,7 @@ from fincast.evaluation.tasks import Task, task_named
 from fincast.specs import EvaluationSpec, JobSpec
 
 Progress = Callable[[str, FoldResult, int], None]
+QUIRKS = ("stale_open", "zero_range")
 
 
 def fold_plan(evaluation: EvaluationSpec) -> FoldPlan:
@@ -145,10 +146,16 @@ def gather(
             price_scale=everything["price_scale"][rows],
             folds=table,
             fitted_on=fitted_on,
+            quirks=_quirks(folds[-1].dailies[ticker]),
         )
         if len(folds[0].tickers) > 1:
             backtests[ticker].folds = own_fold_table(table, backtests[ticker], task)
     return backtests
+
+
+def _quirks(daily: pd.DataFrame) -> dict[str, int]:
+    """How many days of ``daily`` had a stale open or no range (0 when not flagged)."""
+    return {name: int(daily[name].sum()) if name in daily else 0 for name in QUIRKS}
 
 
 def _by_ticker(fold: Fold, per_ticker: Callable[[Fold], np.ndarray]) -> np.ndarray:
