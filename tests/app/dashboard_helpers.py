@@ -68,6 +68,10 @@ def write_backtest(folder: Path) -> Path:
         "windows": 120,
         "first_origin": "2018-07-02",
         "last_origin": "2018-12-21",
+        "dm_test": "hac",
+        "dm_test_name": "Diebold-Mariano with a Newey-West HAC variance",
+        "mcs": {"size": 0.1, "included": ["model", "historical_quantiles"], "block": 11},
+        "spa_p": 0.42,
         "verdicts": [
             "model vs naive: worse than naive (p=0.00036); per step: h1 worse than naive (p=0.04)",
             "model vs historical_quantiles: no significant difference from historical_quantiles "

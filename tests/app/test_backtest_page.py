@@ -94,6 +94,10 @@ def test_results_from_a_saved_folder(served: Store) -> None:
         served.backtest_folder
     )
     check_tables_match(app, served.backtest_folder)
+    text = " ".join(shown(item.value) for item in [*app.caption, *app.markdown])
+    assert "Diebold-Mariano with a Newey-West HAC variance" in text  # which test ran
+    assert "Model confidence set (Hansen, 90%): model, historical_quantiles" in text
+    assert "SPA test (H0: no baseline beats the model): p=0.42" in text
 
 
 def test_real_report_files_are_read(tmp_path: Path) -> None:

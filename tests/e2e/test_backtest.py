@@ -106,6 +106,7 @@ def test_logs_the_backtest_to_mlflow(returns_run):
     metrics, tags = run_info.data.metrics, run_info.data.tags
     assert {"wf_model_mse", "wf_naive_dm_p_all", "wf_trading_buy_and_hold_sharpe"} <= set(metrics)
     assert tags["fincast_command"] == "backtest" and tags["backend"] == "jax"
+    assert tags["dm_test"] == "hac" and "Newey-West" in tags["dm_test_name"]
     artifacts = {item.path for item in client.list_artifacts(run_info.info.run_id, "backtest/GSPC")}
     assert {"backtest/GSPC/scores.csv", "backtest/GSPC/equity.png"} <= artifacts
 

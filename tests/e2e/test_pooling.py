@@ -42,7 +42,8 @@ def test_train_fits_registers_and_records_one_model_per_ticker(per_ticker_run):
         card = json.loads(model.with_suffix(".json").read_text())
         assert card["tickers"] == [ticker] and card["pooling"] == "per_ticker"
         assert card["name"] == f"fincast-returns-mlp-{slug}"
-    client = mlflow.MlflowClient(f"sqlite:///{workdir / 'mlflow.db'}")
+    store = f"sqlite:///{workdir / 'mlflow.db'}"
+    client = mlflow.MlflowClient(tracking_uri=store, registry_uri=store)
     names = {model.name for model in client.search_registered_models()}
     assert names == {"fincast-returns-mlp-GSPC", "fincast-returns-mlp-IXIC"}
     assert result.stdout.count("Held-out scores") == 2

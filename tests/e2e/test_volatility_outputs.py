@@ -53,7 +53,8 @@ def test_the_cli_shows_annualised_volatility_and_no_price_or_hit_rate(volatility
 
 def test_mlflow_holds_volatility_and_the_config_that_ran(volatility_run):
     workdir, _ = volatility_run
-    client = mlflow.MlflowClient(f"sqlite:///{workdir / 'mlflow.db'}")
+    store = f"sqlite:///{workdir / 'mlflow.db'}"
+    client = mlflow.MlflowClient(tracking_uri=store, registry_uri=store)
     (run,) = client.search_runs([client.get_experiment_by_name("fincast").experiment_id])
     local = client.download_artifacts(run.info.run_id, "forecast/next_days.csv", str(workdir))
     forecasts = pd.read_csv(local)

@@ -25,6 +25,8 @@ import pandas as pd
 
 REPORT_FILE = "report.json"
 TABLES = ("scores", "folds", "loss_by_horizon", "trading", "equity")
+# report.json's copies of the tables (the page reads the CSV files)
+JSON_TABLES = ("scores", "loss_by_horizon", "trading", "fold_table")
 _COVER = re.compile(r"^cover_(\d+)$")
 _DM = re.compile(r"^dm_p_(.+)$")
 
@@ -84,9 +86,8 @@ def read_result(folder: str | Path, label: str | None = None) -> BacktestResult:
             ) from None
     tables = {name: _read_table(folder / f"{name}.csv", dates=name == "equity") for name in TABLES}
     verdicts = [str(line) for line in meta.pop("verdicts", []) or []]
-    for name in [key for key, value in meta.items() if isinstance(value, dict | list)]:
-        if name != "strategy":  # the tables, read from their CSV files instead
-            meta.pop(name)
+    for name in JSON_TABLES:  # the tables, read from their CSV files instead
+        meta.pop(name, None)
     return BacktestResult(label or folder.name, meta, verdicts, **tables)
 
 
