@@ -177,6 +177,8 @@ def test_the_report_names_its_test_and_the_model_confidence_set() -> None:
     text = render(report)
     assert "Newey-West" in text and "Model confidence set (Hansen, 90%" in text
     assert "SPA test" in text
+    best = report.meta["strongest_baseline"]
+    assert f"Strongest baseline (lowest mean loss): {best}; the model is better than" in text
     hln = build_report(backtest, dm_test="hln", mcs_size=None)
     assert hln.confidence is None and "mcs_p" not in hln.scores
     assert all("(HLN DM p=" in line for line in hln.verdicts)

@@ -89,6 +89,14 @@ def with_loss_ratio(table: pd.DataFrame, backtest: Backtest) -> pd.DataFrame:
     return table
 
 
+def strongest_baseline(backtest: Backtest) -> str | None:
+    """The baseline with the lowest mean task loss (``None`` without baselines)."""
+    if not backtest.baselines:
+        return None
+    means = loss_table(backtest).mean(axis=1)
+    return str(min(backtest.baselines, key=lambda name: float(means[name])))
+
+
 def verdict_line(tests: dict[str, DMResult], baseline: str) -> str:
     """``model vs X: <verdict on the mean loss>; per step: <the significant steps>``."""
     significant = [
@@ -155,6 +163,7 @@ def build_report(
         "model_fitted_on": list(backtest.fitted_on),
         # days whose daily variance is not Garman-Klass (fincast.data.features.daily_variance)
         "data_quirks": dict(backtest.quirks),
+        "strongest_baseline": strongest_baseline(backtest),
         "dm_test": dm_test,
         "dm_test_name": TEST_NAMES[dm_test],
         "mcs": None
@@ -236,6 +245,15 @@ def _text(table: pd.DataFrame) -> str:
     return table.to_string(float_format=lambda value: f"{value:.4g}", na_rep="-")
 
 
+def _strongest_lines(report: Report) -> list[str]:
+    best = report.meta.get("strongest_baseline")
+    if not best or MODEL not in report.backtest.forecasts:
+        return []
+    line = next((text for text in report.verdicts if text.startswith(f"model vs {best}:")), "")
+    result = line.partition(": ")[2].partition(";")[0]
+    return [f"Strongest baseline (lowest mean loss): {best}; the model is {result}"]
+
+
 def _quirk_lines(quirks: dict[str, int]) -> list[str]:
     if not any(quirks.values()):
         return []
@@ -264,6 +282,7 @@ def render(report: Report) -> str:
         _text(report.scores),
         "",
         *report.verdicts,
+        *_strongest_lines(report),
         *(report.confidence.lines() if report.confidence else []),
         *_quirk_lines(meta.get("data_quirks") or {}),
     ]
