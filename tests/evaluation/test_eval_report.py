@@ -176,6 +176,7 @@ def test_the_report_names_its_test_and_the_model_confidence_set() -> None:
     assert report.scores.loc["model", "in_mcs"] and 0 <= report.scores["mcs_p"].min() <= 1
     text = render(report)
     assert "Newey-West" in text and "Model confidence set (Hansen, 90%" in text
+    assert "Note: ewma and garch model close-to-close returns" in text
     assert "SPA test" in text
     best = report.meta["strongest_baseline"]
     assert f"Strongest baseline (lowest mean loss): {best}; the model is better than" in text

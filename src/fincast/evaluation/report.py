@@ -285,6 +285,7 @@ def render(report: Report) -> str:
         *_strongest_lines(report),
         *(report.confidence.lines() if report.confidence else []),
         *_quirk_lines(meta.get("data_quirks") or {}),
+        *(f"Note: {note}" for note in task_named(meta["task"]).notes),
     ]
     if report.trading is not None:
         strategy = meta["strategy"]

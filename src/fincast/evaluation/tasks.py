@@ -74,6 +74,7 @@ class Task:
             level) or ``reliability`` (realised by forecast decile).
         history: ``(bars, days)`` -> the target's recent history, drawn before a
             forecast that is not a price path (``None``: the price is drawn instead).
+        notes: what a report of this task must say about its baselines.
     """
 
     name: str
@@ -93,6 +94,7 @@ class Task:
     horizon_label: str
     calibration: str
     history: Callable[[pd.DataFrame, int], pd.Series] | None = None
+    notes: tuple[str, ...] = ()
 
     def candidates(self, names: Sequence[str] | None = None) -> list[Candidate]:
         """The task's baselines (all of them, or those named), in a stable order.
@@ -170,6 +172,10 @@ VOLATILITY = Task(
     horizon_label="realised volatility over {horizon} days (annualised)",
     calibration="reliability",
     history=recent_volatility,
+    notes=(
+        "ewma and garch model close-to-close returns: their variances are level-calibrated "
+        "to the target's estimator on each fold's training days (mean GK / mean r^2)",
+    ),
 )
 
 TASKS: dict[str, Task] = {task.name: task for task in (RETURNS, VOLATILITY)}

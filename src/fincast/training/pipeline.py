@@ -160,7 +160,7 @@ def run_training(
         len(fold.test),
         fold.test.first_target.min().date(),
     )
-    scores = _score(job, fitted, fold.test, dailies)
+    scores = _score(job, fitted, fold.test, dict(fold.dailies))
     card = {**_card(job, fitted, fold, scores), **fitted.setup.as_card()}
     card["data_fingerprint"] = data_fingerprint(bars)
     card["jit_compile"] = fitted.result.jit_compile
