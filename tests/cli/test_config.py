@@ -7,7 +7,10 @@ lightning-hydra-template's config tests do; bad values fail with the key and val
 
 from __future__ import annotations
 
+import ast
 import dataclasses
+import re
+from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_dir
@@ -19,6 +22,8 @@ from fincast.cli.schema import check_override_keys, register_schemas
 from fincast.evaluation.tasks import TASKS
 from fincast.paths import config_dir
 from fincast.specs import JobSpec
+
+PACKAGE = Path(__import__("fincast").__file__).parent
 
 GROUPS = ("data", "features", "task", "model", "training", "evaluation", "tracking")
 RECIPES = ("experiment", "hparams_search")
@@ -133,10 +138,55 @@ def test_misspelt_key_lists_the_known_ones():
     expected = "Unknown config key 'training.epoch'; training has: epochs"
     with pytest.raises(ValueError, match=expected):
         check_override_keys(["training.epoch=3"])
-    fine = ["experiment=sp500_lstm", "model=mlp", "+extra=1", "model.builder.units=[8]"]
-    check_override_keys(fine)
+    fine = ["experiment=sp500_lstm", "model=mlp", "model.builder.units=[8]"]
+    check_override_keys([*fine, "+model.builder.new_option=1", "+data.options.sheet=2"])
+    with pytest.raises(ValueError, match="Unknown config key 'training.epochz'; training has"):
+        check_override_keys(["+training.epochz=3"])
+    with pytest.raises(ValueError, match="Unknown config key 'extra'; the config has: data"):
+        check_override_keys(["+extra=1"])
 
 
 def test_hparams_search_is_a_multirun_with_optuna():
     config = composed("hparams_search=lstm_optuna")
     assert OmegaConf.select(config, "model.name") == "lstm"
+
+
+GROUP_NAMES = ("data", "features", "task", "model", "training", "evaluation", "tracking", "paths")
+QUOTED_KEY = re.compile(rf"(?<![\w./-])((?:{'|'.join(GROUP_NAMES)})\.[a-z_]+(?:\.[a-z_]+)*)")
+
+
+def quoted_keys() -> set[str]:
+    """Every ``group.key`` that a string in fincast's source quotes (messages, hints)."""
+    found = set()
+    for path in PACKAGE.rglob("*.py"):
+        tree = ast.parse(path.read_text())
+        docstrings = {
+            id(node.body[0].value)
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef)
+            and node.body
+            and isinstance(node.body[0], ast.Expr)
+            and isinstance(node.body[0].value, ast.Constant)
+        }
+        for node in ast.walk(tree):
+            string = isinstance(node, ast.Constant) and isinstance(node.value, str)
+            if string and id(node) not in docstrings:
+                found |= set(QUOTED_KEY.findall(node.value))
+    return found
+
+
+def test_every_key_an_error_message_quotes_exists():
+    # "model.keras" (a file) and "model.predict_on_batch" (Keras' method) are not config keys
+    keys = {
+        key
+        for key in quoted_keys()
+        if not key.startswith("model.") or key.startswith(("model.builder", "model.name"))
+    }
+    assert {"data.on_invalid", "evaluation.embargo", "training.jit_compile"} <= keys
+    missing = []
+    for key in sorted(keys):
+        try:
+            check_override_keys([f"{key}=1"])
+        except ValueError as error:
+            missing.append(f"{key}: {error}")
+    assert not missing, "\n".join(missing)

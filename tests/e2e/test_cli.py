@@ -208,3 +208,27 @@ def test_tracking_none_still_saves_the_model(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert not (tmp_path / "mlflow.db").exists()
     assert list((tmp_path / "models" / "fincast-returns-lstm").glob("*.keras"))
+
+
+@pytest.mark.parametrize("command", ["fincast-train", "fincast-backtest", "fincast-forecast"])
+def test_hydra_conventions_help_and_shell_completion(command, tmp_path):
+    shown = run(command, "--help", cwd=tmp_path)
+    assert shown.returncode == 0 and shown.stdout.startswith(f"{command} is powered by Hydra.")
+    completion = run(command, "-sc", "install=bash", cwd=tmp_path)
+    assert completion.returncode == 0, completion.stderr[-2000:]
+    assert f"-F hydra_bash_completion {command}" in completion.stdout
+
+
+def test_an_appended_key_outside_the_schema_is_refused(tmp_path):
+    result = run("fincast-train", "+training.epochz=3", cwd=tmp_path)
+    assert result.returncode == 2
+    assert _last_line(result).startswith(
+        "fincast-train: error: Unknown config key 'training.epochz'; training has: epochs"
+    )
+    assert not (tmp_path / "models").exists()
+
+
+def test_the_log_file_is_named_after_the_command(trained):
+    workdir, _ = trained
+    assert list(workdir.glob("outputs/*/*/fincast-train.log"))
+    assert not list(workdir.glob("outputs/*/*/common.log"))

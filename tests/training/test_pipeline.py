@@ -75,3 +75,16 @@ def test_split_rejects_embargo_shorter_than_horizon():
 def test_split_rejects_too_many_test_days():
     with pytest.raises(ValueError, match="test_days=5000"):
         holdout_fold(_windows()["A"], {}, horizon=3, test_days=5000)
+
+
+def test_model_files_never_collide_and_the_card_is_written_beside(tiny_outcome, tmp_path):
+    from fincast.training.pipeline import model_file, save_card
+
+    job, outcome = tiny_outcome
+    names = {model_file(job, "fincast-returns-lstm") for _ in range(50)}
+    assert len(names) == 50  # same second, distinct files
+    card = save_card({"a": 1}, tmp_path / "m.json")
+    assert json.loads(card.read_text()) == {"a": 1} and [p.name for p in tmp_path.iterdir()] == [
+        "m.json"
+    ]
+    assert outcome.model_path.with_suffix(".json").is_file()

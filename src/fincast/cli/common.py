@@ -56,13 +56,32 @@ def run_hydra_app(task: Callable[[DictConfig], Any], config_name: str = "config"
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     register_schemas()
     command = Path(sys.argv[0]).name
-    try:
-        check_override_keys(sys.argv[1:])
-    except ValueError as error:
-        fail(command, error)
+    if not SHELL_COMPLETION & set(sys.argv[1:]):  # -sc install=bash is Hydra's, not a key
+        try:
+            check_override_keys(sys.argv[1:])
+        except ValueError as error:
+            fail(command, error)
+        sys.argv[1:] = with_job_name(sys.argv[1:], command)
 
     app = hydra.main(config_path=str(config_dir()), config_name=config_name, version_base="1.3")
     app(task)()
+
+
+SHELL_COMPLETION = frozenset({"-sc", "--shell-completion"})
+
+
+def with_job_name(arguments: list[str], command: str) -> list[str]:
+    """``arguments`` with ``hydra.job.name=<command>`` unless one is given.
+
+    Hydra names the job after the Python file of the task (``common``); the name of
+    the command reads better in ``--help`` and names the log file (``fincast-train.log``).
+
+    >>> with_job_name(["training.epochs=1"], "fincast-train")
+    ['training.epochs=1', 'hydra.job.name=fincast-train']
+    """
+    if any(argument.startswith("hydra.job.name=") for argument in arguments):
+        return arguments
+    return [*arguments, f"hydra.job.name={command}"]
 
 
 def fail(command: str, error: BaseException | str) -> NoReturn:

@@ -55,8 +55,10 @@ def check_override_keys(arguments: list[str]) -> None:
     """Raise ValueError for an override whose key the schema does not know, listing the known keys.
 
     Hydra rejects such keys too, but suggests appending them with ``+``; for a typo
-    the known keys are the better hint. Group choices, ``+``/``~`` overrides, Hydra's
-    own keys and the loosely typed ``model.builder`` options are left to Hydra.
+    the known keys are the better hint. A ``+key`` the schema lacks is refused the
+    same way: Hydra would add it, and fincast would silently ignore it. Group
+    choices, ``~`` deletions, Hydra's own keys and the free-form ``model.builder`` and
+    ``data.options`` are left to Hydra.
 
     >>> check_override_keys(["training.epoch=3"])
     Traceback (most recent call last):
@@ -66,7 +68,8 @@ learning_rate, patience, reduce_lr, precision, distribution, verbose, jit_compil
     """
     for argument in arguments:
         key, equals, _ = argument.partition("=")
-        if not equals or key.startswith(("-", "+", "~", "hydra")) or "/" in key:
+        key = key.removeprefix("++").removeprefix("+")  # appending a key the schema lacks
+        if not equals or key.startswith(("-", "~", "hydra")) or "/" in key:
             continue
         if key in GROUPS_WITHOUT_SCHEMA:
             continue

@@ -89,7 +89,7 @@ def _match_columns(found: Sequence[str], mapping: dict[str, str], where: str) ->
     if missing:
         raise MarketDataError(
             f"{where} is missing column(s) {', '.join(missing)}; found columns: "
-            f"{', '.join(map(str, found))}. Set data.columns.<name> to the matching column."
+            f"{', '.join(map(str, found))}. Set data.options.columns.<name> to the matching column."
         )
     return renames
 
@@ -118,7 +118,9 @@ def load_table(
     """
     file_path = Path(path)
     if not file_path.is_file():
-        raise MarketDataError(f"Data file {str(file_path)!r} does not exist; set data.path.")
+        raise MarketDataError(
+            f"Data file {str(file_path)!r} does not exist; set data.options.path."
+        )
     try:
         if file_path.suffix.lower() == ".parquet":
             raw = pd.read_parquet(file_path)
@@ -136,7 +138,7 @@ def load_table(
     except (ValueError, TypeError) as error:
         raise MarketDataError(
             f"File {file_path.name!r}: cannot parse column {mapping['date']!r} as dates "
-            f"(format={date_format!r}): {error}. Set data.date_format, e.g. '%m/%d/%Y'."
+            f"(format={date_format!r}): {error}. Set data.options.date_format, e.g. '%m/%d/%Y'."
         ) from error
     if "ticker" not in table.columns:
         name = tickers[0] if tickers else file_path.stem

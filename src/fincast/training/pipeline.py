@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -60,6 +61,21 @@ def model_name(job: JobSpec, tickers: Sequence[str]) -> str:
     """The name the job's model is saved and registered under (per ticker when not pooled)."""
     ticker = tickers[0] if job.training.pooling == "per_ticker" else None
     return registered_name(job.task.name, job.model.name, ticker)
+
+
+def model_file(job: JobSpec, name: str) -> Path:
+    """A new, unique ``models/<name>/<UTC time>-<random>.keras``: two runs started in the
+    same second (a parallel sweep) never write the same file."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    return Path(job.paths.models) / name / f"{stamp}-{uuid.uuid4().hex[:8]}.keras"
+
+
+def save_card(card: dict[str, Any], path: Path) -> Path:
+    """Write the model card beside its model, atomically (a temporary file, then a rename)."""
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    temporary.write_text(json.dumps(card, indent=2))
+    temporary.replace(path)
+    return path
 
 
 def _score(
@@ -165,9 +181,8 @@ def run_training(
     card["data_fingerprint"] = data_fingerprint(bars)
     card["jit_compile"] = fitted.result.jit_compile
     card["lstm_shards"] = fitted.result.lstm_shards
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
-    model_path = save_model(fitted.model, Path(job.paths.models) / card["name"] / f"{stamp}.keras")
-    model_path.with_suffix(".json").write_text(json.dumps(card, indent=2))
+    model_path = save_model(fitted.model, model_file(job, card["name"]))
+    save_card(card, model_path.with_suffix(".json"))
     forecaster = Forecaster(model=fitted.model, card=card, uri=str(model_path))
     forecasts = [forecast_ticker(forecaster, frame, ticker) for ticker, frame in bars.items()]
     example = fold.test.inputs[-1:]
