@@ -11,6 +11,8 @@ import importlib.util
 import os
 import shutil
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -157,3 +159,27 @@ def describe_backend(requested: str = "auto") -> BackendInfo:
     import keras  # noqa: F401  (imported here, after the backend is fixed)
 
     return BackendInfo(name=name, requested=requested, devices=list_devices(name))
+
+
+@contextmanager
+def tensorflow_left_alone() -> Iterator[None]:
+    """Keras' lazy ``tensorflow`` module reads as not installed inside the block.
+
+    Keras asks whether TensorFlow is installed (and so imports it, with its C++
+    banners) to seed it and when it serialises a model, on every backend. Where
+    TensorFlow is neither the backend nor already imported, the block leaves it be.
+    """
+    import keras
+    from keras.src.utils import rng_utils
+
+    lazy = getattr(rng_utils, "tf", None)
+    in_use = keras.backend.backend() == "tensorflow" or "tensorflow" in sys.modules
+    if in_use or lazy is None or not hasattr(lazy, "_available"):  # Keras as it is
+        yield
+        return
+    saved = lazy._available
+    lazy._available = False
+    try:
+        yield
+    finally:
+        lazy._available = saved

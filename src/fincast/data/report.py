@@ -13,7 +13,7 @@ from typing import Literal
 
 import pandas as pd
 
-Severity = Literal["error", "warning"]
+Severity = Literal["error", "warning", "note"]
 EXAMPLES = 3  # dates quoted per check
 
 
@@ -44,14 +44,15 @@ CHECKS: dict[str, CheckSpec] = {
     "suspicious_jump": CheckSpec(
         "warning", "one-day price move beyond max_daily_move", "kept (check split adjustment)"
     ),
-    # quirks that bias realised measures (fincast.data.features.daily_variance works round them)
+    # notes: quirks that bias realised measures, counted in the validation table and backtest
+    # reports, never raised or logged (fincast.data.features.daily_variance works round them)
     "stale_open": CheckSpec(
-        "warning",
+        "note",
         "open equal to the previous close (a stale open)",
         "kept (daily variance from the Parkinson range estimator there)",
     ),
     "zero_range": CheckSpec(
-        "warning",
+        "note",
         "high equal to low (no intraday range)",
         "kept (daily variance from the squared close-to-close return there)",
     ),

@@ -5,8 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
@@ -14,6 +13,7 @@ from typing import TextIO
 import keras
 import numpy as np
 
+from fincast.backend import tensorflow_left_alone
 from fincast.fitting.hardware import active_replicas, trim_to_replicas
 from fincast.models.fused_lstm import sharded_training
 
@@ -44,28 +44,8 @@ def set_seed(seed: int) -> None:
     uses TensorFlow. Where TensorFlow is neither the backend nor already imported,
     that part is skipped; everything else is Keras' own seeding.
     """
-    if keras.backend.backend() == "tensorflow" or "tensorflow" in sys.modules:
+    with tensorflow_left_alone():
         keras.utils.set_random_seed(int(seed))
-        return
-    with _tensorflow_left_alone():
-        keras.utils.set_random_seed(int(seed))
-
-
-@contextmanager
-def _tensorflow_left_alone() -> Iterator[None]:
-    """Keras' lazy ``tensorflow`` module reads as not installed inside the block."""
-    from keras.src.utils import rng_utils
-
-    lazy = getattr(rng_utils, "tf", None)
-    if lazy is None or not hasattr(lazy, "_available"):  # a Keras that works otherwise
-        yield
-        return
-    saved = lazy._available
-    lazy._available = False
-    try:
-        yield
-    finally:
-        lazy._available = saved
 
 
 VERBOSITIES = ("auto", 0, 1, 2)
@@ -275,7 +255,8 @@ def save_model(model: keras.Model, path: str | Path) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     temporary = target.with_name(f".{target.stem}.{os.getpid()}.tmp.keras")
     try:
-        model.save(temporary)
+        with tensorflow_left_alone():
+            model.save(temporary)
         temporary.replace(target)
     finally:
         temporary.unlink(missing_ok=True)

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import numpy as np
 import pandas as pd
 
+from fincast.backend import tensorflow_left_alone
 from fincast.tracking.store import connect, ensure_experiment, store_answers
 
 logger = logging.getLogger(__name__)
@@ -170,7 +171,7 @@ class RunTracker:
             signature = infer_signature(
                 input_example, np.asarray(model.predict_on_batch(input_example))
             )
-            with mlflow.start_run(run_id=self.run_id):
+            with mlflow.start_run(run_id=self.run_id), tensorflow_left_alone():
                 info = Model.log(
                     artifact_path=None,
                     name="model",
