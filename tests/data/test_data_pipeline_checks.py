@@ -98,19 +98,11 @@ def test_calendar_per_ticker_and_no_calendar(recent, tmp_path):
 
 def test_panel_split_carries_tickers(tiny_outcome):
     """The main job's hold-out fold and early-stopping slice pool every ticker."""
-    from fincast.data.windows import concat_windows, validation_split
-    from fincast.evaluation.folds import holdout_fold
-    from fincast.evaluation.series import prepare_panel
+    from fincast.data.windows import validation_split
+    from fincast.training.pipeline import job_holdout_fold
 
     job, _ = tiny_outcome
-    windows, dailies = prepare_panel(load_sample(job.data.tickers), job)
-    fold = holdout_fold(
-        concat_windows(list(windows.values())),
-        dailies,
-        horizon=job.task.horizon,
-        test_days=job.evaluation.test_days,
-        embargo=job.embargo,
-    )
+    fold = job_holdout_fold(load_sample(job.data.tickers), job)
     train, validation = validation_split(
         fold.train, job.evaluation.validation_fraction, embargo=job.embargo
     )

@@ -21,7 +21,6 @@ from typing import Literal
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy import stats
 
 SIGNIFICANCE = 0.05
 DMTest = Literal["hac", "bootstrap", "hln"]
@@ -121,10 +120,17 @@ def diebold_mariano(
         return DMResult(same, 1.0 if same == 0 else 0.0, mean_difference, n, horizon, fell_back)
     statistic = mean_difference / math.sqrt(variance / n)
     statistic *= hln_factor(n, used)
-    p_value = float(2 * stats.t.sf(abs(statistic), df=n - 1))
+    p_value = _two_sided_t(statistic, n - 1)
     return DMResult(
         float(statistic), p_value, mean_difference, n, horizon, fell_back, "hln", used - 1
     )
+
+
+def _two_sided_t(statistic: float, degrees: int) -> float:
+    """Two-sided p-value of Student's t (SciPy's stats, imported here: 0.5 s at start-up)."""
+    from scipy import stats
+
+    return float(2 * stats.t.sf(abs(statistic), df=degrees))
 
 
 def hln_factor(n: int, horizon: int) -> float:
@@ -157,7 +163,7 @@ def _hac_dm(differential: np.ndarray, horizon: int) -> DMResult:
         p_value = 1.0 if same == 0 else 0.0
         return DMResult(same, p_value, mean_difference, n, horizon, False, "hac", bandwidth)
     statistic = mean_difference / math.sqrt(variance / n) * hln_factor(n, min(horizon, n - 1))
-    p_value = float(2 * stats.t.sf(abs(statistic), df=n - 1))
+    p_value = _two_sided_t(statistic, n - 1)
     return DMResult(float(statistic), p_value, mean_difference, n, horizon, False, "hac", bandwidth)
 
 
@@ -237,6 +243,8 @@ def binomial_test(successes: int, trials: int, probability: float = 0.5) -> floa
             f"Received: successes={successes}, trials={trials}, probability={probability}"
         )
     outcomes = np.arange(trials + 1)
+    from scipy import stats
+
     pmf = stats.binom.pmf(outcomes, trials, probability)
     observed = pmf[successes]
     tolerance = 1 + 1e-7  # outcomes equally likely up to rounding count as extreme

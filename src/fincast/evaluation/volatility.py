@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy.signal import lfilter
 
 from fincast.evaluation.folds import Fold
 from fincast.evaluation.targets import TRADING_DAYS, cumulative_volatility
@@ -54,6 +53,8 @@ def ewma_variance(returns: np.ndarray, *, lam: float, initial: float) -> np.ndar
     if not 0 < lam < 1:
         raise ValueError(f"lam must be in (0, 1). Received: lam={lam}")
     squared = np.asarray(returns, "float64") ** 2
+    from scipy.signal import lfilter  # 0.8 s to import: only where a filter runs
+
     filtered, _ = lfilter([1 - lam], [1, -lam], squared, zi=[lam * initial])
     return np.asarray(filtered)
 

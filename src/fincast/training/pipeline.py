@@ -63,6 +63,18 @@ def model_name(job: JobSpec, tickers: Sequence[str]) -> str:
     return registered_name(job.task.name, job.model.name, ticker)
 
 
+def job_holdout_fold(bars: dict[str, pd.DataFrame], job: JobSpec) -> Fold:
+    """The job's hold-out: every ticker's windows pooled, the last ``test_days`` held out."""
+    windows, dailies = prepare_panel(bars, job)
+    return holdout_fold(
+        concat_windows(list(windows.values())),
+        dailies,
+        horizon=job.task.horizon,
+        test_days=job.evaluation.test_days,
+        embargo=job.embargo,
+    )
+
+
 def model_file(job: JobSpec, name: str) -> Path:
     """A new, unique ``models/<name>/<UTC time>-<random>.keras``: two runs started in the
     same second (a parallel sweep) never write the same file."""
@@ -160,14 +172,7 @@ def run_training(
             "A per_ticker job trains one ticker's model; run one job per ticker "
             f"(fincast-train does). Received: tickers={list(bars)}"
         )
-    windows, dailies = prepare_panel(bars, job)
-    fold = holdout_fold(
-        concat_windows(list(windows.values())),
-        dailies,
-        horizon=job.task.horizon,
-        test_days=job.evaluation.test_days,
-        embargo=job.embargo,
-    )
+    fold = job_holdout_fold(bars, job)
     fitted = fit_forecaster(job, fold.train, hardware=hardware, callbacks=callbacks)
     logger.info(
         "Windows: %d train, %d validation, %d test (test from %s)",
