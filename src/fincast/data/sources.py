@@ -73,7 +73,9 @@ def _column_key(name: object) -> str:
     return str(name).strip().lower().replace(" ", "").replace("_", "")
 
 
-def _match_columns(found: Sequence[str], mapping: dict[str, str], where: str) -> dict[str, str]:
+def _match_columns(
+    found: Sequence[str], mapping: dict[str, str], where: str, advice: str
+) -> dict[str, str]:
     """Map actual column names to fincast names, case-insensitively."""
     by_key = {_column_key(name): str(name) for name in found}
     renames: dict[str, str] = {}
@@ -89,7 +91,7 @@ def _match_columns(found: Sequence[str], mapping: dict[str, str], where: str) ->
     if missing:
         raise MarketDataError(
             f"{where} is missing column(s) {', '.join(missing)}; found columns: "
-            f"{', '.join(map(str, found))}. Set data.options.columns.<name> to the matching column."
+            f"{', '.join(map(str, found))}. {advice}"
         )
     return renames
 
@@ -128,27 +130,62 @@ def load_table(
             raw = pd.read_csv(file_path)
     except Exception as error:  # pandas raises many types for unreadable files
         raise MarketDataError(f"Cannot read {str(file_path)!r}: {error}") from error
-    mapping = {name: name for name in ("date", *PRICE_COLUMNS)} | dict(columns or {})
+    return bars_from_table(
+        raw,
+        where=f"File {file_path.name!r}",
+        name=tickers[0] if tickers else file_path.stem,
+        tickers=tickers,
+        columns=columns,
+        ticker_column=ticker_column,
+        date_format=date_format,
+    )
+
+
+def bars_from_table(
+    raw: pd.DataFrame,
+    *,
+    where: str,
+    name: str,
+    tickers: Sequence[str] = (),
+    columns: dict[str, str] | None = None,
+    ticker_column: str | None = None,
+    date_format: str | None = None,
+    advice: str = "Set data.options.columns.<name> to the matching column.",
+) -> dict[str, pd.DataFrame]:
+    """Daily bars per ticker from a table with a date column, prices and volume.
+
+    Args:
+        raw: the table as read (column names are matched case-insensitively).
+        where: what the table is, for error messages (``File 'x.csv'``).
+        name: the ticker of a table without a ticker column.
+        tickers: tickers to keep (all when empty).
+        columns: fincast name -> column name in the table.
+        ticker_column: column holding the ticker, for several tickers in one table.
+        date_format: ``strftime`` format of the date column; ISO dates need none.
+        advice: what to do about a missing column (the last sentence of that error).
+
+    Raises:
+        MarketDataError: a needed column is missing, or the dates do not parse.
+    """
+    mapping = {column: column for column in ("date", *PRICE_COLUMNS)} | dict(columns or {})
     if ticker_column:
         mapping["ticker"] = ticker_column
-    renames = _match_columns(list(raw.columns), mapping, f"File {file_path.name!r}")
+    renames = _match_columns(list(raw.columns), mapping, where, advice)
     table = raw.rename(columns=renames)[list(renames.values())]
     try:
         table["date"] = pd.to_datetime(table["date"], format=date_format)
     except (ValueError, TypeError) as error:
         raise MarketDataError(
-            f"File {file_path.name!r}: cannot parse column {mapping['date']!r} as dates "
+            f"{where}: cannot parse column {mapping['date']!r} as dates "
             f"(format={date_format!r}): {error}. Set data.options.date_format, e.g. '%m/%d/%Y'."
         ) from error
     if "ticker" not in table.columns:
-        name = tickers[0] if tickers else file_path.stem
         return {name: _tidy(table)}
-    groups = {str(name): group.drop(columns="ticker") for name, group in table.groupby("ticker")}
+    groups = {str(key): group.drop(columns="ticker") for key, group in table.groupby("ticker")}
     wanted = list(tickers) or sorted(groups)
     missing = [ticker for ticker in wanted if ticker not in groups]
     if missing:
         raise MarketDataError(
-            f"File {file_path.name!r} has no rows for {', '.join(missing)}; "
-            f"it has {', '.join(sorted(groups))}."
+            f"{where} has no rows for {', '.join(missing)}; it has {', '.join(sorted(groups))}."
         )
     return {ticker: _tidy(groups[ticker]) for ticker in wanted}

@@ -115,11 +115,6 @@ def load_forecaster(model_uri: str, tracking_uri: str | None = None) -> Forecast
 
     Keras' ``safe_mode`` is on: no lambda or pickled code is executed.
     """
-    import keras
-
-    import fincast.models.fused_lstm  # registers fincast>LSTM
-    import fincast.models.layers  # noqa: F401  (registers fincast's layers)
-
     path = Path(model_uri)
     if path.suffix == ".keras":
         if not path.is_file():
@@ -133,6 +128,21 @@ def load_forecaster(model_uri: str, tracking_uri: str | None = None) -> Forecast
 
         model_file, metadata = download_model(model_uri, resolve_uri(tracking_uri))
         card = dict(metadata.get("fincast", {}))
+    return forecaster_from_file(model_file, card, model_uri)
+
+
+def forecaster_from_file(model_file: Path, card: dict[str, Any], model_uri: str) -> Forecaster:
+    """Load the ``.keras`` file safely and pair it with its card.
+
+    Raises:
+        ValueError: not a Keras archive, a crafted archive, a model Keras cannot load
+            in ``safe_mode``, or a card without the entries a forecast needs.
+    """
+    import keras
+
+    from fincast.models.serializable import register_keras_objects
+
+    register_keras_objects()
     if not zipfile.is_zipfile(model_file):
         raise ValueError(
             f"{model_uri!r} is not a Keras model file (a .keras file is a zip archive); "

@@ -7,6 +7,8 @@ locally.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -16,7 +18,8 @@ import numpy as np
 import pandas as pd
 
 from fincast.backend import tensorflow_left_alone
-from fincast.tracking.store import connect, ensure_experiment, store_answers
+from fincast.tracking.liveness import close_dead_runs, process_tags
+from fincast.tracking.store import connect, ensure_experiment, quiet_mlflow, store_answers
 
 logger = logging.getLogger(__name__)
 Result = TypeVar("Result")
@@ -41,20 +44,41 @@ def _requirements() -> list[str]:
     return [f"keras=={version('keras')}", f"fincast=={version('fincast')}"]
 
 
-class _KerasFlavor:
-    """``mlflow.keras`` that creates the model folder before MLflow writes the input example.
+PYFUNC_LOADER = "fincast.serving.pyfunc"  # imported by MLflow when it loads the model
 
-    MLflow 3.17's Keras flavour writes ``input_example.json`` before it creates the
-    folder, so ``mlflow.keras.log_model(..., input_example=...)`` fails.
+
+class _FincastFlavor:
+    """MLflow's Keras flavour plus a ``python_function`` flavour served by fincast's pyfunc.
+
+    The ``keras`` flavour keeps the ``.keras`` file for ``mlflow.keras.load_model``; the
+    ``python_function`` flavour's loader is :mod:`fincast.serving.pyfunc` (bars in, dated
+    forecast out), so MLflow's pyfunc clients and ``mlflow models serve`` load a
+    fincast model without pickles. The input example is checked as MLflow's scoring
+    server would parse it before anything is uploaded; a model that fails is not logged.
     """
 
     @staticmethod
-    def save_model(path: str, **kwargs: Any) -> None:
-        import mlflow.keras
+    def save_model(path: str, mlflow_model: Any, **kwargs: Any) -> None:
+        import warnings
 
-        Path(path).mkdir(parents=True, exist_ok=True)
+        import mlflow.keras
+        from mlflow.models import validate_serving_input
+
+        Path(path).mkdir(parents=True, exist_ok=True)  # MLflow 3.17 writes the example first
         kwargs.pop("validate_serving_input", None)
-        mlflow.keras.save_model(path=path, **kwargs)
+        signature = kwargs.pop("signature")  # the Keras flavour accepts tensor signatures only
+        with quiet_mlflow():  # its warning about the missing signature, set just below
+            mlflow.keras.save_model(path=path, mlflow_model=mlflow_model, **kwargs)
+        mlflow_model.signature = signature
+        pyfunc = mlflow_model.flavors["python_function"]
+        pyfunc["loader_module"] = PYFUNC_LOADER
+        pyfunc["data"] = mlflow_model.flavors["keras"].get("data", "data")
+        mlflow_model.save(str(Path(path) / "MLmodel"))
+        serving_input = mlflow_model.get_serving_input(path)
+        if serving_input:
+            with warnings.catch_warnings():  # the public helper is marked deprecated
+                warnings.simplefilter("ignore")
+                validate_serving_input(path, serving_input)
 
 
 class RunTracker:
@@ -73,7 +97,10 @@ class RunTracker:
         self.epochs_logged = 0
         self.client = connect(uri)
         self.experiment_id = ensure_experiment(self.client, experiment, uri)
-        tags = {"mlflow.parentRunId": parent_run_id} if parent_run_id else None
+        close_dead_runs(self.client, self.experiment_id)
+        tags = process_tags()
+        if parent_run_id:
+            tags["mlflow.parentRunId"] = parent_run_id
         run = self.client.create_run(self.experiment_id, run_name=run_name, tags=tags)
         self.run_id = run.info.run_id
 
@@ -155,34 +182,44 @@ class RunTracker:
         self,
         model: Any,
         *,
-        input_example: np.ndarray,
+        signature: Any,
+        input_example: pd.DataFrame,
         metadata: Mapping[str, Any],
         registered_name: str | None,
     ) -> str | None:
-        """Log ``model`` with MLflow's Keras flavour (signature + example) and register it.
+        """Log ``model`` as a Keras + fincast pyfunc MLflow model and register it.
+
+        Args:
+            model: the trained Keras model.
+            signature: the pyfunc's signature (:func:`fincast.serving.pyfunc.signature`).
+            input_example: recent bars, as a user sends them to the served model.
+            metadata: stored in ``MLmodel`` (``{"fincast": card}``).
+            registered_name: the registered model to add a version to, or None.
 
         Returns:
             The model URI (``models:/name/version`` when registered), or ``None`` if logging failed.
         """
         import mlflow
-        from mlflow.models import Model, infer_signature
+        from mlflow.models import Model
 
         def action() -> str:
-            signature = infer_signature(
-                input_example, np.asarray(model.predict_on_batch(input_example))
-            )
-            with mlflow.start_run(run_id=self.run_id), tensorflow_left_alone():
+            with (
+                mlflow.start_run(run_id=self.run_id),
+                tensorflow_left_alone(),
+                quiet_mlflow(),  # "Created version 1 ..."; fincast prints the model URI itself
+                contextlib.redirect_stderr(io.StringIO()),  # "Successfully registered model"
+            ):
                 info = Model.log(
                     artifact_path=None,
                     name="model",
-                    flavor=_KerasFlavor,
+                    flavor=_FincastFlavor,
                     flavor_name="mlflow.keras",
                     model=model,
                     signature=signature,
                     input_example=input_example,
                     metadata=dict(metadata),
                     registered_model_name=registered_name,
-                    validate_serving_input=False,
+                    validate_serving_input=False,  # done by _FincastFlavor, which raises
                     pip_requirements=_requirements(),
                 )
             version = info.registered_model_version

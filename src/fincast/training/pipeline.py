@@ -52,7 +52,6 @@ class TrainingOutcome:
     scores: pd.DataFrame
     forecasts: list[Forecast]
     training: TrainingResult
-    example_window: np.ndarray
     validation: list[ValidationReport] = field(default_factory=list)
     bars: dict[str, pd.DataFrame] = field(default_factory=dict)
 
@@ -190,7 +189,4 @@ def run_training(
     save_card(card, model_path.with_suffix(".json"))
     forecaster = Forecaster(model=fitted.model, card=card, uri=str(model_path))
     forecasts = [forecast_ticker(forecaster, frame, ticker) for ticker, frame in bars.items()]
-    example = fold.test.inputs[-1:]
-    return TrainingOutcome(
-        model_path, card, scores, forecasts, fitted.result, example, reports, bars
-    )
+    return TrainingOutcome(model_path, card, scores, forecasts, fitted.result, reports, bars)

@@ -9,6 +9,7 @@ import pandas as pd
 
 from fincast.data.fingerprint import panel_frame
 from fincast.data.report import reports_frame
+from fincast.serving import pyfunc
 from fincast.tracking.names import registered_name
 from fincast.tracking.provenance import git_tags, library_versions
 from fincast.tracking.registry import EVALUATION_TAG, PROMOTION_METRIC, promote_if_better
@@ -78,7 +79,8 @@ def record_training(
     name = name if register else None
     model_uri = tracker.log_model(
         outcome.training.model,
-        input_example=outcome.example_window,
+        signature=pyfunc.signature(card),
+        input_example=pyfunc.input_example(outcome.bars, card),
         metadata={"fincast": card},
         registered_name=name,
     )
@@ -95,8 +97,8 @@ def record_training(
                 mode=promotion,
             ),
         )
-        promoted, reason = decision or (False, "the registry did not answer")
-        tracker.set_tags({"champion": str(promoted).lower(), "champion_reason": reason})
+        if decision is None:  # promote_if_better tags the runs itself when it answers
+            tracker.set_tags({"champion": "false", "champion_reason": "the registry did not answer"})
     return model_uri
 
 

@@ -1,0 +1,212 @@
+"""fincast's MLflow pyfunc: recent daily bars in, the dated forecast out.
+
+A registered fincast model carries two MLflow flavours: ``keras`` (the ``.keras`` file,
+for ``mlflow.keras.load_model``) and ``python_function`` with this module as its
+``loader_module``, so ``mlflow.pyfunc.load_model``, ``mlflow models predict`` and
+``mlflow models serve`` answer with forecasts. Nothing is pickled: MLflow imports this
+module, which loads the ``.keras`` file with Keras' ``safe_mode``.
+
+Input (``dataframe_split``, ``dataframe_records``, CSV or a DataFrame), one of:
+
+- bars: ``date, open, high, low, close, volume[, adj_close][, ticker]``, the latest
+  daily bars of one or more tickers (at least the model's lookback plus its features'
+  warm-up rows per ticker); without ``ticker`` the rows are one series;
+- raw windows: a ``window`` column, one ``(lookback, features)`` input window per row
+  (``{"inputs": [{"window": [[...], ...]}]}``), for callers that build features themselves.
+
+Output: one record per ticker and step: ``ticker, as_of, step, date, target, value``,
+``price`` (the implied price, for a log-return model) and ``q<level>`` (a quantile
+model's quantiles); for raw windows ``window, step, target, value[, q<level>]``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:
+    from mlflow.models import ModelSignature
+
+    from fincast.serving.forecast import Forecaster
+
+MODEL_FILE = Path("model.keras")
+WINDOW_COLUMN = "window"
+PRICE_FIELDS = ("open", "high", "low", "close")
+
+
+def signature(card: dict[str, Any]) -> ModelSignature:
+    """The pyfunc's signature: bars (or windows) in, dated forecast records out."""
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, DataType, Schema
+    from mlflow.types.schema import AnyType, Array
+
+    inputs = [
+        ColSpec(DataType.string, "date", required=False),
+        *(ColSpec(DataType.double, name, required=False) for name in PRICE_FIELDS),
+        ColSpec(AnyType(), "volume", required=False),  # integers from CSV, floats from JSON
+        ColSpec(DataType.double, "adj_close", required=False),
+        ColSpec(DataType.string, "ticker", required=False),
+        ColSpec(Array(Array(DataType.double)), WINDOW_COLUMN, required=False),
+    ]
+    outputs = [
+        ColSpec(DataType.string, "ticker"),
+        ColSpec(DataType.string, "as_of"),
+        ColSpec(DataType.long, "step"),
+        ColSpec(DataType.string, "date"),
+        ColSpec(DataType.string, "target"),
+        ColSpec(DataType.double, "value"),
+    ]
+    if card.get("target", "log_return") == "log_return":
+        outputs.append(ColSpec(DataType.double, "price"))
+    outputs += [ColSpec(DataType.double, f"q{level}") for level in card.get("quantiles") or []]
+    return ModelSignature(inputs=Schema(inputs), outputs=Schema(outputs))
+
+
+def input_example(bars: dict[str, pd.DataFrame], card: dict[str, Any]) -> pd.DataFrame:
+    """The latest bars a forecast needs, as a user would send them (ISO dates, a ticker column).
+
+    Each ticker contributes its last ``lookback`` feature rows plus the rows its
+    features need to warm up.
+    """
+    from fincast.data.features import make_features
+
+    frames = []
+    for ticker, frame in bars.items():
+        features = make_features(frame, card["features"], price=card.get("price", "adj_close"))
+        first = frame.index.get_loc(features.index[-int(card["lookback"])])
+        warm_up = frame.index.get_loc(features.index[0])
+        recent = frame.iloc[max(first - warm_up, 0) :].reset_index()
+        frames.append(recent.assign(date=recent["date"].dt.strftime("%Y-%m-%d"), ticker=ticker))
+    return pd.concat(frames, ignore_index=True)
+
+
+class FincastPyfunc:
+    """What ``mlflow.pyfunc.load_model`` returns inside its ``PyFuncModel``."""
+
+    def __init__(self, forecaster: Forecaster) -> None:
+        self.forecaster = forecaster
+
+    def predict(self, model_input: Any, params: dict[str, Any] | None = None) -> pd.DataFrame:
+        """Forecast from bars (per ticker) or from raw windows; see the module docstring.
+
+        Raises:
+            ValueError: the input holds neither bars nor windows, or too few bars.
+        """
+        frame = pd.DataFrame(model_input)
+        if WINDOW_COLUMN in frame.columns and frame[WINDOW_COLUMN].notna().any():
+            return self._from_windows(frame[WINDOW_COLUMN])
+        return self._from_bars(frame.drop(columns=[WINDOW_COLUMN], errors="ignore"))
+
+    def _from_bars(self, frame: pd.DataFrame) -> pd.DataFrame:
+        from fincast.data.sources import MarketDataError, bars_from_table
+        from fincast.serving.forecast import forecast_ticker
+
+        tickers = self.forecaster.card.get("tickers") or ["series"]
+        try:
+            bars = bars_from_table(
+                frame,
+                where="The input",
+                name=str(tickers[0]) if len(tickers) == 1 else "series",
+                ticker_column="ticker" if "ticker" in frame.columns else None,
+                advice=f"Send the latest daily bars, or one {WINDOW_COLUMN!r} per row.",
+            )
+            forecasts = [
+                forecast_ticker(self.forecaster, self._checked(ticker, ticker_bars), ticker)
+                for ticker, ticker_bars in bars.items()
+            ]
+        except MarketDataError as error:
+            raise ValueError(str(error)) from error
+        return pd.concat([_records(forecast) for forecast in forecasts], ignore_index=True)
+
+    def _checked(self, ticker: str, bars: pd.DataFrame) -> pd.DataFrame:
+        """``bars`` if they can make one window, else a ValueError saying how many are needed."""
+        from fincast.data.features import make_features
+
+        price = self.forecaster.card.get("price", "adj_close")
+        features = make_features(bars, self.forecaster.card["features"], price=price)
+        if bars.index.has_duplicates:
+            raise ValueError(f"The input repeats dates for {ticker!r}; send one bar per day.")
+        if len(features) < self.forecaster.lookback:
+            needed = self.forecaster.lookback + len(bars) - len(features)
+            raise ValueError(
+                f"{len(bars)} bars of {ticker!r} make {len(features)} feature rows; the model "
+                f"looks back {self.forecaster.lookback}, so send at least {needed} recent bars."
+            )
+        return bars
+
+    def _from_windows(self, windows: pd.Series) -> pd.DataFrame:
+        card = self.forecaster.card
+        shape = (self.forecaster.lookback, len(card["features"]))
+        try:
+            stacked = np.stack([np.asarray(window, dtype="float32") for window in windows])
+        except ValueError as error:
+            raise ValueError(f"Every window must be {shape[0]} rows of {shape[1]}.") from error
+        if stacked.shape[1:] != shape:
+            raise ValueError(
+                f"Each window must be {shape[0]} rows (lookback) of {shape[1]} features "
+                f"({', '.join(card['features'])}). Received: {stacked.shape[1:]}"
+            )
+        output = self.forecaster.predict_window(stacked).astype("float64")
+        levels = self.forecaster.quantiles
+        rows = []
+        for index, per_step in enumerate(output):
+            for step, values in enumerate(per_step, start=1):
+                row = {"window": index, "step": step, "target": card.get("target", "log_return")}
+                _add_values(row, np.atleast_1d(values), levels)
+                rows.append(row)
+        return pd.DataFrame(rows)
+
+
+def _add_values(row: dict[str, Any], values: np.ndarray, levels: list[float] | None) -> None:
+    """``value`` (the median of a quantile model) and ``q<level>`` columns into ``row``."""
+    from fincast.quantiles import point_forecast
+
+    if not levels:
+        row["value"] = float(values[0])
+        return
+    row["value"] = float(point_forecast(values[None, :], levels)[0])
+    row.update({f"q{level}": float(value) for level, value in zip(levels, values, strict=True)})
+
+
+def _records(forecast: Any) -> pd.DataFrame:
+    """One ticker's forecast as output records (see the module docstring)."""
+    steps = pd.DataFrame(
+        {
+            "ticker": forecast.ticker,
+            "as_of": forecast.as_of,
+            "step": range(1, len(forecast.dates) + 1),
+            "date": forecast.dates,
+            "target": forecast.target,
+            "value": forecast.values,
+        }
+    )
+    if forecast.prices is not None:
+        steps["price"] = forecast.prices
+    for level, values in (forecast.quantiles or {}).items():
+        steps[f"q{level}"] = values
+    return steps
+
+
+def _load_pyfunc(data_path: str) -> FincastPyfunc:
+    """MLflow's entry point: load the model in ``data_path`` (the flavour's ``data`` folder).
+
+    The Keras backend is chosen as fincast's commands choose it (``KERAS_BACKEND`` if
+    set, else the fastest installed) unless Keras is already imported.
+    """
+    from mlflow.models import Model
+
+    from fincast.backend import select_backend
+    from fincast.serving.forecast import forecaster_from_file
+
+    if "keras" not in sys.modules:
+        select_backend(os.environ.get("KERAS_BACKEND", "auto"))
+    folder = Path(data_path)
+    metadata = Model.load(str(folder.parent / "MLmodel")).metadata or {}
+    card = json.loads(json.dumps(metadata.get("fincast", {})))
+    return FincastPyfunc(forecaster_from_file(folder / MODEL_FILE, card, str(folder.parent)))
