@@ -103,18 +103,27 @@ def test_record_registers_model_and_promotes_champion(store, tiny_outcome, tmp_p
 def test_worse_model_does_not_take_the_champion_alias(store, tiny_outcome):
     _, outcome = tiny_outcome
     client = mlflow.MlflowClient(store, registry_uri=store)
+    runs = []
     for _ in range(2):
         tracker = RunTracker(store, "unit")
         record_training(tracker, outcome, params={}, config_yaml="", tags={})
         tracker.finish()
+        runs.append(tracker.run_id)
     # Same score: the first version stays champion (ties do not promote).
     assert str(client.get_model_version_by_alias("fincast-returns-lstm", CHAMPION).version) == "1"
+    assert [client.get_run(run).data.tags["champion"] for run in runs] == ["true", "false"]
+    assert "<=" in client.get_run(runs[1]).data.tags["champion_reason"]
     key = client.get_run(tracker.run_id).data.tags["evaluation_key"]
     moved, reason = promote_if_better(
         client, "fincast-returns-lstm", "2", score=0.0, evaluation_key=key
     )
     assert moved and "new champion" in reason
     assert str(client.get_model_version_by_alias("fincast-returns-lstm", CHAMPION).version) == "2"
+    # The tag follows the alias: the old champion's run is no longer tagged champion.
+    first, second = (client.get_run(run).data.tags for run in runs)
+    assert (first["champion"], second["champion"]) == ("false", "true")
+    assert first["champion_reason"] == "v2 replaced v1 as champion"
+    assert second["champion_reason"] == reason
 
 
 def test_champion_scored_on_other_data_is_kept(store, tiny_outcome):

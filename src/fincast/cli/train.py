@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -102,21 +103,37 @@ def ran_config(config: DictConfig, job: JobSpec) -> DictConfig:
 
 
 def train_one(job: JobSpec, config: DictConfig, backend: BackendInfo) -> float:
-    """Train, print, save and track one model; its best validation loss."""
+    """Train, print, save and track one model; its best validation loss.
+
+    Inside a multirun the model is logged but not registered: the sweep registers its
+    best child (lowest validation loss) when it ends (:mod:`fincast.tracking.sweep`).
+    """
     from fincast.data.sources import MarketDataError, MarketDataUnavailable
     from fincast.tracking.callbacks import EpochLogger
+    from fincast.tracking.sweep import in_multirun, job_overrides, run_name
+    from fincast.tracking.sweep_summary import OVERRIDES_TAG, VALIDATION_METRIC
     from fincast.training.pipeline import run_training
     from fincast.training.record import record_training
 
     suffix = f"-{job.data.tickers[0]}" if job.training.pooling == "per_ticker" else ""
-    tracker = start_tracker(job, run_name=f"{job.model.name}-{backend.name}{suffix}")
+    overrides = job_overrides()
+    tracker = start_tracker(
+        job, run_name=run_name(f"{job.model.name}-{backend.name}{suffix}", overrides)
+    )
+    if tracker:
+        tracker.set_tags({OVERRIDES_TAG: json.dumps(overrides)[:5000]})
     try:
         outcome = run_training(job, callbacks=[EpochLogger(tracker)] if tracker else [])
     except (MarketDataError, MarketDataUnavailable, ValueError) as error:
         if tracker:
             tracker.finish("FAILED")
         fail(COMMAND, error)
+    except BaseException:
+        if tracker:
+            tracker.finish("FAILED")
+        raise
     print_outcome(outcome)
+    best_loss = best_validation_loss(outcome)
     if tracker:
         ran = ran_config(config, job)
         model_uri = record_training(
@@ -125,13 +142,40 @@ def train_one(job: JobSpec, config: DictConfig, backend: BackendInfo) -> float:
             params=plain(ran),
             config_yaml=OmegaConf.to_yaml(ran),
             tags=backend.as_tags(),
-            register=job.tracking.register,
+            register=job.tracking.register and not in_multirun(),
             promotion=job.tracking.promotion,
         )
+        tracker.log_metrics({VALIDATION_METRIC: best_loss})
+        tracker.set_tags(selection_tags(outcome, model_uri))
         tracker.finish()
         report_tracking(tracker, model_uri, outcome.model_path)
+    return best_loss
+
+
+def best_validation_loss(outcome: TrainingOutcome) -> float:
+    """The lowest validation loss of the fit (the training loss where none was held out)."""
     validation = outcome.training.history.get("val_loss") or outcome.training.history["loss"]
     return float(min(validation))
+
+
+def selection_tags(outcome: TrainingOutcome, model_uri: str | None) -> dict[str, str]:
+    """What a sweep needs to select and register this run's model when the sweep ends.
+
+    Runs are compared on validation loss only within one selection group: the same
+    task, target, horizon, quantiles and tickers.
+    """
+    from fincast.tracking.sweep_summary import MODEL_URI_TAG, REGISTERED_NAME_TAG, SELECTION_TAG
+
+    card = outcome.card
+    group = [card.get(key) for key in ("task", "target", "horizon", "quantiles")]
+    group.append("+".join(sorted(card.get("tickers") or outcome.bars)))
+    tags = {
+        REGISTERED_NAME_TAG: str(card["name"]),
+        SELECTION_TAG: "|".join(map(str, group)),
+    }
+    if model_uri:
+        tags[MODEL_URI_TAG] = model_uri
+    return tags
 
 
 def train(config: DictConfig) -> float:

@@ -20,6 +20,8 @@ from fincast.tracking.store import TrackingError, connect, open_store, quiet_mlf
 MODEL_FILE = Path("data") / "model.keras"
 PROMOTION_METRIC = "test_mae_vs_naive"
 EVALUATION_TAG = "evaluation_key"
+CHAMPION_TAG = "champion"
+CHAMPION_REASON_TAG = "champion_reason"
 
 
 def promote_if_better(
@@ -39,6 +41,10 @@ def promote_if_better(
     the champion's run); scores from other data are not comparable, so the champion
     stays. ``always`` promotes every new version; ``never`` leaves the alias alone.
 
+    The tag ``champion`` follows the alias: the run of ``version`` gets
+    ``champion=true`` or ``false`` (and ``champion_reason``), and when the alias moves
+    away from another version, that version's run gets ``champion=false``.
+
     Returns:
         Whether the alias moved, and why (one line).
     """
@@ -46,12 +52,29 @@ def promote_if_better(
         raise ValueError(
             f"Unknown promotion mode {mode!r}; choose one of {', '.join(PROMOTION_MODES)}."
         )
-    if mode == "never":
-        return False, "promotion is off (tracking.promotion=never)"
     try:
         current = client.get_model_version_by_alias(name, CHAMPION)
     except Exception:  # no such alias yet
         current = None
+    promoted, reason = _promotion_decision(client, current, version, score, evaluation_key, mode)
+    if promoted:
+        client.set_registered_model_alias(name, CHAMPION, version)
+    candidate_run = client.get_model_version(name, version).run_id
+    if candidate_run:
+        set_champion_tag(client, candidate_run, promoted, reason)
+    if promoted and current is not None and current.run_id not in (None, "", candidate_run):
+        set_champion_tag(
+            client, current.run_id, False, f"v{version} replaced v{current.version} as champion"
+        )
+    return promoted, reason
+
+
+def _promotion_decision(
+    client: Any, current: Any, version: str, score: float, evaluation_key: str, mode: str
+) -> tuple[bool, str]:
+    """Whether ``version`` should take the alias from ``current`` (None: no champion yet)."""
+    if mode == "never":
+        return False, "promotion is off (tracking.promotion=never)"
     if (
         mode == "better_on_same_data"
         and current is not None
@@ -63,8 +86,13 @@ def promote_if_better(
         champion_score = champion.metrics.get(PROMOTION_METRIC)
         if champion_score is not None and champion_score <= score:
             return False, f"champion v{current.version} scores {champion_score:.6f} <= {score:.6f}"
-    client.set_registered_model_alias(name, CHAMPION, version)
     return True, f"v{version} is the new champion ({PROMOTION_METRIC}={score:.6f})"
+
+
+def set_champion_tag(client: Any, run_id: str, champion: bool, reason: str) -> None:
+    """Tag run ``run_id`` ``champion=true|false`` with the reason (``champion_reason``)."""
+    client.set_tag(run_id, CHAMPION_TAG, str(champion).lower())
+    client.set_tag(run_id, CHAMPION_REASON_TAG, reason)
 
 
 def download_model(

@@ -98,7 +98,8 @@ def record_training(
             ),
         )
         if decision is None:  # promote_if_better tags the runs itself when it answers
-            tracker.set_tags({"champion": "false", "champion_reason": "the registry did not answer"})
+            reason = "the registry did not answer"
+            tracker.set_tags({"champion": "false", "champion_reason": reason})
     return model_uri
 
 
