@@ -94,8 +94,6 @@ class MlflowSweepParent(Callback):
             logger.warning("MLflow could not record the failed job: %s", tracking_error)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        atexit.unregister(self.close_failed_parent)
-        self.open_parent = None
         path = Path(config.hydra.sweep.dir) / PARENT_FILE
         if not config.tracking.enabled or not path.is_file():
             return
@@ -130,6 +128,8 @@ class MlflowSweepParent(Callback):
                 file=sys.stderr,
             )
         client.set_terminated(run_id, status=status)
+        atexit.unregister(self.close_failed_parent)  # closed: nothing left to do at exit
+        self.open_parent = None
 
     def close_failed_parent(self) -> None:
         """At exit without ``on_multirun_end`` (a job raised or exited): parent FAILED."""
