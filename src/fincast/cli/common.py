@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import os
 import re
 import sys
+import traceback
+import warnings
 from collections.abc import Callable
 from pathlib import Path
+from types import CodeType
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from omegaconf import DictConfig, OmegaConf
@@ -46,25 +50,123 @@ def quote_index_symbols(arguments: list[str]) -> list[str]:
 
 
 def run_hydra_app(task: Callable[[DictConfig], Any], config_name: str = "config") -> None:
-    """Run ``task`` as a Hydra app over fincast's config directory."""
+    """Run ``task`` as a Hydra app over fincast's config directory.
+
+    A user error (a bad override, an unknown option, a missing plugin, SLURM without
+    SLURM) ends with one line on stderr and status 2, Hydra's own errors included; an
+    unexpected exception inside ``task`` (a bug) keeps its traceback and status 1.
+    """
     import hydra
 
+    from fincast.cli.launchers import check_launchers
     from fincast.cli.schema import check_override_keys, register_schemas
 
     sys.argv[1:] = quote_index_symbols(sys.argv[1:])
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    quiet_by_default(sys.argv[1:])
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     register_schemas()
     command = Path(sys.argv[0]).name
     if not SHELL_COMPLETION & set(sys.argv[1:]):  # -sc install=bash is Hydra's, not a key
         try:
             check_override_keys(sys.argv[1:])
+            check_launchers(sys.argv[1:])
         except ValueError as error:
             fail(command, error)
         sys.argv[1:] = with_job_name(sys.argv[1:], command)
 
     app = hydra.main(config_path=str(config_dir()), config_name=config_name, version_base="1.3")
-    app(task)()
+    watched = _watched(task)
+    report_config_errors(lambda: app(watched)(), command, watched.__code__)
+
+
+def _watched(task: Callable[[DictConfig], Any]) -> Callable[[DictConfig], Any]:
+    """``task`` behind a frame of its own, so that an error raised in it can be told apart."""
+
+    @functools.wraps(task)
+    def watched_task(config: DictConfig) -> Any:
+        return task(config)
+
+    return watched_task
+
+
+def report_config_errors(run: Callable[[], None], command: str, task_code: CodeType) -> None:
+    """Call ``run`` (a Hydra app); a config error ends with one line and status 2.
+
+    Hydra prints its errors itself and exits with status 1; with ``HYDRA_FULL_ERROR=1``
+    set here for the call, it raises them instead. A user error (see
+    :func:`is_config_error`) ends with one line, after the full traceback if the user
+    set ``HYDRA_FULL_ERROR=1``, and status 2. Any other exception propagates: its
+    traceback and status 1.
+    """
+    user_asked_full_error = os.environ.get("HYDRA_FULL_ERROR") == "1"
+    os.environ["HYDRA_FULL_ERROR"] = "1"
+    try:
+        run()
+    except Exception as error:
+        if not is_config_error(error, task_code):
+            raise
+        if user_asked_full_error:
+            traceback.print_exc()
+        fail(command, hydra_error_line(error))
+    finally:
+        if not user_asked_full_error:
+            os.environ.pop("HYDRA_FULL_ERROR", None)
+
+
+def is_config_error(error: BaseException, task_code: CodeType) -> bool:
+    """True for an error in what the user asked for, not a bug in the task.
+
+    That is a Hydra or OmegaConf error raised outside the task (``task_code``): a bad
+    override, an unknown option or key, a wrong type, a missing interpolation key;
+    or a ``ValueError`` Hydra's command line raises itself (``--resolve`` without
+    ``--cfg``, two commands at once).
+    """
+    from hydra.errors import HydraException
+
+    if any(frame.f_code is task_code for frame, _ in traceback.walk_tb(error.__traceback__)):
+        return False
+    if isinstance(error, HydraException | OmegaConfBaseException):
+        return True
+    frames = list(traceback.walk_tb(error.__traceback__))
+    raiser = frames[-1][0] if frames else None
+    return (
+        isinstance(error, ValueError)
+        and raiser is not None
+        and raiser.f_globals.get("__name__") == "hydra._internal.utils"
+        and raiser.f_code.co_name == "_run_hydra"
+    )
+
+
+_OMEGACONF_DETAIL = re.compile(r"^(full_key|reference_type|object_type|key|value)\s*[:=]")
+
+
+def hydra_error_line(error: BaseException) -> str:
+    """Hydra's error message on one line: its lines joined, search paths and OmegaConf's
+    key details left out, a group's options listed after a colon.
+
+    >>> from hydra.errors import MissingConfigException
+    >>> message = "Could not find 'model/x'\\n\\nAvailable options in 'model':\\n\\tcnn\\n\\tlstm"
+    >>> hydra_error_line(MissingConfigException(message + "\\nConfig search path:\\n\\tx"))
+    "Could not find 'model/x'; Available options in 'model': cnn, lstm"
+    """
+    message = str(error)
+    override = getattr(error, "override", None)  # an OverrideParseException's override
+    if override:
+        message = f"Could not parse override {override!r}: {message}"
+    if isinstance(error.__cause__, OmegaConfBaseException):
+        message = f"{message}\n{error.__cause__}"
+    parts: list[str] = []
+    for raw in message.splitlines():
+        line = raw.strip()
+        if line.startswith("Config search path"):
+            break
+        if not line or _OMEGACONF_DETAIL.match(line):
+            continue
+        if raw.startswith("\t") and parts:  # an item of a list, e.g. a group's options
+            parts[-1] += (" " if parts[-1].endswith(":") else ", ") + line
+        else:
+            parts.append(line)
+    return "; ".join(part.removesuffix(".") for part in parts) or type(error).__name__
 
 
 SHELL_COMPLETION = frozenset({"-sc", "--shell-completion"})
@@ -82,6 +184,39 @@ def with_job_name(arguments: list[str], command: str) -> list[str]:
     if any(argument.startswith("hydra.job.name=") for argument in arguments):
         return arguments
     return [*arguments, f"hydra.job.name={command}"]
+
+
+QUIET_LOGGERS = (
+    "jax._src.xla_bridge",  # INFO "Unable to initialize backend 'tpu'" on every machine without one
+    "matplotlib.font_manager",  # INFO "generated new fontManager" on a first run
+)
+DATASET_SOURCE_WARNING = "The specified dataset source can be interpreted in multiple ways"
+
+
+def quiet_by_default(arguments: list[str]) -> None:
+    """Keep the libraries' start-up chatter off stderr, unless ``hydra.verbose`` is set.
+
+    Set before the libraries load: TensorFlow's C++ log level (errors too on a machine
+    without an NVIDIA GPU, where its only one is the failed CUDA probe), MLflow's
+    (its store-creation INFO lines; warnings stay), the INFO loggers in
+    :data:`QUIET_LOGGERS`, and MLflow's warning that a local path matches both of its
+    own local-file dataset sources. Settings already in the environment win.
+    """
+    if any(_verbose(argument) for argument in arguments):
+        return
+    from fincast.backend import gpu_present
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2" if gpu_present() else "3")
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=DATASET_SOURCE_WARNING, category=UserWarning)
+
+
+def _verbose(argument: str) -> bool:
+    """True for a ``hydra.verbose=...`` override other than ``false``."""
+    key, equals, value = argument.lstrip("+").partition("=")
+    return key == "hydra.verbose" and bool(equals) and value.strip().lower() not in ("false", "")
 
 
 def fail(command: str, error: BaseException | str) -> NoReturn:
