@@ -1,7 +1,9 @@
 """Where the MLflow store is, and whether it answers.
 
 Every other tracking module reaches MLflow through :func:`connect` (which creates a
-missing SQLite store) or :func:`open_store` (which never does).
+missing SQLite store) or :func:`open_store` (which never does). Creating or migrating
+a local SQLite store, and creating an experiment in it, happen under a file lock
+beside the database, so many fincast processes may start at once on a new store.
 """
 
 from __future__ import annotations
@@ -14,6 +16,9 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_URI = "sqlite:///mlflow.db"
+LOCK_TIMEOUT_SECONDS = 300.0
+
+logger = logging.getLogger(__name__)
 
 
 class TrackingError(RuntimeError):
@@ -39,8 +44,59 @@ def artifact_root_for(uri: str) -> str | None:
     return None
 
 
+def sqlite_path(uri: str) -> Path | None:
+    """The database file of a ``sqlite:///`` URI, or ``None`` for any other store."""
+    if uri.startswith("sqlite:///"):
+        return Path(uri.removeprefix("sqlite:///"))
+    return None
+
+
+@contextmanager
+def store_lock(uri: str, timeout: float = LOCK_TIMEOUT_SECONDS) -> Iterator[None]:
+    """Hold ``<database>.lock`` beside a local SQLite store; do nothing for other stores.
+
+    MLflow creates and migrates a SQLite store on first use in each process; two
+    processes doing so at once corrupt each other's migration. The lock is an OS file
+    lock, so a process killed while holding it releases it. Where the lock file cannot
+    be made (a read-only folder), nobody can create the store there either, and the
+    block runs unlocked.
+
+    Raises:
+        TrackingError: another process held the lock for ``timeout`` seconds.
+    """
+    database = sqlite_path(uri)
+    if database is None:
+        yield
+        return
+    from filelock import FileLock, Timeout
+
+    lock_path = database.with_name(f"{database.name}.lock")
+    lock = FileLock(lock_path, timeout=timeout)
+    acquired = False
+    try:
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        lock.acquire()
+        acquired = True
+    except Timeout as error:  # before OSError: filelock's Timeout is a TimeoutError
+        raise TrackingError(
+            f"Another process held the lock {str(lock_path)!r} for {timeout:.0f} s while "
+            "creating or migrating the MLflow store. Check for a hung fincast process."
+        ) from error
+    except OSError as error:
+        logger.debug("Opening %s without a lock (%s)", database, error)
+    try:
+        yield
+    finally:
+        if acquired:
+            lock.release()
+
+
 def connect(uri: str) -> Any:
     """Point MLflow at ``uri`` and check that it answers; return an ``MlflowClient``.
+
+    A local SQLite store is created or migrated here, under :func:`store_lock`, with
+    both its tracking and its model registry tables: MLflow caches each store per
+    process, so later calls never build them again.
 
     Raises:
         TrackingError: the store cannot be reached, with the URI and what to do.
@@ -51,9 +107,14 @@ def connect(uri: str) -> Any:
 
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
-    client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
     try:
-        client.search_experiments(max_results=1)
+        with store_lock(uri):
+            client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)  # builds the store
+            client.search_experiments(max_results=1)
+            if sqlite_path(uri) is not None:
+                client.search_registered_models(max_results=1)
+    except TrackingError:
+        raise
     except Exception as error:  # MLflow raises many types for an unreachable store
         raise TrackingError(
             f"Cannot reach the MLflow tracking store at {uri!r} ({type(error).__name__}). "
@@ -76,11 +137,22 @@ def store_answers(uri: str, timeout: float = 3.0) -> bool:
 
 
 def ensure_experiment(client: Any, name: str, uri: str) -> str:
-    """The id of experiment ``name``, created (with a local artifact root) if missing."""
-    experiment = client.get_experiment_by_name(name)
-    if experiment is not None:
-        return str(experiment.experiment_id)
-    return str(client.create_experiment(name, artifact_location=artifact_root_for(uri)))
+    """The id of experiment ``name``, created (with a local artifact root) if missing.
+
+    Two processes may both find no experiment and both create it; the loser reads the
+    winner's. On a local store the check and the creation also run under :func:`store_lock`.
+    """
+    with store_lock(uri):
+        experiment = client.get_experiment_by_name(name)
+        if experiment is not None:
+            return str(experiment.experiment_id)
+        try:
+            return str(client.create_experiment(name, artifact_location=artifact_root_for(uri)))
+        except Exception:  # MLflow's error for a name just taken differs by store
+            experiment = client.get_experiment_by_name(name)
+            if experiment is None:
+                raise
+            return str(experiment.experiment_id)
 
 
 def open_store(uri: str) -> Any:
