@@ -12,7 +12,9 @@ Input (``dataframe_split``, ``dataframe_records``, CSV or a DataFrame), one of:
   daily bars of one or more tickers (at least the model's lookback plus its features'
   warm-up rows per ticker); without ``ticker`` the rows are one series;
 - raw windows: a ``window`` column, one ``(lookback, features)`` input window per row
-  (``{"inputs": [{"window": [[...], ...]}]}``), for callers that build features themselves.
+  as JSON text (``{"inputs": [{"window": "[[0.01, ...], ...]"}]}``), for callers that
+  build features themselves. It is text because MLflow's scoring server reads CSV
+  requests with the signature's column types, which must be scalars.
 
 Output: one record per ticker and step: ``ticker, as_of, step, date, target, value``,
 ``price`` (the implied price, for a log-return model) and ``q<level>`` (a quantile
@@ -43,18 +45,17 @@ PRICE_FIELDS = ("open", "high", "low", "close")
 def signature(card: dict[str, Any]) -> ModelSignature:
     """The pyfunc's signature: bars (or windows) in, dated forecast records out."""
     from mlflow.models import ModelSignature
-    from mlflow.types import ColSpec, DataType, Schema
-    from mlflow.types.schema import AnyType, Array
+    from mlflow.types import ColSpec, DataType, Schema, TensorSpec
 
-    inputs = [
+    # scalar column types only: MLflow's scoring server reads CSV with them
+    inputs: list[ColSpec | TensorSpec] = [
         ColSpec(DataType.string, "date", required=False),
-        *(ColSpec(DataType.double, name, required=False) for name in PRICE_FIELDS),
-        ColSpec(AnyType(), "volume", required=False),  # integers from CSV, floats from JSON
+        *(ColSpec(DataType.double, name, required=False) for name in (*PRICE_FIELDS, "volume")),
         ColSpec(DataType.double, "adj_close", required=False),
         ColSpec(DataType.string, "ticker", required=False),
-        ColSpec(Array(Array(DataType.double)), WINDOW_COLUMN, required=False),
+        ColSpec(DataType.string, WINDOW_COLUMN, required=False),  # a window as JSON text
     ]
-    outputs = [
+    outputs: list[ColSpec | TensorSpec] = [
         ColSpec(DataType.string, "ticker"),
         ColSpec(DataType.string, "as_of"),
         ColSpec(DataType.long, "step"),
@@ -79,8 +80,8 @@ def input_example(bars: dict[str, pd.DataFrame], card: dict[str, Any]) -> pd.Dat
     frames = []
     for ticker, frame in bars.items():
         features = make_features(frame, card["features"], price=card.get("price", "adj_close"))
-        first = frame.index.get_loc(features.index[-int(card["lookback"])])
-        warm_up = frame.index.get_loc(features.index[0])
+        first = int(frame.index.searchsorted(features.index[-int(card["lookback"])]))
+        warm_up = int(frame.index.searchsorted(features.index[0]))
         recent = frame.iloc[max(first - warm_up, 0) :].reset_index()
         frames.append(recent.assign(date=recent["date"].dt.strftime("%Y-%m-%d"), ticker=ticker))
     return pd.concat(frames, ignore_index=True)
@@ -96,12 +97,18 @@ class FincastPyfunc:
         """Forecast from bars (per ticker) or from raw windows; see the module docstring.
 
         Raises:
-            ValueError: the input holds neither bars nor windows, or too few bars.
+            MlflowException: the input holds neither bars nor windows, or too few bars
+                (``INVALID_PARAMETER_VALUE``: the scoring server answers 400 with the message).
         """
+        from mlflow.exceptions import INVALID_PARAMETER_VALUE, MlflowException
+
         frame = pd.DataFrame(model_input)
-        if WINDOW_COLUMN in frame.columns and frame[WINDOW_COLUMN].notna().any():
-            return self._from_windows(frame[WINDOW_COLUMN])
-        return self._from_bars(frame.drop(columns=[WINDOW_COLUMN], errors="ignore"))
+        try:
+            if WINDOW_COLUMN in frame.columns and frame[WINDOW_COLUMN].notna().any():
+                return self._from_windows(frame[WINDOW_COLUMN])
+            return self._from_bars(frame.drop(columns=[WINDOW_COLUMN], errors="ignore"))
+        except ValueError as error:  # the scoring server shows an MlflowException's message
+            raise MlflowException(str(error), error_code=INVALID_PARAMETER_VALUE) from error
 
     def _from_bars(self, frame: pd.DataFrame) -> pd.DataFrame:
         from fincast.data.sources import MarketDataError, bars_from_table
@@ -144,9 +151,17 @@ class FincastPyfunc:
         card = self.forecaster.card
         shape = (self.forecaster.lookback, len(card["features"]))
         try:
-            stacked = np.stack([np.asarray(window, dtype="float32") for window in windows])
-        except ValueError as error:
-            raise ValueError(f"Every window must be {shape[0]} rows of {shape[1]}.") from error
+            stacked = np.stack(
+                [
+                    np.asarray(json.loads(window) if isinstance(window, str) else window, "float32")
+                    for window in windows
+                ]
+            )
+        except ValueError as error:  # bad JSON, ragged rows
+            raise ValueError(
+                f"Each {WINDOW_COLUMN!r} must be JSON text of {shape[0]} rows (lookback) of "
+                f"{shape[1]} numbers ({', '.join(card['features'])}): {error}"
+            ) from error
         if stacked.shape[1:] != shape:
             raise ValueError(
                 f"Each window must be {shape[0]} rows (lookback) of {shape[1]} features "
