@@ -12,7 +12,8 @@ environment where fincast is installed. It
   load a fincast model without the caller importing fincast first.
 
 It imports neither Keras nor a backend itself: the backend is still chosen by whoever
-imports Keras first.
+imports Keras first. Import it after ``mlflow`` (importing mlflow imports it): imported
+first, it would import mlflow, whose plugin loading would find it half-initialised.
 """
 
 from __future__ import annotations

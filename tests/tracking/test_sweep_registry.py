@@ -149,10 +149,11 @@ def test_the_sweep_callback_records_config_failures_and_a_failed_end(store, tmp_
     run = mlflow.MlflowClient(store).get_run(parent)
     assert run.info.status == "FAILED"
     assert run.data.tags["fincast.failed_job.1"] == "model.builder.units=8: RuntimeError: boom"
-    assert run.data.params["hydra.overrides.task"] == str(
-        ["model.builder.units=4,8", "training.epochs=1"]
-    )
-    assert run.data.params["hydra.launcher._target_"] == "BasicLauncher"
+    assert json.loads(run.data.params["hydra.overrides.task"]) == [
+        "model.builder.units=4,8",
+        "training.epochs=1",
+    ]
+    assert "hydra.launcher._target_" not in run.data.params  # Hydra internals are not params
     artifacts = {item.path for item in mlflow.MlflowClient(store).list_artifacts(parent, "config")}
     assert artifacts == {"config/sweep.yaml"}
 

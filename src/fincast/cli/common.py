@@ -9,7 +9,6 @@ import os
 import re
 import sys
 import traceback
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 from types import CodeType
@@ -190,7 +189,6 @@ QUIET_LOGGERS = (
     "jax._src.xla_bridge",  # INFO "Unable to initialize backend 'tpu'" on every machine without one
     "matplotlib.font_manager",  # INFO "generated new fontManager" on a first run
 )
-DATASET_SOURCE_WARNING = "The specified dataset source can be interpreted in multiple ways"
 
 
 def quiet_by_default(arguments: list[str]) -> None:
@@ -198,9 +196,8 @@ def quiet_by_default(arguments: list[str]) -> None:
 
     Set before the libraries load: TensorFlow's C++ log level (errors too on a machine
     without an NVIDIA GPU, where its only one is the failed CUDA probe), MLflow's
-    (its store-creation INFO lines; warnings stay), the INFO loggers in
-    :data:`QUIET_LOGGERS`, and MLflow's warning that a local path matches both of its
-    own local-file dataset sources. Settings already in the environment win.
+    (its store-creation INFO lines; warnings stay), and the INFO loggers in
+    :data:`QUIET_LOGGERS`. Settings already in the environment win.
     """
     if any(_verbose(argument) for argument in arguments):
         return
@@ -210,7 +207,6 @@ def quiet_by_default(arguments: list[str]) -> None:
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
-    warnings.filterwarnings("ignore", message=DATASET_SOURCE_WARNING, category=UserWarning)
 
 
 def _verbose(argument: str) -> bool:

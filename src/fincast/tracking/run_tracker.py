@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import logging
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -19,6 +20,7 @@ import pandas as pd
 
 from fincast.backend import tensorflow_left_alone
 from fincast.tracking.liveness import close_dead_runs, process_tags
+from fincast.tracking.provenance import source_tags
 from fincast.tracking.store import connect, ensure_experiment, quiet_mlflow, store_answers
 
 logger = logging.getLogger(__name__)
@@ -26,12 +28,23 @@ Result = TypeVar("Result")
 
 
 def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
-    """Nested mapping -> ``{"a.b": "value"}`` with MLflow-sized string values."""
+    """Nested mapping -> ``{"a.b": "value"}`` with MLflow-sized string values.
+
+    Lists are JSON (``["^GSPC", "^IXIC"]``); Hydra's instantiation keys (``_target_``,
+    ``_partial_``, ...) are left out: they name code, not settings.
+
+    >>> flatten({"data": {"tickers": ["^GSPC"]}, "optimizer": {"_target_": "x", "lr": 0.1}})
+    {'data.tickers': '["^GSPC"]', 'optimizer.lr': '0.1'}
+    """
     flat: dict[str, str] = {}
     for key, value in config.items():
         name = f"{prefix}{key}"
+        if str(key).startswith("_") and str(key).endswith("_"):
+            continue
         if isinstance(value, Mapping):
             flat.update(flatten(value, f"{name}."))
+        elif isinstance(value, list | tuple):
+            flat[name] = json.dumps(list(value), default=str)[:6000]
         else:
             flat[name] = str(value)[:6000]
     return flat
@@ -98,7 +111,7 @@ class RunTracker:
         self.client = connect(uri)
         self.experiment_id = ensure_experiment(self.client, experiment, uri)
         close_dead_runs(self.client, self.experiment_id)
-        tags = process_tags()
+        tags = {**source_tags(), **process_tags()}
         if parent_run_id:
             tags["mlflow.parentRunId"] = parent_run_id
         run = self.client.create_run(self.experiment_id, run_name=run_name, tags=tags)
@@ -231,13 +244,28 @@ class RunTracker:
 
         return self._guard("model", action)
 
-    def log_dataset(self, frame: pd.DataFrame, *, name: str, source: str, digest: str) -> None:
-        """Log the input data as an MLflow dataset (schema, profile and content digest)."""
+    def log_dataset(
+        self, frame: pd.DataFrame, *, name: str, source: Mapping[str, Any], digest: str
+    ) -> None:
+        """Log the input data as an MLflow dataset (schema, profile, source and content digest).
+
+        ``source`` (``kind``, ``location``, ``tickers``) becomes a
+        :class:`fincast.mlflow_plugin.FincastDatasetSource`, so MLflow need not guess
+        the source from a path.
+        """
         import mlflow
         from mlflow.data.pandas_dataset import from_pandas
 
+        # after mlflow: importing mlflow imports the plugin through its entry point
+        from fincast.mlflow_plugin import FincastDatasetSource
+
         def action() -> None:
-            dataset = from_pandas(frame, source=source, name=name, digest=digest[:36] or None)
+            dataset = from_pandas(
+                frame,
+                source=FincastDatasetSource.from_dict(dict(source)),
+                name=name,
+                digest=digest[:36] or None,
+            )
             with mlflow.start_run(run_id=self.run_id):
                 mlflow.log_input(dataset, context="training")
 

@@ -57,7 +57,11 @@ def record_training(
         tracker.log_dataset(
             panel_frame(outcome.bars),
             name="+".join(sorted(outcome.bars)),
-            source=data_location(card),
+            source={
+                "kind": str(card.get("data_source", "")),
+                "location": data_location(card),
+                "tickers": sorted(outcome.bars),
+            },
             digest=str(card.get("data_fingerprint", "")),
         )
     if not tracker.epochs_logged:  # not logged live by EpochLogger
