@@ -110,8 +110,21 @@ def resolve_backend(requested: str) -> str:
     return next(name for name in CPU_PREFERENCE if name in installed)
 
 
+def preload_http_client() -> None:
+    """Load curl_cffi (yfinance's HTTP client) before TensorFlow can shadow its libcurl.
+
+    TensorFlow exports a plain libcurl into the process; curl_cffi loaded after it
+    binds to that one and cannot reach Yahoo (:mod:`fincast.data.yahoo_session`).
+    """
+    from fincast.data.yahoo_session import preload_http_client as preload
+
+    preload()
+
+
 def select_backend(requested: str = "auto") -> str:
     """Set ``KERAS_BACKEND`` for this process; call before the first ``import keras``.
+
+    It also loads yfinance's HTTP client first, so live data works beside TensorFlow.
 
     Raises:
         BackendError: the backend is unknown, not installed, or Keras was already
@@ -127,6 +140,8 @@ def select_backend(requested: str = "auto") -> str:
                 f"to {name!r}. Start a new process with KERAS_BACKEND={name}."
             )
     os.environ["KERAS_BACKEND"] = name
+    if "tensorflow" not in sys.modules:
+        preload_http_client()
     return name
 
 

@@ -84,6 +84,13 @@ class DataSpec:
                 f"data.tickers is empty; name the series to load, e.g. "
                 f"'data.tickers=[^GSPC]'. Received: data.tickers={list(self.tickers)!r}"
             )
+        if self.source in ("sample", "yfinance"):
+            from fincast.data.tickers import check_tickers
+
+            try:
+                check_tickers(self.tickers)
+            except ValueError as error:
+                raise ValueError(f"data.tickers: {error}") from None
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from fincast.data.refresh import (
     within,
 )
 from fincast.data.sources import MarketDataError, MarketDataUnavailable
+from fincast.data.tickers import check_ticker, check_tickers
 from fincast.data.validate import validate_bars
 from fincast.data.yahoo import Reply, YahooClient, YahooRequest
 
@@ -85,6 +86,7 @@ class Syncer:
             return TickerOutcome(ticker, "failed", error=error, today=self.today)
 
     def _sync(self, ticker: str) -> TickerOutcome:
+        check_ticker(ticker)
         cached = cache.read_bars(self.cache_dir, ticker)
         metadata = cache.read_metadata(self.cache_dir, ticker)
         if cached is None and self.refresh == "never":
@@ -202,7 +204,12 @@ def sync_yfinance(
 
     Returns:
         One outcome per ticker, in order.
+
+    Raises:
+        MarketDataError: a malformed ticker, option or refresh policy, before anything
+            is read, fetched or written.
     """
+    tickers = check_tickers(tickers)
     syncer = make_syncer(cache_dir, refresh=refresh, options=options, today=today)
     outcomes = []
     for ticker in tickers:

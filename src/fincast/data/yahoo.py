@@ -12,10 +12,15 @@ cause and advice (:mod:`fincast.data.yahoo_failures`). Rate limits and network e
 are retried with exponential backoff and full jitter (:mod:`fincast.data.retry`); an
 empty answer, usually a bad symbol, is retried at most ``empty_retries`` times. The
 user sees one clear line per failed ticker and no traceback.
+
+yfinance gets fincast's curl_cffi session (:mod:`fincast.data.yahoo_session`); where
+curl_cffi cannot work in this process (loaded after TensorFlow), the downloads run in
+a child process (:mod:`fincast.data.yahoo_process`).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -26,13 +31,21 @@ import pandas as pd
 
 from fincast.data.retry import RetryPolicy, retry
 from fincast.data.sources import PRICE_COLUMNS, MarketDataError, MarketDataUnavailable
-from fincast.data.yahoo_failures import Reply, empty_reply, error_reply, muted_yfinance
+from fincast.data.tickers import check_tickers
+from fincast.data.yahoo_failures import (
+    Reply,
+    after_network_failure,
+    empty_reply,
+    error_reply,
+    muted_yfinance,
+)
 
 DAILY_INTERVALS = ("1d", "5d", "1wk", "1mo", "3mo")
 INTRADAY_INTERVALS = ("1m", "2m", "5m", "15m", "30m", "60m", "90m", "1h")
 REQUEST_KEYS = ("start", "end", "interval", "auto_adjust", "retry")
 logger = logging.getLogger(__name__)
 Download = Callable[..., Any]
+Caller = Callable[..., Reply]  # (ticker, *, start, end, interval, auto_adjust) -> Reply
 
 
 def check_interval(interval: str) -> str:
@@ -128,10 +141,78 @@ def _one_ticker(frame: pd.DataFrame, ticker: str) -> pd.DataFrame:
     return pd.DataFrame(frame.xs(chosen, axis=1, level=1 - price_level))
 
 
-def _default_download() -> Download:
+def download_reply(
+    download: Download,
+    ticker: str,
+    *,
+    start: str | None,
+    end: str | None,
+    interval: str,
+    auto_adjust: bool,
+) -> Reply:
+    """One call to ``download`` (``yfinance.download``) as a :class:`Reply`; never raises."""
+    try:
+        with muted_yfinance() as said:
+            frame = download(
+                ticker,
+                start=start,
+                end=end,
+                interval=interval,
+                auto_adjust=auto_adjust,
+                progress=False,
+                threads=False,
+            )
+    except Exception as error:  # yfinance raises curl, requests and its own errors
+        return error_reply(ticker, error)
+    if frame is None or frame.empty:
+        return empty_reply(ticker, said, start, end)
+    try:
+        bars = yfinance_frame_to_bars(frame, ticker)
+    except (KeyError, ValueError, TypeError) as error:
+        return Reply(ticker, None, "error", f"unexpected yfinance frame: {error}")
+    return Reply(ticker, bars) if len(bars) else empty_reply(ticker, said, start, end)
+
+
+def yahoo_download() -> Download:
+    """``yfinance.download`` with fincast's session, reporting every network error.
+
+    yfinance hides a failed price request after the first few in a process and then
+    logs "possibly delisted" instead; with ``hide_exceptions`` off during the call it
+    logs the real error (e.g. ``DNSError``) every time, so "no network" stays "no
+    network" in a long-lived process such as the dashboard.
+    """
     import yfinance
 
-    return yfinance.download
+    from fincast.data.yahoo_session import yahoo_session
+
+    session = yahoo_session()
+
+    def download(ticker: str, **options: Any) -> Any:
+        debug = yfinance.config.debug
+        hidden = debug.hide_exceptions
+        debug.hide_exceptions = False
+        try:
+            return yfinance.download(ticker, session=session, **options)
+        finally:
+            debug.hide_exceptions = hidden
+
+    return download
+
+
+def default_caller() -> Caller:
+    """Real yfinance here, or in a child process where curl_cffi cannot work here.
+
+    curl_cffi loaded after TensorFlow cannot impersonate a browser (see
+    :mod:`fincast.data.yahoo_session`); a fresh child process has no TensorFlow.
+    """
+    from fincast.data.yahoo_session import impersonation_works
+
+    if impersonation_works():
+        return functools.partial(download_reply, yahoo_download())
+    from fincast.data.yahoo_process import ChildDownloader
+
+    logger.info("curl_cffi was loaded after TensorFlow here: downloading in a child process.")
+    return ChildDownloader()
 
 
 class YahooClient:
@@ -139,7 +220,8 @@ class YahooClient:
 
     Args:
         request: dates, interval, adjustment and retry policy.
-        download: stands in for ``yfinance.download`` (tests inject fakes here).
+        download: stands in for ``yfinance.download`` (tests inject fakes here); by
+            default the real one, in this process or a child (:func:`default_caller`).
         sleep: how to wait between retries (tests pass a no-op).
     """
 
@@ -152,7 +234,9 @@ class YahooClient:
     ) -> None:
         self.request = request
         self.policy = request.retry
-        self.download = download or _default_download()
+        self.call: Caller = (
+            default_caller() if download is None else functools.partial(download_reply, download)
+        )
         self.sleep = sleep
         self.network_failed = False
 
@@ -163,35 +247,18 @@ class YahooClient:
         delisted; no timezone found" instead: after a network failure in this run,
         an empty answer counts as a network failure too, not as a bad symbol.
         """
-        reply = self._attempt(ticker, start, end)
+        reply = self.call(
+            ticker,
+            start=start,
+            end=end,
+            interval=self.request.interval,
+            auto_adjust=self.request.auto_adjust,
+        )
         if reply.kind == "network":
             self.network_failed = True
         elif reply.kind == "empty" and self.network_failed:
-            reply.kind = "network"
-            reply.cause += " (the network failed earlier in this run)"
+            reply = after_network_failure(reply)
         return reply
-
-    def _attempt(self, ticker: str, start: str | None, end: str | None) -> Reply:
-        try:
-            with muted_yfinance() as said:
-                frame = self.download(
-                    ticker,
-                    start=start,
-                    end=end,
-                    interval=self.request.interval,
-                    auto_adjust=self.request.auto_adjust,
-                    progress=False,
-                    threads=False,
-                )
-        except Exception as error:  # yfinance raises curl, requests and its own errors
-            return error_reply(ticker, error)
-        if frame is None or frame.empty:
-            return empty_reply(ticker, said, start, end)
-        try:
-            bars = yfinance_frame_to_bars(frame, ticker)
-        except (KeyError, ValueError, TypeError) as error:
-            return Reply(ticker, None, "error", f"unexpected yfinance frame: {error}")
-        return Reply(ticker, bars) if len(bars) else empty_reply(ticker, said, start, end)
 
     def _tries_for(self, reply: Reply) -> int:
         if reply.kind in ("rate_limit", "network"):
@@ -231,7 +298,11 @@ def fetch_yfinance(
 
     Returns:
         The bars of every ticker that worked, and one failure per ticker that did not.
+
+    Raises:
+        MarketDataError: a malformed ticker or option, before anything is fetched.
     """
+    tickers = check_tickers(tickers)
     client = YahooClient(YahooRequest.from_options(options), download=download, sleep=sleep)
     results: dict[str, pd.DataFrame] = {}
     failures: list[MarketDataUnavailable] = []
