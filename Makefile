@@ -65,10 +65,9 @@ evidence: install ## The README's evaluation figures: both 10-fold walk-forward 
 	$(BIN)/fincast-backtest experiment=sp500_returns backend=tensorflow tracking=none hydra.run.dir=outputs/evidence/returns
 	$(BIN)/fincast-backtest experiment=sp500_volatility backend=tensorflow tracking=none hydra.run.dir=outputs/evidence/volatility
 
-app: install ## Serve the Streamlit dashboard on http://127.0.0.1:8501 (APP_PORT=...)
+app: install ## Serve the Streamlit dashboard on http://127.0.0.1:8501 with its security settings (fincast-app; APP_PORT=...)
 	FINCAST_TRACKING_URI=sqlite:///$(TRACKING_DB) FINCAST_MLFLOW_UI_URL=http://127.0.0.1:$(UI_PORT) \
-		$(BIN)/streamlit run app/Home.py --server.address 127.0.0.1 --server.port $(APP_PORT) \
-		--server.headless true --server.enableXsrfProtection true --server.maxUploadSize 5
+		$(BIN)/fincast-app --server.port $(APP_PORT)
 
 ui: install ## Serve the MLflow UI over the local store on http://127.0.0.1:5000 (UI_PORT=...)
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(TRACKING_DB) \

@@ -1,4 +1,9 @@
-"""fincast dashboard: ``streamlit run app/Home.py`` (or ``make app``).
+"""fincast dashboard: ``fincast-app`` (``make app``; ``streamlit run app/Home.py`` in the checkout).
+
+``fincast-app`` passes the security settings (loopback address, XSRF, a 5 MB upload
+limit, no usage statistics, no Deploy button) as flags, so they hold from any working
+directory; ``.streamlit/config.toml`` holds the same values for a plain ``streamlit run``
+from the checkout.
 
 Pages: Forecast (the default), Backtest, Runs and Data, each a thin script under
 ``views/`` over ``fincast.dashboard``. (Not ``pages/``: with a folder of that name beside

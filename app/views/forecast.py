@@ -7,8 +7,7 @@ import time
 
 import streamlit as st
 
-from fincast.dashboard import ui, views
-from fincast.dashboard.content import ticker_choices
+from fincast.dashboard import forecast_inputs, ui, views
 from fincast.data.cache import cached_tickers
 from fincast.data.sources import MarketDataError, MarketDataUnavailable
 from fincast.serving.forecast import forecast_ticker
@@ -24,13 +23,16 @@ if shared is None:
     st.stop()
 
 card = shared.forecaster.card
-tickers = ticker_choices(card, cached_tickers(settings.cache_dir))
+tickers = forecast_inputs.forecast_choices(
+    card, cached_tickers(settings.cache_dir), ui.bundled_tickers()
+)
 choices = {choice.ticker: choice for choice in tickers}
-if not choices:
-    ui.error(f"Model {model_uri!r} names no tickers in its card; retrain it with fincast-train.")
-    st.stop()
 ticker = ui.remembered_select(
-    "Ticker", list(choices), "fincast.ticker", format_func=lambda name: choices[name].label
+    "Ticker",
+    list(choices),
+    "fincast.ticker",
+    format_func=lambda name: forecast_inputs.choice_label(choices[name], card),
+    help="The model's own tickers first, then every cached and bundled series.",
 )
 days = st.sidebar.slider("History shown (trading days)", 20, 2500, 250, step=10)
 choice = choices[ticker]
@@ -47,6 +49,10 @@ try:
 except (MarketDataError, MarketDataUnavailable, ValueError, OSError) as failure:
     ui.error(failure)
     st.stop()
+ui.warnings(
+    forecast_inputs.untrained_warning(card, ticker),
+    forecast_inputs.staleness_warning(bars, ticker, card),
+)
 views.show_forecast(forecast, card, bars, days)
 views.show_model_card(card, forecast.model_uri, forecast.backend)
 views.show_timing(ticker, time.perf_counter() - started, forecast.backend)

@@ -93,6 +93,8 @@ def test_quick_job_is_a_small_mlp_on_the_sample_with_progress(
 @pytest.mark.slow
 def test_quick_training_from_the_page_gives_a_registered_model(env: Path) -> None:
     app = run_page("views/forecast.py")
+    caption = " ".join(caption.value for caption in app.caption)
+    assert "under a minute" not in caption and "progress shows below" in caption
     app.button[0].click().run()
     assert not app.exception
     trainer = app.session_state["fincast.quick_trainer"]
@@ -102,9 +104,62 @@ def test_quick_training_from_the_page_gives_a_registered_model(env: Path) -> Non
     assert progress.state == "done", progress.error
     assert progress.model_uri == "models:/fincast-returns-mlp/1", progress.notes
     assert Path(progress.model_path).is_file()
+    recording = [name for name in progress.timings if name.startswith("recording")]
+    assert "recording: the model (save, check the served example, register)" in recording
+    assert "training" in progress.timings
     app.run()
 
     assert not app.exception and not app.error
-    assert app.sidebar.selectbox(key="fincast.model_uri.widget").value == progress.model_uri
+    model = app.sidebar.selectbox(key="fincast.model_uri.widget")
+    assert model.value == progress.model_uri and model.value != "Other model URI..."
     assert len(app.get("plotly_chart")) == 1
     assert (env / "mlflow.db").is_file()
+
+    # the picker keeps the new model when the user does something else
+    app.sidebar.selectbox(key="fincast.ticker.widget").set_value("^IXIC").run()
+    assert not app.exception and not app.error
+    assert app.sidebar.selectbox(key="fincast.model_uri.widget").value == progress.model_uri
+    assert not any("no registered model" in info.value for info in app.info)
+    assert len(app.get("plotly_chart")) == 1
+
+    # the next estimate is this measurement
+    timing = quicktrain.measured_timing(str(env / "models"))
+    assert timing is not None and timing["seconds"] == pytest.approx(progress.elapsed, abs=0.2)
+    assert f"took {timing['seconds']:.0f} s" in quicktrain.estimate_text(str(env / "models"))
+
+
+def test_stages_are_timed_and_the_estimate_is_the_last_measurement(tmp_path: Path) -> None:
+    progress = TrainingProgress(state="running", started=1.0)
+    progress.stage("training", 0.1)
+    progress.stage("recording: the model", 0.9)
+    progress.end_stage()
+    assert list(progress.timings) == ["training", "recording: the model"]
+    assert progress.phase == "recording: the model" and progress.fraction == 0.9
+    progress.finished = 73.0
+    quicktrain.save_timing(str(tmp_path), progress)
+    text = quicktrain.estimate_text(str(tmp_path))
+    assert text.startswith("The last quick training here took 72 s in all")
+    assert quicktrain.estimate_text(str(tmp_path / "none")) == (
+        "Its progress shows below while it runs."
+    )
+
+
+def test_a_failed_training_ends_the_opened_run_as_failed(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The store is opened while the model trains; a training failure ends that run FAILED."""
+    import mlflow
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+
+    def broken(job, callbacks=()):
+        raise RuntimeError("no data")
+
+    monkeypatch.setattr("fincast.training.pipeline.run_training", broken)
+    settings = QuickSettings(models_dir=str(tmp_path / "models"), tracking_uri=uri)
+    with pytest.raises(RuntimeError, match="no data"):
+        quicktrain.train(settings, TrainingProgress(state="running"))
+    runs = mlflow.MlflowClient(uri).search_runs(
+        [mlflow.MlflowClient(uri).get_experiment_by_name("fincast").experiment_id]
+    )
+    assert [run.info.status for run in runs] == ["FAILED"]

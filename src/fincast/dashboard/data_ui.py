@@ -17,6 +17,9 @@ from fincast.dashboard.content import Settings, code_span, escape_markdown, one_
 from fincast.data.cache import cached_tickers
 from fincast.data.sources import MarketDataError, sample_tickers
 
+# room for 20 symbols of the longest allowed form and their separators
+MAX_TICKER_TEXT = 500
+
 
 def cache_stamps(cache_dir: str) -> tuple[float, ...]:
     """Modification times of every cache file (a cache key that changes on refresh)."""
@@ -100,28 +103,38 @@ def refresh(settings: Settings, tickers: list[str]) -> list[datasets.RefreshResu
 
 
 def refresh_form(settings: Settings) -> None:
-    """Tickers to refresh and the button; the refresh runs on submit."""
+    """Tickers to refresh and the button; the tickers are checked, then refreshed on submit."""
     cached = cached_tickers(settings.cache_dir)
     with st.form("refresh"):
         text = st.text_input(
-            "Tickers (Yahoo symbols, separated by spaces or commas)", value=" ".join(cached)
+            "Tickers (Yahoo symbols, separated by spaces or commas)",
+            value=" ".join(cached),
+            max_chars=MAX_TICKER_TEXT,
+            help="Up to 20 symbols of letters, digits and . - ^ = &, e.g. AAPL ^GSPC BRK-B.",
         )
         submitted = st.form_submit_button("Refresh from Yahoo Finance")
     if not submitted:
         return
     try:
         tickers = datasets.parse_tickers(text)
-    except ValueError as failure:
+    except ValueError as failure:  # MarketDataError included: too many or malformed
         st.error(escape_markdown(one_line(failure)))
         return
     if not tickers:
         st.warning("Enter at least one ticker, e.g. AAPL or ^GSPC.")
         return
-    refresh(settings, tickers)
+    try:
+        refresh(settings, tickers)
+    except (MarketDataError, OSError) as failure:  # the cache folder cannot be written
+        st.error(escape_markdown(f"The refresh stopped: {one_line(failure)}"))
 
 
 def upload_forecast(settings: Settings, model_uri: str | None) -> None:
-    """Upload a CSV of daily bars and forecast it with the chosen model."""
+    """Upload a CSV of daily bars and forecast it with the chosen model.
+
+    The message slot sits above the slow work, so a new upload clears the last error
+    at once instead of leaving it on screen while the model loads.
+    """
     from fincast.dashboard import ui, views
     from fincast.serving.forecast import forecast_ticker
 
@@ -130,20 +143,21 @@ def upload_forecast(settings: Settings, model_uri: str | None) -> None:
         type=["csv"],
         help=f"At most {datasets.MAX_UPLOAD_BYTES // 2**20} MB; ISO dates (YYYY-MM-DD).",
     )
+    message = st.empty()
     if upload is None:
-        st.caption("The file is read in memory for this session only; nothing is stored.")
+        message.caption("The file is read in memory for this session only; nothing is stored.")
         return
     name = st.text_input("Series name", value=Path(upload.name).stem[:40] or "series").strip()
     shared = ui.load_model(settings, model_uri) if model_uri else None
     if shared is None:
-        st.info("Choose a model in the sidebar (or train one on the Forecast page) first.")
+        message.info("Choose a model in the sidebar (or train one on the Forecast page) first.")
         return
     card = shared.forecaster.card
     try:
-        bars = datasets.read_upload(upload.getvalue(), name or "series")
+        bars = datasets.read_upload(upload.getvalue(), name or "series", file_name=upload.name)
         with shared.lock:
             forecast = forecast_ticker(shared.forecaster, bars, name or "series")
     except (MarketDataError, ValueError, OSError, KeyError) as failure:
-        st.error(escape_markdown(one_line(failure)))
+        message.error(escape_markdown(one_line(failure)))
         return
     views.show_forecast(forecast, card, bars, 250)

@@ -7,8 +7,6 @@ code as ``fincast-fetch``); an upload goes through the CSV source and the strict
 
 from __future__ import annotations
 
-import re
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -17,13 +15,15 @@ from typing import Any
 
 import pandas as pd
 
+from fincast.dashboard.uploads import MAX_UPLOAD_BYTES, read_upload
 from fincast.data import cache, calendars
+from fincast.data import tickers as symbols
 from fincast.data.report import ValidationReport
-from fincast.data.sources import MarketDataError, load_sample, load_table
-from fincast.data.validate import check_bars, validate_bars
+from fincast.data.sources import MarketDataError, load_sample
+from fincast.data.validate import check_bars
 
+__all__ = ["MAX_UPLOAD_BYTES", "read_upload"]  # the Data page's upload, kept importable here
 MAX_TICKERS = 20
-MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 REFRESH_OPTIONS: dict[str, Any] = {
     "start": "2010-01-01",
     # a dashboard user waits for the answer: few, short retries
@@ -97,18 +97,22 @@ def sample_inventory(tickers: Sequence[str], today: date | None = None) -> pd.Da
 def parse_tickers(text: str) -> list[str]:
     """Tickers from free text: split on commas, semicolons and white space, no repeats.
 
+    Each one is checked (length, characters) before anything is fetched or cached.
+
     >>> parse_tickers("AAPL, msft;^GSPC  AAPL")
     ['AAPL', 'msft', '^GSPC']
 
     Raises:
-        ValueError: more than :data:`MAX_TICKERS` tickers.
+        MarketDataError: more than :data:`MAX_TICKERS` tickers, or a malformed one (quoted).
     """
-    names = list(dict.fromkeys(part for part in re.split(r"[,;\s]+", text) if part))
-    if len(names) > MAX_TICKERS:
-        raise ValueError(
-            f"Refresh at most {MAX_TICKERS} tickers at once. Received: {len(names)} tickers"
+    count = len(set(text.replace(",", " ").replace(";", " ").split()))
+    if count > MAX_TICKERS:
+        raise MarketDataError(
+            f"Refresh at most {MAX_TICKERS} tickers at once. Received: {count} tickers"
         )
-    return names
+    if not text.strip():
+        return []
+    return symbols.parse_tickers(text)
 
 
 @dataclass(frozen=True)
@@ -172,24 +176,3 @@ def refresh_tickers(
         for ticker in [name for name in tickers if name not in done]:
             results.append(RefreshResult(ticker, False, "failed", str(error)))
     return results
-
-
-def read_upload(data: bytes, name: str, *, max_bytes: int = MAX_UPLOAD_BYTES) -> pd.DataFrame:
-    """Daily bars from an uploaded CSV (``date, open, high, low, close, volume[, adj_close]``).
-
-    The bars pass the same strict checks as cached data.
-
-    Raises:
-        MarketDataError: the file is too large, unreadable, lacks a column, or fails a check.
-    """
-    if len(data) > max_bytes:
-        raise MarketDataError(
-            f"The uploaded file has {len(data) / 1e6:.1f} MB; "
-            f"the limit is {max_bytes / 1e6:.0f} MB."
-        )
-    with tempfile.TemporaryDirectory(prefix="fincast-upload-") as folder:
-        path = Path(folder) / "upload.csv"
-        path.write_bytes(data)
-        bars = load_table(path, tickers=[name])
-    frame = next(iter(bars.values()))
-    return validate_bars(frame, name)

@@ -28,7 +28,7 @@ from fincast.dashboard.model_choices import (
     configured_tasks,
     model_choices,
 )
-from fincast.dashboard.quicktrain import QuickSettings, QuickTrainer
+from fincast.dashboard.quicktrain import QuickSettings, QuickTrainer, estimate_text
 
 MODEL_KEY = "fincast.model_uri"
 TASK_KEY = "fincast.task"
@@ -65,9 +65,12 @@ def remembered_select(
 ) -> Option:
     """A sidebar selectbox whose choice survives moving between pages (stored under ``key``)."""
     pending = st.session_state.pop(f"{key}.pending", None)
-    if pending is not None:  # chosen by the app (a new quick model): reset the widget
-        st.session_state.pop(f"{key}.widget", None)
+    if pending is not None:  # chosen by the app (a new quick model): move the widget there
         st.session_state[key] = pending
+        if pending in options:  # set through session state, so the browser shows it too
+            st.session_state[f"{key}.widget"] = pending
+        else:
+            st.session_state.pop(f"{key}.widget", None)
     stored = st.session_state.get(key)
     index = list(options).index(stored) if stored is not None and stored in options else 0
     value = st.sidebar.selectbox(
@@ -105,26 +108,45 @@ def model_versions(tracking_uri: str) -> tuple[pd.DataFrame | None, str | None]:
         return None, one_line(failure)
 
 
-@st.cache_data(ttl=15, show_spinner=False)
-def resolved_uri(model_uri: str, tracking_uri: str) -> str:
-    """``models:/name@alias`` as ``models:/name/<version>`` (so the cache follows the alias)."""
+def resolved_uri(model_uri: str, tracking_uri: str, versions: pd.DataFrame | None = None) -> str:
+    """``models:/name@alias`` as ``models:/name/<version>``, in one step.
+
+    The alias is looked up in ``versions`` (the table the picker's labels came from), so
+    the label and the loaded model always agree; a URI not in it is asked of the store.
+    """
     if not model_uri.startswith("models:/") or "@" not in model_uri:
         return model_uri
-    from fincast.tracking.store import open_store
-
     name, alias = model_uri.removeprefix("models:/").split("@", 1)
-    try:
-        version = open_store(tracking_uri).get_model_version_by_alias(name, alias).version
-    except Exception:  # no store, no alias: loading reports it with advice
-        return model_uri
+    version = alias_version(versions, name, alias) if versions is not None else None
+    if version is None:
+        from fincast.tracking.store import open_store
+
+        try:
+            version = int(open_store(tracking_uri).get_model_version_by_alias(name, alias).version)
+        except Exception:  # no store, no alias: loading reports it with advice
+            return model_uri
     return f"models:/{name}/{version}"
+
+
+def alias_version(versions: pd.DataFrame, name: str, alias: str) -> int | None:
+    """The version of registered model ``name`` that holds ``alias`` in ``versions``."""
+    rows = versions[versions["name"] == name]
+    for version, aliases in zip(rows["version"], rows["aliases"], strict=True):
+        if alias in list(aliases):
+            return int(version)
+    return None
+
+
+def picker_versions(settings: Settings) -> pd.DataFrame | None:
+    """The registered versions the picker shows in this run (``None``: no store or none)."""
+    if settings.store_missing():
+        return None
+    return model_versions(settings.tracking_uri)[0]
 
 
 def pick_model(settings: Settings) -> str | None:
     """Task and model pickers in the sidebar; the chosen model URI (``None``: nothing to pick)."""
-    versions, _ = (
-        (None, None) if settings.store_missing() else model_versions(settings.tracking_uri)
-    )
+    versions = picker_versions(settings)
     every = model_choices(settings, versions)
     task = remembered_select("Task", available_tasks(every, configured_tasks()), TASK_KEY)
     choices = [choice for choice in every if choice.task in (task, None)]
@@ -152,7 +174,9 @@ def load_model(settings: Settings, model_uri: str) -> SharedModel | None:
     from fincast.tracking.store import TrackingError
 
     try:
-        return shared_model(resolved_uri(model_uri, settings.tracking_uri), settings.tracking_uri)
+        versions = picker_versions(settings)  # the same cached table as the picker's labels
+        resolved = resolved_uri(model_uri, settings.tracking_uri, versions)
+        return shared_model(resolved, settings.tracking_uri)
     except TrackingError as failure:
         st.info(
             f"No model at {code_span(model_uri)} yet. Train one with `make run` "
@@ -174,6 +198,21 @@ def no_model_choices(settings: Settings) -> None:
         f"{code_span(settings.models_dir + '/')}). Train one with `make run` "
         "(or `fincast-train`), or start a quick training run below."
     )
+
+
+def warnings(*messages: str | None) -> None:
+    """One yellow box per message that is not ``None``, shown as text."""
+    for message in messages:
+        if message:
+            st.warning(escape_markdown(one_line(message)))
+
+
+@st.cache_data(show_spinner=False)
+def bundled_tickers() -> list[str]:
+    """The tickers of the bundled sample data set."""
+    from fincast.data.sources import sample_tickers
+
+    return sample_tickers()
 
 
 @st.cache_data(max_entries=32, show_spinner="Loading market data...")
@@ -209,9 +248,9 @@ def quick_train_panel(settings: Settings, epochs: int = 3) -> None:
     with st.container(border=True):
         st.subheader("Quick model")
         st.caption(
-            "Trains a small MLP on the bundled S&P 500 and NASDAQ data in the background "
-            "(under a minute), records it in MLflow, and uses it here. For real work, "
-            "train with `make run`."
+            "Trains a small MLP on the bundled S&P 500 and NASDAQ data in the background, "
+            "records it in MLflow, and uses it here. For real work, train with `make run`. "
+            + escape_markdown(estimate_text(settings.models_dir))
         )
         if st.button("Train a quick model", disabled=trainer.progress.running):
             quick = QuickSettings(
@@ -236,13 +275,14 @@ def _training_progress() -> None:
     if progress.state == "idle":
         return
     if progress.running:
-        st.progress(progress.fraction, text=escape_markdown(progress.phase))
+        text = f"{progress.phase} ({progress.elapsed:.0f} s so far)"
+        st.progress(progress.fraction, text=escape_markdown(text))
         return
     if st.session_state.get(SEEN_KEY) != progress.started:  # first look at this outcome
         st.session_state[SEEN_KEY] = progress.started
         if progress.state == "done" and progress.model_uri:
             st.session_state[f"{MODEL_KEY}.pending"] = progress.model_uri
-            model_versions.clear()
+            registry_changed()
         st.rerun(scope="app")
     if progress.state == "failed":
         error(f"Quick training failed: {progress.error}")
@@ -250,6 +290,18 @@ def _training_progress() -> None:
     for note in progress.notes:
         st.warning(escape_markdown(one_line(note)))
     st.success(f"Quick model ready: {code_span(progress.model_uri or '')}")
+
+
+def registry_changed() -> None:
+    """Forget every cached registry and run listing, so every page sees a new champion now."""
+    from fincast.dashboard import backtest_ui
+
+    model_versions.clear()
+    runs_of.clear()
+    for name in ("run_of_model", "run_result_folders"):  # the Backtest page's registry look-ups
+        cached = getattr(backtest_ui, name, None)
+        if cached is not None and hasattr(cached, "clear"):
+            cached.clear()
 
 
 @st.cache_data(ttl=10, show_spinner="Reading the MLflow runs...")
