@@ -141,7 +141,15 @@ def test_quantile_log_returns_become_price_bands() -> None:
     bands = forecast_bands(forecast)
 
     assert bands is not None and list(bands.columns) == ["q0.1", "q0.5", "q0.9"]
-    np.testing.assert_allclose(bands["q0.1"], 100 * np.exp(np.cumsum([-0.02, -0.02, -0.03])))
+    # quantiles of the cumulative log return (independent normal steps, each side's spread
+    # from its own quantile), computed independently with scipy; not the per-step sums
+    from scipy.stats import norm
+
+    z = norm.ppf(0.9)
+    lower_spread = (np.array([0.01, 0.0, -0.01]) - np.array([-0.02, -0.02, -0.03])) / z
+    cumulative = np.cumsum([0.01, 0.0, -0.01]) + norm.ppf(0.1) * np.sqrt(np.cumsum(lower_spread**2))
+    np.testing.assert_allclose(bands["q0.1"], 100 * np.exp(cumulative))
+    assert (bands["q0.1"].iloc[1:] > 100 * np.exp(np.cumsum([-0.02, -0.02, -0.03]))[1:]).all()
     np.testing.assert_allclose(bands["q0.5"], forecast.prices)
     assert outer_band(bands) == ("q0.1", "q0.9", 0.8)
     table = forecast_table(forecast, bands)
@@ -150,7 +158,7 @@ def test_quantile_log_returns_become_price_bands() -> None:
         np.testing.assert_allclose(table[f"price_q{level}"], bands[f"q{level}"])
     history = pd.Series([100.0], index=pd.to_datetime(["2018-12-31"]))
     figure = forecast_figure(history, forecast, bands, outer_band(bands))
-    band = next(trace for trace in figure.data if trace.name == "80% interval")
+    band = next(trace for trace in figure.data if str(trace.name).startswith("80% band"))
     assert band.fill == "tonexty" and list(band.y)[1:] == list(bands["q0.1"])
 
 
@@ -177,8 +185,12 @@ def test_figures_escape_html_in_names() -> None:
 
 
 def test_csv_filename_keeps_safe_characters() -> None:
-    assert csv_filename(a_forecast(EVIL)) == "fincast_imgsrcxonerroralert1_2018-12-31.csv"
-    assert csv_filename(a_forecast("../..")) == "fincast_ticker_2018-12-31.csv"
+    card = {"model": "lstm", "task": "returns"}
+    assert (
+        csv_filename(a_forecast(EVIL), card)
+        == "fincast-forecast-imgsrcxonerroralert1-lstm-returns-2018-12-31.csv"
+    )
+    assert csv_filename(a_forecast("../..")) == "fincast-forecast-ticker-2018-12-31.csv"
 
 
 def test_runs_table_metrics_and_param_differences() -> None:

@@ -112,7 +112,7 @@ def test_download_the_forecast_csv(page, app_url: str, deployment: Deployment) -
 
     name, table = download_csv(page, "forecast")
 
-    assert name == f"fincast_GSPC_{gspc.as_of}.csv"
+    assert name.startswith("fincast-forecast-GSPC-") and name.endswith(f"-{gspc.as_of}.csv")
     assert list(table["date"]) == gspc.dates
     np.testing.assert_allclose(table["price"], gspc.prices, rtol=1e-12)
     np.testing.assert_allclose(table["log_return"], gspc.values, rtol=1e-12)
@@ -159,7 +159,7 @@ def test_upload_a_csv_and_forecast_it(page, app_url: str, deployment: Deployment
     mine = expected(deployment.tracking_uri, "mine", csv)
     expect(metric(page, "Last price")).to_have_text(f"{mine.last_price:,.2f}")
     name, table = download_csv(page, "upload")
-    assert name == f"fincast_mine_{mine.as_of}.csv"
+    assert name.startswith("fincast-forecast-mine-") and name.endswith(f"-{mine.as_of}.csv")
     np.testing.assert_allclose(table["price"], mine.prices, rtol=1e-12)
     no_exceptions(page)
 

@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
+from fincast.bands import band_label
 from fincast.data.features import price_series
 from fincast.serving.forecast import Forecast
 
@@ -64,10 +65,19 @@ def _band_traces(forecast: Forecast, bands: pd.DataFrame, columns: tuple[str, st
             line={"width": 0},
             fill="tonexty",
             fillcolor=BAND_COLOUR,
-            name=f"{coverage:.0%} interval",
-            hovertemplate="%{x|%Y-%m-%d}: %{y:,.2f}<extra>interval</extra>",
+            name=band_name(coverage),
+            hovertemplate="%{x|%Y-%m-%d}: %{y:,.2f}<extra>band</extra>",
         ),
     ]
+
+
+def band_name(coverage: float) -> str:
+    """The band's legend entry: its level and how it was made.
+
+    >>> band_name(0.8)
+    '80% band, cumulative-return quantiles (normal approx.)'
+    """
+    return f"{coverage:.0%} band, cumulative-return quantiles (normal approx.)"
 
 
 def forecast_figure(
@@ -77,6 +87,9 @@ def forecast_figure(
     band: tuple[str, str, float] | None = None,
 ) -> go.Figure:
     """Price history (solid), the forecast path (dashed) and its interval band when given.
+
+    The forecast path and the band start at the last close (``forecast.last_price`` on
+    ``forecast.as_of``), the history's last point, so the forecast line joins the history.
 
     Args:
         history: recent prices, indexed by date.
@@ -108,8 +121,12 @@ def forecast_figure(
             hovertemplate="%{x|%Y-%m-%d}: %{y:,.2f}<extra>forecast</extra>",
         )
     )
+    title = f"{ticker}: last {len(history)} days, {len(forecast.dates)}-day forecast"
+    if bands is not None and band is not None:
+        low, high = (float(name[1:]) for name in band[:2])
+        title += f"<br><sup>{plain(band_label(low, high))}</sup>"
     figure.update_layout(
-        title=f"{ticker}: last {len(history)} days, {len(forecast.dates)}-day forecast",
+        title=title,
         xaxis_title="date",
         yaxis_title="price",
         **LAYOUT,
@@ -136,12 +153,13 @@ def value_figure(history: pd.Series, forecast: Forecast, target: str) -> go.Figu
             mode="lines+markers",
             name="forecast",
             line={"color": FORECAST_COLOUR, "width": 2, "dash": "dash"},
+            hovertemplate="%{x|%Y-%m-%d}: %{y:.1%}<extra>forecast</extra>",
         )
     )
     figure.update_layout(
         title=f"{plain(forecast.ticker)}: {plain(target)}, {len(forecast.dates)}-day forecast",
         xaxis_title="date",
-        yaxis_title=plain(target),
+        yaxis={"title": f"{plain(target)} (%)", "tickformat": ".1%"},
         **LAYOUT,
     )
     return figure

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from fincast.bands import price_quantiles
 from fincast.serving.forecast import Forecast
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
@@ -193,34 +194,50 @@ def _levels(raw: Any) -> dict[float, list[float]]:
     return {}
 
 
+def step_quantiles(
+    forecast: Forecast, card: Mapping[str, Any] | None = None
+) -> tuple[list[float], np.ndarray] | None:
+    """A quantile forecast's levels and per-step log-return quantiles ``(horizon, levels)``.
+
+    Reads ``forecast.quantiles``: ``{level: log returns per step}``, or an array
+    ``(horizon, levels)`` with the levels in ``card["quantiles"]``. ``None`` for a point
+    forecast.
+    """
+    raw = getattr(forecast, "quantiles", None)
+    returns = _levels(raw)
+    if returns:
+        levels = sorted(returns)
+        return levels, np.column_stack([returns[level] for level in levels])
+    levels = [float(level) for level in (card or {}).get("quantiles") or []]
+    if raw is None or not levels:
+        return None
+    array = np.asarray(raw, dtype="float64").reshape(len(forecast.dates), len(levels))
+    return levels, array
+
+
 def forecast_bands(
     forecast: Forecast, card: Mapping[str, Any] | None = None
 ) -> pd.DataFrame | None:
     """Price quantiles per step from a quantile forecast, or ``None`` for a point forecast.
 
-    Reads ``forecast.quantile_prices`` (``{level: prices per step}``) or
-    ``forecast.quantiles`` (``{level: log returns per step}``, or an array
-    ``(horizon, levels)`` with the levels in ``card["quantiles"]``). Log-return quantiles
-    become prices as ``last_price * exp(cumsum(q))``: the daily quantiles are assumed to
-    move together, which gives a wide (cautious) band.
+    The price at step ``k`` compounds ``k`` daily log returns, so its quantiles are those of
+    the cumulative ``k``-day log return (quantiles do not add over steps):
+    :func:`fincast.bands.price_quantiles` derives them from the per-step quantiles
+    (:func:`step_quantiles`) by a normal approximation of independent daily steps
+    (:data:`fincast.bands.METHOD`). A forecast that already carries price quantiles
+    (``quantile_prices``: ``{level: prices per step}``) is shown as it is.
 
     Returns:
         Columns ``q<level>`` (e.g. ``q0.1``), one row per step, indexed like ``to_frame()``.
     """
     prices = _levels(getattr(forecast, "quantile_prices", None))
     if not prices:
-        raw = getattr(forecast, "quantiles", None)
-        returns = _levels(raw)
-        levels = list((card or {}).get("quantiles") or [])
-        if not returns and raw is not None and levels:
-            array = np.asarray(raw, dtype="float64").reshape(len(forecast.dates), len(levels))
-            returns = {float(level): list(array[:, i]) for i, level in enumerate(levels)}
-        prices = {
-            level: list(forecast.last_price * np.exp(np.cumsum(values)))
-            for level, values in returns.items()
-        }
-    if not prices:
-        return None
+        quantiles = step_quantiles(forecast, card)
+        if quantiles is None:
+            return None
+        levels, steps = quantiles
+        array = price_quantiles(forecast.last_price, steps, levels)
+        prices = {level: list(array[:, index]) for index, level in enumerate(levels)}
     index = pd.RangeIndex(1, len(forecast.dates) + 1, name="step")
     return pd.DataFrame({f"q{level:g}": prices[level] for level in sorted(prices)}, index=index)
 
@@ -271,6 +288,25 @@ def forecast_csv(table: pd.DataFrame) -> str:
     return table.to_csv()
 
 
-def csv_filename(forecast: Forecast) -> str:
-    """``fincast_<ticker>_<as-of>.csv`` with the ticker reduced to safe characters."""
-    return f"fincast_{safe_filename(forecast.ticker, 'ticker')}_{forecast.as_of}.csv"
+def download_filename(*parts: object, suffix: str = "csv") -> str:
+    """``fincast-<part>-<part>...<suffix>``: a download's descriptive, safe file name.
+
+    Each part is reduced to safe characters (:func:`safe_filename`); empty parts are left out.
+
+    >>> download_filename("forecast", "^GSPC", "lstm", "2018-12-31")
+    'fincast-forecast-GSPC-lstm-2018-12-31.csv'
+    """
+    names = [safe_filename(str(part), "") for part in parts]
+    return "-".join(["fincast", *[name for name in names if name]]) + f".{suffix}"
+
+
+def csv_filename(forecast: Forecast, card: Mapping[str, Any] | None = None) -> str:
+    """``fincast-forecast-<ticker>-<model>-<task>-<as-of>.csv`` for the forecast download."""
+    card = card or {}
+    return download_filename(
+        "forecast",
+        safe_filename(forecast.ticker, "ticker"),
+        card.get("model", ""),
+        card.get("task", ""),
+        forecast.as_of,
+    )

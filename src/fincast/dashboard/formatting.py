@@ -143,7 +143,7 @@ _SHARE = Column("share (%)", lambda value: percent(value, 1))
 COLUMNS: dict[str, Column] = {
     # forecasts
     "log_return": Column("log return (%)", lambda value: percent(value, 3)),
-    "price": Column("price", price),
+    "price": Column("price (quote units)", price),
     # hold-out and walk-forward scores of log-return forecasts (errors in percent)
     "mse": Column("MSE (%²)", scaled(1e4)),
     "mae": Column("MAE (%)", PERCENT),
@@ -152,8 +152,8 @@ COLUMNS: dict[str, Column] = {
     "hit_rate": Column("hit rate (%)", lambda value: percent(value, 1)),
     "hit_chance": Column("chance hit rate (%)", lambda value: percent(value, 1)),
     "hit_p": Column("hit-rate p-value", p_value),
-    "price_mae": Column("price MAE (price)", price),
-    "price_rmse": Column("price RMSE (price)", price),
+    "price_mae": Column("price MAE (quote units)", price),
+    "price_rmse": Column("price RMSE (quote units)", price),
     "price_mase": Column("price MASE (ratio)", SCORE),
     "price_smape": Column("price sMAPE (%)", SCORE),
     "mcs_p": Column("MCS p-value", p_value),
@@ -175,17 +175,37 @@ COLUMNS: dict[str, Column] = {
     "nominal": Column("nominal coverage (%)", lambda value: percent(value, 0)),
     "empirical": Column("empirical coverage (%)", lambda value: percent(value, 1)),
     "refit": Column("refit (yes/no)", yes_no),
+    "seconds": Column("time (s)", decimals(1)),
 }
+
+_P_IN_TEXT = re.compile(r"p\s*=\s*(<\s*1e-\d+)|p\s*=\s*([0-9.]+(?:e-?\d+)?)")
 
 # (pattern, header template, formatter): numbered and prefixed columns
 PATTERNS: list[tuple[re.Pattern[str], str, Formatter]] = [
     (re.compile(r"^dm_p_(\w+)$"), "DM p-value, {0}", p_value),
     (re.compile(r"^cover_(\d+)$"), "{0}% interval coverage (%)", lambda value: percent(value, 1)),
-    (re.compile(r"^(?:mae|loss)_vs_(\w+)$"), "loss / {0}'s (ratio)", SCORE),
-    (re.compile(r"^price_q([\d.]+)$"), "price quantile {0}", price),
-    (re.compile(r"^q([\d.]+)$"), "log-return quantile {0} (%)", lambda value: percent(value, 3)),
+    (re.compile(r"^mae_vs_(\w+)$"), "MAE / {0}'s MAE (ratio)", SCORE),
+    (re.compile(r"^loss_vs_(\w+)$"), "task loss / {0}'s (ratio)", SCORE),
+    (re.compile(r"^price_q([\d.]+)$"), "price q{0}, cumulative (quote units)", price),
+    (re.compile(r"^q([\d.]+)$"), "day's log-return q{0} (%)", lambda value: percent(value, 3)),
     (re.compile(r"^loss_(\w+)$"), "mean loss, {0}", SCORE),
 ]
+
+
+def p_values_in_text(text: str) -> str:
+    """``text`` with every ``p=<number>`` (or ``p<number``) written by :func:`p_value`.
+
+    >>> p_values_in_text("worse than naive (p=0.000363), better (p=<1e-10)")
+    'worse than naive (p=3.6e-04), better (p < 1e-10)'
+    """
+
+    def rewrite(matched: re.Match[str]) -> str:
+        if matched.group(1):  # a bound stays the bound it was written with
+            return "p < " + matched.group(1).lstrip("<").strip()
+        written = p_value(matched.group(2))
+        return f"p {written}" if written.startswith("<") else f"p={written}"
+
+    return _P_IN_TEXT.sub(rewrite, text)
 
 
 def column_format(name: object) -> Column | None:

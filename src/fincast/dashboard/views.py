@@ -39,7 +39,45 @@ from fincast.dashboard.content import (
     outer_band,
     value_table,
 )
+from fincast.dashboard.formatting import (
+    Column,
+    column_labels,
+    p_value,
+    percent,
+    price,
+    signed_percent,
+    significant,
+    styled,
+)
 from fincast.evaluation.tasks import task_named
+
+ROW_HEIGHT = 35  # Streamlit's data grid: pixels per row (header included), plus a border
+
+
+def show_table(
+    table: pd.DataFrame,
+    overrides: dict[str, Column] | None = None,
+    *,
+    default: Any = None,
+    all_rows: bool = False,
+    **options: Any,
+) -> None:
+    """``st.dataframe`` with fincast's number formats and headers with units.
+
+    Args:
+        table: the table; its numbers stay numbers (a browser sorts them as numbers).
+        overrides: headers and formats for columns of this table only.
+        default: the format of numeric columns that no rule names.
+        all_rows: tall enough to show every row without scrolling.
+        **options: passed to ``st.dataframe`` (``hide_index``, ``key``...).
+    """
+    if all_rows:
+        options["height"] = (len(table) + 1) * ROW_HEIGHT + 3
+    st.dataframe(
+        styled(table, overrides, default),
+        column_config=column_labels(table, overrides),
+        **options,
+    )
 
 
 def show_forecast(forecast: Any, card: dict[str, Any], bars: pd.DataFrame, days: int) -> None:
@@ -58,31 +96,40 @@ def show_forecast(forecast: Any, card: dict[str, Any], bars: pd.DataFrame, days:
     band = outer_band(bands) if bands is not None else None
     change = prices[-1] / forecast.last_price - 1.0
     last, as_of, ahead = st.columns(3)
-    last.metric("Last price", f"{forecast.last_price:,.2f}")
+    last.metric("Last price", price(forecast.last_price))
     as_of.metric("As of", forecast.as_of)
-    ahead.metric(f"Forecast for {forecast.dates[-1]}", f"{prices[-1]:,.2f}", delta=f"{change:+.2%}")
+    ahead.metric(
+        f"Forecast for {forecast.dates[-1]}", price(prices[-1]), delta=signed_percent(change)
+    )
     st.plotly_chart(forecast_figure(history, forecast, bands, band), key="forecast_chart")
     if band is None:
         st.caption("Point forecast: this model has no quantile output, so no interval is drawn.")
+    else:
+        st.caption(band_caption(band[2]))
     table = forecast_table(forecast, bands)
     st.subheader("Forecast table")
-    st.dataframe(
-        table,
-        column_config={
-            "log_return": st.column_config.NumberColumn("log return", format="%.6f"),
-            "price": st.column_config.NumberColumn("price", format="%.2f"),
-        },
+    show_table(table, all_rows=True)
+    download(table, forecast, card)
+
+
+def band_caption(coverage: float) -> str:
+    """How the price band was made, under the chart."""
+    return (
+        f"{coverage:.0%} band: at step k, the quantiles of the cumulative k-day log return, "
+        "from the model's per-step quantiles by a normal approximation of independent daily "
+        "steps (centre: the sum of the daily medians; spread: the root of the summed squared "
+        "daily spreads). The price q columns of the table are these quantiles as prices; "
+        "the day's log-return q columns are the model's own per-step quantiles."
     )
-    download(table, forecast)
 
 
-def download(table: pd.DataFrame, forecast: Any) -> None:
-    """The forecast table as a CSV download."""
+def download(table: pd.DataFrame, forecast: Any, card: dict[str, Any] | None = None) -> None:
+    """The forecast table as a CSV download (full precision), named after what it holds."""
     st.download_button(
         "Download CSV",
         data=forecast_csv(table),
         mime="text/csv",
-        file_name=csv_filename(forecast),
+        file_name=csv_filename(forecast, card),
         key="download_forecast",
     )
 
@@ -92,20 +139,27 @@ def show_values(forecast: Any, card: dict[str, Any], bars: pd.DataFrame, days: i
     target = str(card.get("target", "value"))
     as_of, ahead = st.columns(2)
     as_of.metric("As of", forecast.as_of)
-    ahead.metric(f"{target} forecast for {forecast.dates[-1]}", f"{forecast.values[-1]:.4g}")
+    ahead.metric(f"{target} forecast for {forecast.dates[-1]}", percent(forecast.values[-1], 1))
     task = task_named(str(card.get("task", "returns")))
     history = task.history(bars, days) if task.history else pd.Series(dtype=float)
     st.plotly_chart(value_figure(history, forecast, target), key="forecast_chart")
     table = value_table(forecast, card)
     st.subheader("Forecast table")
-    st.dataframe(table)
-    download(table, forecast)
+    as_percent = Column(f"{target} (%)", lambda value: percent(value, 2))
+    overrides = {
+        str(name): Column(f"{name} (%)", as_percent.formatter)
+        for name in table.columns
+        if str(name).startswith(f"{target}_q")
+    }
+    show_table(table, {target: as_percent, **overrides}, all_rows=True)
+    download(table, forecast, card)
 
 
 def show_model_card(card: dict[str, Any], model_uri: str, serving_backend: str) -> None:
     """Backend, data range and the held-out scores next to the baselines'."""
     with st.expander("Model card", expanded=True):
-        st.dataframe(card_facts(card, model_uri, serving_backend))
+        facts = card_facts(card, model_uri, serving_backend)
+        show_table(facts, all_rows=True)
         sentence = headline(card)
         if sentence:
             st.write(escape_markdown(sentence))
@@ -113,11 +167,12 @@ def show_model_card(card: dict[str, Any], model_uri: str, serving_backend: str) 
         if scores.empty:
             st.caption("This model card holds no held-out scores.")
             return
-        st.dataframe(scores)
+        show_table(scores)
         st.caption(
-            "Held-out scores of forecast log returns, model and baselines on the same "
-            "windows; mae_vs_naive below 1 beats the random walk. No significance test "
-            "here: the Backtest page shows walk-forward results with Diebold-Mariano verdicts."
+            "Held-out scores of the model and baselines on the same windows; errors in "
+            "percent (of log return or of annualised volatility), four significant digits. "
+            "MAE / naive's below 1 beats the random walk. No significance test here: the "
+            "Backtest page shows walk-forward results with Diebold-Mariano verdicts."
         )
 
 
@@ -145,7 +200,7 @@ def show_verdicts(result: BacktestResult) -> None:
         members = ", ".join(str(name) for name in mcs.get("included", []))
         st.markdown(escape_markdown(f"Model confidence set (Hansen, {confidence}): {members}"))
     if result.meta.get("spa_p") is not None:
-        spa = f"{float(result.meta['spa_p']):.2g}"
+        spa = p_value(result.meta["spa_p"])
         st.markdown(escape_markdown(f"SPA test (H0: no baseline beats the model): p={spa}"))
 
 
@@ -156,26 +211,27 @@ def show_backtest(result: BacktestResult) -> None:
     if result.scores is not None:
         metrics, tests = split_scores(result.scores)
         st.subheader("Overall scores")
-        st.dataframe(metrics)
+        show_table(metrics, default=significant)
         if not tests.empty:
             st.caption("Diebold-Mariano p-values of the model against each baseline, per step.")
-            st.dataframe(tests)
+            labels = {str(name): Column(f"DM p-value, {name}", p_value) for name in tests.columns}
+            show_table(tests, labels)
     if result.folds is not None:
         st.subheader("Per fold")
         st.plotly_chart(fold_losses_figure(result.folds), key="fold_chart")
-        st.dataframe(result.folds)
+        show_table(result.folds, default=significant)
     st.subheader("Interval calibration")
     calibration = calibration_table(result.scores) if result.scores is not None else None
     if calibration is None or calibration.empty:
         st.caption("No quantile forecasts in this backtest, so no intervals to calibrate.")
     else:
         st.plotly_chart(calibration_figure(calibration), key="calibration_chart")
-        st.dataframe(calibration, hide_index=True)
+        show_table(calibration, hide_index=True)
     if result.equity is not None:
         st.subheader("Trading the forecast")
         st.plotly_chart(equity_figure(result.equity), key="equity_chart")
     if result.trading is not None:
-        st.dataframe(result.trading)
+        show_table(result.trading, default=significant)
 
 
 def show_holdout(card: dict[str, Any] | None) -> None:
@@ -188,7 +244,7 @@ def show_holdout(card: dict[str, Any] | None) -> None:
     sentence = headline(card or {})
     if sentence:
         st.write(escape_markdown(sentence))
-    st.dataframe(scores)
+    show_table(scores)
 
 
 def show_timing(ticker: str, seconds: float, backend: str) -> None:
