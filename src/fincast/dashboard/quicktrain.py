@@ -215,12 +215,12 @@ def train(settings: QuickSettings, progress: TrainingProgress) -> None:
 
     The MLflow store is opened in a second thread while the model trains.
     """
-    from fincast.training.pipeline import run_training
-
     with ThreadPoolExecutor(1, thread_name_prefix="fincast-quick-store") as pool:
         opening = pool.submit(open_tracker, settings) if settings.tracking_uri else None
-        progress.stage("loading the sample data", 0.05)
+        progress.stage("loading Keras and the sample data", 0.05)
         try:
+            from fincast.training.pipeline import run_training
+
             outcome = run_training(
                 quick_job(settings), callbacks=[progress_callback(progress, stage="training")]
             )

@@ -73,6 +73,8 @@ def remembered_select(
             st.session_state.pop(f"{key}.widget", None)
     stored = st.session_state.get(key)
     index = list(options).index(stored) if stored is not None and stored in options else 0
+    if pending is not None and pending in options:
+        index = 0  # the session state sets the value; a default as well makes Streamlit warn
     value = st.sidebar.selectbox(
         label, options, index=index, format_func=format_func, key=f"{key}.widget", help=help
     )
