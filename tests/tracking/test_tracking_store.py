@@ -164,3 +164,20 @@ def test_scores_as_metrics_names(tiny_outcome):
     assert {"test_mae", "test_mae_vs_naive", "test_naive_mae", "test_historical_mean_rmse"} <= set(
         metrics
     )
+
+
+def test_a_new_local_store_writes_ahead_with_few_disk_syncs(tmp_path):
+    """WAL mode: a new store's ~330 schema statements do not each sync the disk."""
+    import sqlite3
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = connect(uri)
+    client.create_experiment("x")
+    with sqlite3.connect(tmp_path / "mlflow.db") as database:
+        assert database.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    mlflow_connection = client._tracking_client.store.engine.raw_connection()
+    try:
+        synchronous = mlflow_connection.cursor().execute("PRAGMA synchronous").fetchone()
+    finally:
+        mlflow_connection.close()
+    assert synchronous == (1,)  # NORMAL (FULL is 2)

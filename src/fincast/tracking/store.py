@@ -91,6 +91,37 @@ def store_lock(uri: str, timeout: float = LOCK_TIMEOUT_SECONDS) -> Iterator[None
             lock.release()
 
 
+def write_ahead_log_for_sqlite() -> None:
+    """Open every SQLite connection of this process in WAL mode with ``synchronous=NORMAL``.
+
+    SQLite's default (a rollback journal, ``synchronous=FULL``) syncs the disk several
+    times per transaction: creating a new MLflow store (about 330 schema statements)
+    took 1,184 ``fdatasync`` calls and a training run's records 88 more, which a busy
+    disk turns into minutes. In WAL mode a commit appends to the log and syncs only at
+    checkpoints; the database cannot be corrupted by a crash, and at worst the last
+    commits before a power cut are lost. Readers (the MLflow UI, the dashboard) no
+    longer block the writer. WAL needs a local disk, like the store itself.
+    """
+    import sqlite3
+
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    def tune(connection: Any, _record: Any) -> None:
+        if isinstance(connection, sqlite3.Connection):
+            cursor = connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+    if not event.contains(Engine, "connect", _TUNERS.get("sqlite", tune)):
+        _TUNERS["sqlite"] = tune
+        event.listen(Engine, "connect", tune)
+
+
+_TUNERS: dict[str, Any] = {}
+
+
 def connect(uri: str) -> Any:
     """Point MLflow at ``uri`` and check that it answers; return an ``MlflowClient``.
 
@@ -107,6 +138,8 @@ def connect(uri: str) -> Any:
 
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
+    if sqlite_path(uri) is not None:
+        write_ahead_log_for_sqlite()
     try:
         with store_lock(uri):
             client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)  # builds the store
