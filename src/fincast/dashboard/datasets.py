@@ -95,9 +95,7 @@ def sample_inventory(tickers: Sequence[str], today: date | None = None) -> pd.Da
 
 
 def parse_tickers(text: str) -> list[str]:
-    """Tickers from free text: split on commas, semicolons and white space, no repeats.
-
-    Each one is checked (length, characters) before anything is fetched or cached.
+    """The Data page's tickers: :func:`fincast.data.tickers.parse_tickers`, none for no text.
 
     >>> parse_tickers("AAPL, msft;^GSPC  AAPL")
     ['AAPL', 'msft', '^GSPC']
@@ -105,14 +103,9 @@ def parse_tickers(text: str) -> list[str]:
     Raises:
         MarketDataError: more than :data:`MAX_TICKERS` tickers, or a malformed one (quoted).
     """
-    count = len(set(text.replace(",", " ").replace(";", " ").split()))
-    if count > MAX_TICKERS:
-        raise MarketDataError(
-            f"Refresh at most {MAX_TICKERS} tickers at once. Received: {count} tickers"
-        )
     if not text.strip():
         return []
-    return symbols.parse_tickers(text)
+    return symbols.parse_tickers(text, max_tickers=MAX_TICKERS)
 
 
 @dataclass(frozen=True)
