@@ -181,3 +181,17 @@ def test_a_new_local_store_writes_ahead_with_few_disk_syncs(tmp_path):
     finally:
         mlflow_connection.close()
     assert synchronous == (1,)  # NORMAL (FULL is 2)
+
+
+def test_a_finished_run_is_in_the_database_file_itself(tmp_path):
+    """After finish(), a plain copy of mlflow.db holds the run, though MLflow keeps it open."""
+    import shutil
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    tracker = RunTracker(uri, "fincast", run_name="copied")
+    tracker.log_metrics({"test_mae": 0.5})
+    tracker.finish()
+    shutil.copy(tmp_path / "mlflow.db", tmp_path / "copy.db")  # no -wal file beside it
+    copy = f"sqlite:///{tmp_path / 'copy.db'}"
+    (run,) = mlflow.MlflowClient(copy).search_runs([tracker.experiment_id])
+    assert run.info.status == "FINISHED" and run.data.metrics == {"test_mae": 0.5}

@@ -24,8 +24,9 @@ from typing import Any
 import pandas as pd
 from pandas.io.formats.style import Styler
 
+from fincast.evaluation.stats import format_p
+
 MISSING = "n/a"
-TINY_P = 1e-16
 Formatter = Callable[[Any], str]
 
 
@@ -65,13 +66,7 @@ def p_value(value: Any) -> str:
     ('0.42', '0.042', '3.6e-04', '< 1e-16', '1.0')
     """
     number = _number(value)
-    if number is None:
-        return MISSING
-    if number < TINY_P:
-        return "< 1e-16"
-    if number < 1e-3:
-        return f"{number:.1e}"
-    return f"{number:#.2g}".rstrip(".")
+    return MISSING if number is None else format_p(number)
 
 
 def price(value: Any) -> str:

@@ -24,7 +24,7 @@ from fincast.evaluation.stats import (
     DMResult,
     DMTest,
     diebold_mariano,
-    format_p,
+    p_text,
     verdict,
 )
 from fincast.evaluation.tasks import task_named
@@ -100,7 +100,7 @@ def strongest_baseline(backtest: Backtest) -> str | None:
 def verdict_line(tests: dict[str, DMResult], baseline: str) -> str:
     """``model vs X: <verdict on the mean loss>; per step: <the significant steps>``."""
     significant = [
-        f"{key} {verdict(test, baseline).split(' (')[0]} (p={format_p(test.p_value)})"
+        f"{key} {verdict(test, baseline).split(' (')[0]} ({p_text(test.p_value)})"
         for key, test in tests.items()
         if key != "all" and test.p_value < SIGNIFICANCE
     ]

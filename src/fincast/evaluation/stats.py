@@ -199,29 +199,46 @@ def verdict(result: DMResult, baseline: str, alpha: float = SIGNIFICANCE) -> str
     Skill is claimed only when ``p < alpha`` AND the model's mean loss is lower.
 
     >>> verdict(DMResult(-3.1, 0.004, -0.2, 100, 1, test="hac"), "naive")
-    'better than naive (HAC DM p=0.004)'
+    'better than naive (HAC DM p=0.0040)'
     >>> verdict(DMResult(-1.0, 0.32, -0.1, 100, 1), "naive")
     'no significant difference from naive (HLN DM p=0.32)'
     >>> verdict(DMResult(2.5, 0.01, 0.3, 100, 1, test="bootstrap"), "naive")
-    'worse than naive (bootstrap DM p=0.01)'
+    'worse than naive (bootstrap DM p=0.010)'
     """
-    p_text = f"{TEST_LABELS.get(result.test, result.test)} p={format_p(result.p_value)}"
+    label = f"{TEST_LABELS.get(result.test, result.test)} {p_text(result.p_value)}"
     if not result.p_value < alpha:
-        return f"no significant difference from {baseline} ({p_text})"
+        return f"no significant difference from {baseline} ({label})"
     if result.mean_difference < 0:
-        return f"better than {baseline} ({p_text})"
-    return f"worse than {baseline} ({p_text})"
+        return f"better than {baseline} ({label})"
+    return f"worse than {baseline} ({label})"
+
+
+TINY_P = 1e-16  # below this, a p-value is shown as a bound
 
 
 def format_p(p_value: float) -> str:
-    """A p-value for people: two significant digits, and ``<1e-10`` below that.
+    """A p-value for people: 2 significant digits, scientific below 0.001, ``< 1e-16`` below that.
 
-    >>> format_p(0.0423), format_p(3e-54), format_p(1.0)
-    ('0.042', '<1e-10', '1')
+    The one rule for p-values everywhere: reports, verdicts and the dashboard.
+
+    >>> format_p(0.42), format_p(0.0423), format_p(0.00036), format_p(3e-54), format_p(1.0)
+    ('0.42', '0.042', '3.6e-04', '< 1e-16', '1.0')
     """
-    if p_value < 1e-10:
-        return "<1e-10"
-    return f"{p_value:.2g}"
+    if p_value < TINY_P:
+        return "< 1e-16"
+    if p_value < 1e-3:
+        return f"{p_value:.1e}"
+    return f"{p_value:#.2g}".rstrip(".")
+
+
+def p_text(p_value: float) -> str:
+    """``p=0.042``, or ``p < 1e-16`` for a bound.
+
+    >>> p_text(0.0423), p_text(1e-20)
+    ('p=0.042', 'p < 1e-16')
+    """
+    text = format_p(p_value)
+    return f"p {text}" if text.startswith("<") else f"p={text}"
 
 
 def binomial_test(successes: int, trials: int, probability: float = 0.5) -> float:

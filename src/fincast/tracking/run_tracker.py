@@ -21,7 +21,13 @@ import pandas as pd
 from fincast.backend import tensorflow_left_alone
 from fincast.tracking.liveness import close_dead_runs, process_tags
 from fincast.tracking.provenance import source_tags
-from fincast.tracking.store import connect, ensure_experiment, quiet_mlflow, store_answers
+from fincast.tracking.store import (
+    checkpoint,
+    connect,
+    ensure_experiment,
+    quiet_mlflow,
+    store_answers,
+)
 
 logger = logging.getLogger(__name__)
 Result = TypeVar("Result")
@@ -274,3 +280,4 @@ class RunTracker:
     def finish(self, status: str = "FINISHED") -> None:
         """End the run with ``status`` (``FINISHED`` or ``FAILED``)."""
         self._guard("run end", lambda: self.client.set_terminated(self.run_id, status=status))
+        checkpoint(self.uri)

@@ -8,6 +8,7 @@ beside the database, so many fincast processes may start at once on a new store.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from collections.abc import Iterator
@@ -120,6 +121,25 @@ def write_ahead_log_for_sqlite() -> None:
 
 
 _TUNERS: dict[str, Any] = {}
+
+
+def checkpoint(uri: str) -> None:
+    """Fold a local store's write-ahead log into ``mlflow.db`` (no-op for other stores).
+
+    Called when a run ends, so the database file alone holds every finished run even
+    while a reader (the MLflow UI, the dashboard) keeps the log open: a plain copy of
+    ``mlflow.db`` is then complete. Never raises: a busy store folds it in later.
+    """
+    import sqlite3
+
+    database = sqlite_path(uri)
+    if database is None or not database.is_file():
+        return
+    try:
+        with contextlib.closing(sqlite3.connect(database, timeout=5)) as connection:
+            connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    except sqlite3.Error as error:
+        logger.debug("Could not checkpoint %s: %s", database, error)
 
 
 def connect(uri: str) -> Any:
