@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from dashboard_helpers import Store, markdown_is_safe, run_page, shown
+from more_runs import MoreRuns, add_runs
 
 from fincast.dashboard.backtests import read_result, verdict_parts
 
@@ -58,12 +60,29 @@ def test_no_store_says_how_to_make_a_backtest(env: Path) -> None:
     assert any("Hold-out scores" in header.value for header in app.subheader)
 
 
+def backtest_box(app):
+    return next(box for box in app.selectbox if box.label == "Backtest")
+
+
+def labels(app) -> list[str]:
+    """The listed backtests' labels (AppTest gives a selectbox's options as shown)."""
+    return list(backtest_box(app).options)
+
+
+@pytest.fixture
+def more(served: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> MoreRuns:
+    """The served store with backtests of another task and model added, and saved folders."""
+    runs = add_runs(served, tmp_path / "more")
+    monkeypatch.setenv("FINCAST_TRACKING_URI", runs.uri)
+    monkeypatch.setenv("FINCAST_BACKTEST_DIR", str(runs.backtest_dir))
+    return runs
+
+
 def test_results_from_the_backtest_run_match_the_saved_files(served: Store) -> None:
     app = run_page(PAGE)
 
-    run = next(s for s in app.selectbox if s.label == "Run")
-    assert run.value == served.backtest_run  # backtest runs come first
-    assert next(s for s in app.selectbox if s.label == "Result").value == "backtest/GSPC"
+    assert backtest_box(app).value == served.backtest_run  # the only returns backtest
+    assert not app.get("selectbox") or all(s.label != "Result" for s in app.selectbox)
     assert not app.error
     check_tables_match(app, served.backtest_folder)
     markdown_is_safe(app)
@@ -73,15 +92,59 @@ def test_results_from_the_backtest_run_match_the_saved_files(served: Store) -> N
     assert holdout.index[0] == "model"
 
 
-def test_a_run_without_results_says_so(served: Store) -> None:
+def test_only_backtests_of_the_sidebar_task_and_model_are_listed(
+    served: Store, more: MoreRuns
+) -> None:
     app = run_page(PAGE)
-    run = next(s for s in app.selectbox if s.label == "Run")
 
-    run.set_value(served.model_run).run()
+    assert len(labels(app)) == 1  # not the newer volatility one, nor a training run
+    assert backtest_box(app).value == more.returns_backtest
+    assert re.fullmatch(
+        r"mlp · returns · \d{4}-\d\d-\d\d \d\d:\d\d UTC · 2 folds · \^GSPC", labels(app)[0]
+    )
+    assert "returns task" in shown(app.markdown[0].value)
+
+    next(t for t in app.toggle if t.label.startswith("Backtests of every")).set_value(True).run()
+
+    models = [label.split(" · ")[0] for label in labels(app)]
+    assert models == ["cnn", "mlp", "mlp-backtest"]  # newest first
+    backtest_box(app).set_value(more.cnn_backtest).run()
+    assert any("no saved walk-forward backtest files" in shown(i.value) for i in app.info)
+    assert not app.get("plotly_chart") and not app.exception
+
+
+def test_the_page_follows_the_sidebar_to_volatility(more: MoreRuns) -> None:
+    app = run_page(PAGE)
+
+    next(s for s in app.sidebar.selectbox if s.label == "Task").set_value("volatility").run()
 
     assert not app.exception
-    assert any("no saved walk-forward backtest" in shown(info.value) for info in app.info)
-    assert not app.get("plotly_chart")
+    assert len(labels(app)) == 1
+    assert backtest_box(app).value == more.volatility_backtest
+    assert labels(app)[0].startswith("mlp · volatility · ")
+    assert labels(app)[0].endswith(" · 3 folds · ^GSPC")
+    assert "volatility task" in shown(app.markdown[0].value)
+
+    app.radio[0].set_value("a saved folder").run()
+
+    folder = backtest_box(app)
+    assert len(labels(app)) == 1 and "2026-02-01" in folder.value
+    assert labels(app)[0].startswith("mlp · volatility · ")
+
+
+def test_the_per_fold_chart_has_integer_folds_and_distinct_series(served: Store) -> None:
+    app = run_page(PAGE)
+
+    chart = next(
+        json.loads(c.proto.spec)
+        for c in app.get("plotly_chart")
+        if "Loss per fold" in json.loads(c.proto.spec)["layout"]["title"]["text"]
+    )
+    assert chart["layout"]["xaxis"]["tickvals"] == [0, 1]
+    assert all(isinstance(tick, int) for tick in chart["layout"]["xaxis"]["tickvals"])
+    styles = [(t["line"].get("dash"), t["marker"]["symbol"]) for t in chart["data"]]
+    assert len(set(styles)) == len(styles) == 2
+    assert chart["data"][-1]["name"] == "model"  # drawn last, on top
 
 
 def test_results_from_a_saved_folder(served: Store) -> None:
@@ -90,9 +153,8 @@ def test_results_from_a_saved_folder(served: Store) -> None:
     app.radio[0].set_value("a saved folder").run()
 
     assert not app.exception and not app.error
-    assert next(s for s in app.selectbox if s.label == "Result folder").value == str(
-        served.backtest_folder
-    )
+    assert backtest_box(app).value == str(served.backtest_folder)
+    assert labels(app)[0].startswith("model unknown · returns · ")
     check_tables_match(app, served.backtest_folder)
     text = " ".join(shown(item.value) for item in [*app.caption, *app.markdown])
     assert "Diebold-Mariano with a Newey-West HAC variance" in text  # which test ran

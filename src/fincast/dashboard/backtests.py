@@ -10,7 +10,9 @@ or among an MLflow run's artifacts::
     trading.csv          one row per strategy (buy_and_hold included)
     equity.csv           growth of 1 per strategy, indexed by date
 
-Any file may be missing; the page shows what there is.
+Any file may be missing; the page shows what there is. :class:`SavedBacktest` describes
+one result before it is read (model, task, date, folds), so the page can list only the
+backtests of the task and model chosen in the sidebar.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -159,3 +162,110 @@ def verdict_parts(line: str) -> tuple[str, str]:
             head, _, rest = line.partition(marker)
             return head.strip(), rest.removesuffix(end).strip() if end else rest.strip()
     return line.strip(), ""
+
+
+@dataclass(frozen=True)
+class SavedBacktest:
+    """One saved backtest the page can open, described before it is read.
+
+    Attributes:
+        where: the MLflow run id, or the folder on disk.
+        task: the task it forecast (``None``: unknown).
+        model: the model family it backtested (``None``: unknown).
+        started: when it ran (UTC), if known.
+        folds: its number of walk-forward folds, if known.
+        tickers: the tickers it covered, as text.
+    """
+
+    where: str
+    task: str | None
+    model: str | None
+    started: datetime | None = None
+    folds: int | None = None
+    tickers: str = ""
+
+    @property
+    def label(self) -> str:
+        """Model, task, date, folds and tickers, joined by `` · ``.
+
+        >>> SavedBacktest("x", "returns", "lstm", datetime(2026, 1, 2, 9, 30, tzinfo=UTC), 2).label
+        'lstm · returns · 2026-01-02 09:30 UTC · 2 folds'
+        """
+        parts = [
+            self.model or "model unknown",
+            self.task or "task unknown",
+            f"{self.started:%Y-%m-%d %H:%M} UTC" if self.started else "date unknown",
+            f"{self.folds} folds" if self.folds is not None else "folds unknown",
+        ]
+        return " · ".join([*parts, *([self.tickers] if self.tickers else [])])
+
+    def follows(self, task: str | None, model: str | None) -> bool:
+        """Whether this backtest is of ``task`` and of ``model`` (any model when ``None``).
+
+        An unknown model follows any model; an unknown task follows none.
+        """
+        return self.task == task and (model is None or self.model in (model, None))
+
+
+def _integer(value: Any) -> int | None:
+    try:
+        return int(str(value))
+    except (TypeError, ValueError):
+        return None
+
+
+def run_backtests(described: pd.DataFrame) -> list[SavedBacktest]:
+    """The backtest runs among described runs, in their order (newest first).
+
+    Args:
+        described: :func:`fincast.dashboard.runs.describe_runs`' frame.
+    """
+    from fincast.dashboard.runs import BACKTEST, join_tickers
+
+    found = []
+    for _, row in described[described["kind"] == BACKTEST].iterrows():
+        started = row.get("start_time")
+        found.append(
+            SavedBacktest(
+                where=str(row["run_id"]),
+                task=row["task"],
+                model=row["model"],
+                started=None if pd.isna(started) else pd.Timestamp(started).to_pydatetime(),
+                folds=_integer(row.get("params.evaluation.folds")),
+                tickers=join_tickers(row.get("params.data.tickers")),
+            )
+        )
+    return found
+
+
+def _hydra_model(folder: Path) -> str | None:
+    """The model family in the Hydra config saved beside ``<output>/backtest/<ticker>``."""
+    import yaml
+
+    config = folder.parent.parent / ".hydra" / "config.yaml"
+    if not config.is_file():
+        return None
+    try:
+        model = (yaml.safe_load(config.read_text()) or {}).get("model") or {}
+    except (yaml.YAMLError, AttributeError):
+        return None
+    return str(model["name"]) if isinstance(model, dict) and model.get("name") else None
+
+
+def folder_backtest(folder: str | Path) -> SavedBacktest:
+    """A saved folder described from its ``report.json`` and its run's Hydra config."""
+    folder = Path(folder)
+    report = folder / REPORT_FILE
+    try:
+        meta = dict(json.loads(report.read_text()))
+    except (OSError, json.JSONDecodeError, ValueError):
+        meta = {}
+    stamp = report.stat().st_mtime if report.is_file() else None
+    return SavedBacktest(
+        where=str(folder),
+        task=str(meta["task"]) if meta.get("task") else None,
+        model=_hydra_model(folder),
+        started=None if stamp is None else datetime.fromtimestamp(stamp, tz=UTC),
+        folds=_integer(meta.get("folds")),
+        tickers=str(meta.get("ticker") or ""),
+    )

@@ -21,6 +21,8 @@ from fincast.serving.forecast import Forecast
 HISTORY_COLOUR = "#1f77b4"
 FORECAST_COLOUR = "#ff7f0e"
 BAND_COLOUR = "rgba(255, 127, 14, 0.18)"
+FOLD_DASHES = ("dash", "dot", "dashdot", "longdash", "longdashdot", "solid")
+FOLD_SYMBOLS = ("square", "diamond", "triangle-up", "x", "cross", "star")
 SCORE_COLUMNS = ("mae", "rmse", "hit_rate", "mae_vs_naive")
 LAYOUT: dict[str, Any] = {
     "hovermode": "x unified",
@@ -188,18 +190,37 @@ def scores_frame(card: dict[str, Any]) -> pd.DataFrame:
 
 
 def fold_losses_figure(folds: pd.DataFrame) -> go.Figure:
-    """Mean loss per walk-forward fold, one line per forecaster (columns ``loss_<name>``)."""
+    """Mean loss per walk-forward fold, one line per forecaster (columns ``loss_<name>``).
+
+    The fold axis has one integer tick per fold. The model is a thick solid line drawn
+    last (on top); each baseline has its own dash pattern and marker symbol, so lines that
+    lie on one another stay apart in the legend and on hover.
+    """
     figure = go.Figure()
-    for column in [name for name in folds.columns if str(name).startswith("loss_")]:
+    columns = [name for name in folds.columns if str(name).startswith("loss_")]
+    baselines = [name for name in columns if name != "loss_model"]
+    ticks = [int(fold) for fold in folds.index]
+    for number, column in enumerate([*baselines, *[c for c in columns if c == "loss_model"]]):
+        model = column == "loss_model"
+        style = number % len(FOLD_DASHES)
         figure.add_trace(
             go.Scatter(
-                x=folds.index,
+                x=ticks,
                 y=folds[column].to_numpy(),
                 mode="lines+markers",
                 name=plain(str(column).removeprefix("loss_")),
+                line={"width": 4, "color": "black"}
+                if model
+                else {"width": 1.5, "dash": FOLD_DASHES[style]},
+                marker={"symbol": "circle" if model else FOLD_SYMBOLS[style], "size": 9},
             )
         )
-    figure.update_layout(title="Loss per fold", xaxis_title="fold", yaxis_title="loss", **LAYOUT)
+    figure.update_layout(
+        title="Loss per fold",
+        xaxis={"title": "fold", "tickmode": "array", "tickvals": ticks, "ticktext": ticks},
+        yaxis={"title": "mean loss", "exponentformat": "e"},
+        **LAYOUT,
+    )
     return figure
 
 
