@@ -131,8 +131,11 @@ def select_backend(requested: str = "auto") -> str:
             imported with a different backend.
     """
     name = resolve_backend(requested)
-    keras_module = sys.modules.get("keras")
-    if keras_module is not None:
+    if "keras" in sys.modules:
+        # an import statement, not sys.modules: it waits while another thread (a
+        # Streamlit rerun) is still importing Keras, where sys.modules holds it half-made
+        import keras as keras_module
+
         active = keras_module.backend.backend()
         if active != name:
             raise BackendError(

@@ -8,8 +8,9 @@ with MLflow's client, each the way ``fincast-train`` or ``fincast-backtest`` rec
 
 from __future__ import annotations
 
+import contextlib
 import json
-import shutil
+import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,7 +64,12 @@ def volatility_backtest(folder: Path, model: str = "mlp") -> Path:
 def add_runs(store: Store, root: Path) -> MoreRuns:
     """``store``'s database copied under ``root``, with five more runs (the newest last)."""
     root.mkdir(parents=True, exist_ok=True)
-    shutil.copy(store.uri.removeprefix("sqlite:///"), root / "mlflow.db")
+    # SQLite's backup API: a file copy would miss what is still in the write-ahead log
+    with (
+        contextlib.closing(sqlite3.connect(store.uri.removeprefix("sqlite:///"))) as source,
+        contextlib.closing(sqlite3.connect(root / "mlflow.db")) as copy,
+    ):
+        source.backup(copy)
     uri = f"sqlite:///{root}/mlflow.db"
     client = mlflow.MlflowClient(uri, registry_uri=uri)
     experiment = client.get_experiment_by_name("fincast").experiment_id

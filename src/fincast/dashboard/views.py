@@ -49,6 +49,7 @@ from fincast.dashboard.formatting import (
     significant,
     styled,
 )
+from fincast.evaluation.stats import p_text
 from fincast.evaluation.tasks import task_named
 
 ROW_HEIGHT = 35  # Streamlit's data grid: pixels per row (header included), plus a border
@@ -200,8 +201,8 @@ def show_verdicts(result: BacktestResult) -> None:
         members = ", ".join(str(name) for name in mcs.get("included", []))
         st.markdown(escape_markdown(f"Model confidence set (Hansen, {confidence}): {members}"))
     if result.meta.get("spa_p") is not None:
-        spa = p_value(result.meta["spa_p"])
-        st.markdown(escape_markdown(f"SPA test (H0: no baseline beats the model): p={spa}"))
+        spa = p_text(float(result.meta["spa_p"]))
+        st.markdown(escape_markdown(f"SPA test (H0: no baseline beats the model): {spa}"))
 
 
 def show_backtest(result: BacktestResult) -> None:

@@ -17,6 +17,7 @@ import pandas as pd
 
 from fincast.evaluation.backtest_record import Backtest
 from fincast.evaluation.forecasters import MODEL
+from fincast.evaluation.stats import p_text
 from fincast.evaluation.tasks import task_named
 
 MCS_SIZE = 0.10
@@ -42,7 +43,9 @@ class Confidence:
             f"{self.block}, {self.reps} reps): {', '.join(self.included)}"
         ]
         if self.spa_p is not None:
-            lines.append(f"SPA test (Hansen; H0: no baseline beats the model): p={self.spa_p:.2g}")
+            lines.append(
+                f"SPA test (Hansen; H0: no baseline beats the model): {p_text(self.spa_p)}"
+            )
         return lines
 
 
