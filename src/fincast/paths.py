@@ -24,3 +24,8 @@ def config_dir() -> Path:
 def sample_data_dir() -> Path:
     """The bundled sample data: ``data/sample`` of a checkout, else the packaged copy."""
     return _first_existing(_CHECKOUT_ROOT / "data" / "sample", _PACKAGE_DIR / "sample_data")
+
+
+def stocknet_data_dir() -> Path:
+    """The bundled 88-stock panel: ``data/stocknet`` of a checkout, else the packaged copy."""
+    return _first_existing(_CHECKOUT_ROOT / "data" / "stocknet", _PACKAGE_DIR / "stocknet_data")

@@ -28,7 +28,7 @@ from fincast.backend import CHOICES as BACKENDS
 # flag one-day moves with |log return| > log(1 + 0.4): +40 % or -28.6 % (an unadjusted split)
 DEFAULT_MAX_DAILY_MOVE = 0.4
 # the allowed values of each choice, in one place (the modules that act on them import these)
-SOURCES = ("sample", "yfinance", "csv", "parquet")
+SOURCES = ("sample", "yfinance", "csv", "parquet", "stocknet")
 REFRESH_POLICIES = ("never", "missing", "always")
 ON_INVALID = ("raise", "warn", "repair")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
@@ -56,10 +56,17 @@ def _check_at_least(key: str, value: float, low: float) -> None:
 
 @dataclass(frozen=True)
 class DataSpec:
-    """Where the bars come from, and the data checks they must pass (``data`` group)."""
+    """Where the bars come from, and the data checks they must pass (``data`` group).
+
+    ``tickers`` takes symbols, ``all`` (every ticker the source holds) or
+    ``sector:<name>`` (a sector of ``data=stocknet``), as a list or one string; they are
+    expanded on construction (:mod:`fincast.data.universe`), so ``tickers`` is then a
+    list of symbols.
+    """
 
     source: str = "sample"
-    tickers: list[str] = field(default_factory=lambda: ["^GSPC"])
+    # a list or one string (typed Any so that `data.tickers=all` passes the schema)
+    tickers: Any = field(default_factory=lambda: ["^GSPC"])
     cache_dir: str = "data/cache"
     # yfinance cache policy: never | missing | always (fincast.data.refresh)
     refresh: str = "missing"
@@ -79,18 +86,27 @@ class DataSpec:
                 "data.max_daily_move must be > 0 or null. "
                 f"Received: data.max_daily_move={self.max_daily_move!r}"
             )
-        if not self.tickers and self.source in ("sample", "yfinance"):
+        named = self.source in ("sample", "stocknet", "yfinance")
+        if not self.tickers and named:
             raise ValueError(
                 f"data.tickers is empty; name the series to load, e.g. "
-                f"'data.tickers=[^GSPC]'. Received: data.tickers={list(self.tickers)!r}"
+                f"'data.tickers=[^GSPC]' or data.tickers=all. "
+                f"Received: data.tickers={self.tickers!r}"
             )
-        if self.source in ("sample", "yfinance"):
-            from fincast.data.tickers import check_tickers
+        from fincast.data.tickers import check_tickers
+        from fincast.data.universe import as_list, is_selector, select_tickers
 
-            try:
-                check_tickers(self.tickers)
-            except ValueError as error:
-                raise ValueError(f"data.tickers: {error}") from None
+        try:
+            if named:  # malformed symbols first: their one-line error quotes them, shortened
+                check_tickers(name for name in as_list(self.tickers) if not is_selector(name))
+            tickers = select_tickers(
+                self.source, self.tickers, cache_dir=self.cache_dir, options=self.options
+            )
+            if named:  # and the cache's own names
+                check_tickers(tickers)
+        except ValueError as error:
+            raise ValueError(f"data.tickers: {error}") from None
+        object.__setattr__(self, "tickers", tickers)  # frozen: set once, here
 
 
 @dataclass(frozen=True)

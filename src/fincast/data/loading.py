@@ -12,6 +12,7 @@ import pandas as pd
 from fincast.data import sources
 from fincast.data.report import ValidationReport
 from fincast.data.sync import sync_yfinance
+from fincast.data.universe import select_tickers
 from fincast.data.validate import ValidationPolicy, validate_bars
 from fincast.specs import SOURCES
 
@@ -33,8 +34,9 @@ def load_bars(
     """Validated daily bars per ticker from ``source``.
 
     Args:
-        source: ``sample``, ``yfinance``, ``csv`` or ``parquet``.
-        tickers: symbols to load (for a single-series file, the name to give it).
+        source: ``sample``, ``stocknet``, ``yfinance``, ``csv`` or ``parquet``.
+        tickers: symbols to load (for a single-series file, the name to give it), or
+            ``all`` and ``sector:<name>`` (:func:`fincast.data.universe.select_tickers`).
         cache_dir: where fetched yfinance data is cached.
         refresh: for yfinance, ``never`` (cache only), ``missing`` (download the bars
             the cache lacks) or ``always`` (download everything again); see
@@ -51,8 +53,11 @@ def load_bars(
             (raised after the tickers that worked were cached).
     """
     options = dict(options or {})
+    tickers = select_tickers(source, tickers, cache_dir=cache_dir, options=options)
     if source == "sample":
         bars = sources.load_sample(tickers)
+    elif source == "stocknet":
+        bars = sources.load_stocknet(tickers)
     elif source in ("csv", "parquet"):
         bars = sources.load_table(options.pop("path", ""), tickers=tickers, **options)
     elif source == "yfinance":
@@ -89,9 +94,35 @@ def load_checked_bars(
     )
     policy = ValidationPolicy.of(data, price)
     checked = {ticker: policy.validate(frame, ticker) for ticker, frame in bars.items()}
-    return {ticker: pair[0] for ticker, pair in checked.items()}, [
-        pair[1] for pair in checked.values()
-    ]
+    reports = [pair[1] for pair in checked.values()]
+    if len(reports) > 1:
+        logger.info("Market data checks: %s", checks_summary(reports))
+    return {ticker: pair[0] for ticker, pair in checked.items()}, reports
+
+
+def checks_summary(reports: Sequence[ValidationReport]) -> str:
+    """One line over many tickers: each failed check, its days and its tickers.
+
+    E.g. ``88 tickers (policy repair): missing_price 3 day(s) on 3 ticker(s) (PTR, REX,
+    SNP); suspicious_jump 1 day(s) on 1 ticker(s) (AGFS)``; notes (stale opens, zero
+    ranges) are counted in each report, not here.
+    """
+    days: dict[str, int] = {}
+    tickers: dict[str, list[str]] = {}
+    for report in reports:
+        for found in report.errors + report.warnings:
+            days[found.check] = days.get(found.check, 0) + found.count
+            tickers.setdefault(found.check, []).append(report.ticker)
+    policy = reports[0].policy if reports else None
+    head = f"{len(reports)} tickers" + (f" (policy {policy})" if policy else "")
+    if not days:
+        return f"{head}: all checks passed."
+    parts = []
+    for check, count in days.items():
+        names = tickers[check]
+        shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
+        parts.append(f"{check} {count} day(s) on {len(names)} ticker(s) ({shown})")
+    return f"{head}: {'; '.join(parts)}."
 
 
 def _load_yfinance(

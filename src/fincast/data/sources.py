@@ -1,4 +1,4 @@
-"""Market data sources: the bundled sample and user CSV/Parquet files (yfinance: ``yahoo``).
+"""Market data sources: the bundled sample and panel, user CSV/Parquet files (yfinance: ``yahoo``).
 
 Every source returns ``dict[ticker, DataFrame]``: one frame per ticker, indexed by
 a tz-naive ``DatetimeIndex`` named ``date`` (the session date in the exchange's local
@@ -9,15 +9,19 @@ of :data:`PRICE_COLUMNS` (``adj_close`` may be absent).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 from pathlib import Path
 
 import pandas as pd
 
-from fincast.paths import sample_data_dir
+from fincast.paths import sample_data_dir, stocknet_data_dir
 
 PRICE_COLUMNS = ("open", "high", "low", "close", "adj_close", "volume")
 REQUIRED_COLUMNS = ("open", "high", "low", "close", "volume")
 SAMPLE_FILE = "sp500_nasdaq_daily.csv"
+# the bundled stocknet panel (data/stocknet/README.md): bars, and ticker,sector,company
+STOCKNET_PRICES = "prices.csv.gz"
+STOCKNET_TICKERS = "tickers.csv"
 
 
 class MarketDataError(ValueError):
@@ -59,6 +63,77 @@ def load_sample(tickers: Sequence[str], data_dir: Path | None = None) -> dict[st
     return {
         ticker: _tidy(panel[panel["ticker"] == ticker].drop(columns="ticker")) for ticker in tickers
     }
+
+
+def stocknet_table(data_dir: Path | None = None) -> pd.DataFrame:
+    """The bundled panel's 88 stocks: ``sector`` and ``company``, indexed by ``ticker``."""
+    path = (data_dir or stocknet_data_dir()) / STOCKNET_TICKERS
+    return pd.read_csv(path, index_col="ticker", dtype=str)
+
+
+@lru_cache(maxsize=1)
+def _stocknet_panel(path: Path, modified_ns: int) -> dict[str, pd.DataFrame]:
+    # one read per process (fincast-fetch loads the panel one ticker at a time); callers
+    # get copies, so nobody changes the cached frames
+    panel = pd.read_csv(path, parse_dates=["date"], date_format="%Y-%m-%d")
+    return {
+        str(ticker): _tidy(rows.drop(columns="ticker")) for ticker, rows in panel.groupby("ticker")
+    }
+
+
+def load_stocknet(tickers: Sequence[str], data_dir: Path | None = None) -> dict[str, pd.DataFrame]:
+    """Daily bars of stocks of the bundled stocknet panel (2012-09-04 .. 2017-09-01), unchecked.
+
+    The bars are a raw Yahoo download, as published: run the data checks on them
+    (:func:`fincast.data.loading.load_checked_bars`). ``all`` and ``sector:<name>`` are
+    expanded before this call (:func:`fincast.data.universe.select_tickers`).
+
+    Raises:
+        MarketDataError: a requested ticker is not in the panel.
+    """
+    path = (data_dir or stocknet_data_dir()) / STOCKNET_PRICES
+    panel = _stocknet_panel(path, path.stat().st_mtime_ns)
+    missing = [ticker for ticker in tickers if ticker not in panel]
+    if missing:
+        raise MarketDataError(
+            f"Ticker(s) {', '.join(missing)} are not in the bundled stocknet panel; its "
+            f"tickers are listed in {path.parent / STOCKNET_TICKERS}."
+        )
+    return {ticker: panel[ticker].copy() for ticker in tickers}
+
+
+def table_tickers(path: str | Path, ticker_column: str | None) -> list[str]:
+    """The tickers a user CSV or Parquet file holds (its stem when it has no ticker column).
+
+    Raises:
+        MarketDataError: the file is missing or unreadable, or lacks ``ticker_column``.
+    """
+    file_path = Path(path)
+    if not ticker_column:
+        return [file_path.stem]
+    if not file_path.is_file():
+        raise MarketDataError(
+            f"Data file {str(file_path)!r} does not exist; set data.options.path."
+        )
+    wanted = _column_key(ticker_column)
+    try:
+        if file_path.suffix.lower() == ".parquet":
+            import pyarrow.parquet as pq
+
+            names = [
+                name for name in pq.read_schema(file_path).names if _column_key(name) == wanted
+            ]
+            column = pd.read_parquet(file_path, columns=names[:1])
+        else:
+            column = pd.read_csv(file_path, usecols=lambda name: _column_key(name) == wanted)
+    except Exception as error:  # pandas and pyarrow raise many types for unreadable files
+        raise MarketDataError(f"Cannot read {str(file_path)!r}: {error}") from error
+    if column.shape[1] != 1:
+        raise MarketDataError(
+            f"File {file_path.name!r} has no column {ticker_column!r}; "
+            "set data.options.ticker_column to the column holding the tickers."
+        )
+    return sorted(column.iloc[:, 0].dropna().astype(str).unique())
 
 
 def _tidy(frame: pd.DataFrame) -> pd.DataFrame:
