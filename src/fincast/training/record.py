@@ -111,11 +111,13 @@ def data_location(card: Mapping[str, Any]) -> str:
     """A local path naming where the training data came from (the dataset's source)."""
     from pathlib import Path
 
-    from fincast.paths import sample_data_dir
+    from fincast.paths import sample_data_dir, stocknet_data_dir
 
     source = card.get("data_source")
     if source == "sample":
         return str(sample_data_dir().resolve())
+    if source == "stocknet":
+        return str(stocknet_data_dir().resolve())
     path = card.get("data_options", {}).get("path")
     return str(Path(path or card.get("cache_dir", "data/cache")).resolve())
 
