@@ -125,7 +125,10 @@ def test_an_html_ticker_shows_as_text(page, app_url: str) -> None:
     chart_title(page)
     choose(page, "Ticker", f"{EVIL} (cached)")
     expect(page.get_by_role("combobox", name="Ticker")).to_have_value(f"{EVIL} (cached)")
-    expect(page.locator("[data-testid='stPlotlyChart'] .gtitle").first).to_contain_text(EVIL)
+    # the data layer refuses a malformed ticker before reading it: one error, as text
+    error = page.get_by_test_id("stAlertContentError")
+    expect(error).to_have_count(1)
+    expect(error).to_contain_text(f"Ticker '{EVIL}' is not a Yahoo Finance symbol")
     assert page.locator("img[src='x']").count() == 0
     page.screenshot(path=str(ARTIFACTS / "html-ticker-forecast.png"))
 
@@ -133,8 +136,8 @@ def test_an_html_ticker_shows_as_text(page, app_url: str) -> None:
     page.get_by_test_id("stTextInput").locator("input").fill(f"{SNIPPET} NO-SUCH-TICKER-1")
     page.get_by_role("button", name="Refresh from Yahoo Finance").click()
     alerts = page.get_by_test_id("stAlertContentError")
-    expect(alerts).to_have_count(2)
-    expect(alerts.first).to_contain_text(f"{SNIPPET}: No market data")
+    expect(alerts).to_have_count(1)  # refused before anything is fetched
+    expect(alerts.first).to_contain_text(f"Ticker '{SNIPPET}' is not a Yahoo Finance symbol")
     page.screenshot(path=str(ARTIFACTS / "html-ticker-refresh.png"))
 
     assert page.locator("img[src='x']").count() == 0
