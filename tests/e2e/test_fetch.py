@@ -95,3 +95,13 @@ def test_cached_ticker_is_served_and_the_bad_one_reported(tmp_path) -> None:
     rows = result.stdout.strip().splitlines()[1:]
     assert rows[0].split()[:5] == ["^GSPC", "cached", "4779", "2000-01-03", "2018-12-31"]
     assert rows[1].split()[:2] == [BAD, "failed"]
+
+
+def test_fetch_applies_the_jobs_data_policy_to_bundled_data(tmp_path):
+    """PTR's empty row of 2016-06-29: stocknet's repair policy drops it, 'raise' refuses it."""
+    repaired = fetch("data=stocknet", "data.tickers=[PTR]", cwd=tmp_path)
+    assert repaired.returncode == 0, repaired.stderr[-2000:]
+    assert "PTR" in repaired.stdout
+    refused = fetch("data=stocknet", "data.tickers=[PTR]", "data.on_invalid=raise", cwd=tmp_path)
+    assert refused.returncode == 2
+    assert "missing price" in refused.stderr + refused.stdout

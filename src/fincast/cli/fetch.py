@@ -97,12 +97,15 @@ def summary_row(outcome: TickerOutcome, data: DataSpec | None = None) -> dict[st
 
 
 def _load_other(data: DataSpec, ticker: str) -> TickerOutcome:
+    """Load one ticker of a file or the bundled data under the job's ``data.on_invalid``."""
     from fincast.data.loading import load_bars
     from fincast.data.sources import MarketDataError, MarketDataUnavailable
     from fincast.data.sync import TickerOutcome
+    from fincast.data.validate import ValidationPolicy
 
     try:
-        bars = load_bars(data.source, [ticker], options=dict(data.options))[ticker]
+        bars = load_bars(data.source, [ticker], options=dict(data.options), strict=False)[ticker]
+        bars, _ = ValidationPolicy.of(data, "adj_close").validate(bars, ticker)
     except (MarketDataError, MarketDataUnavailable) as error:
         return TickerOutcome(ticker, "failed", error=error)
     return TickerOutcome(ticker, "loaded", bars)
