@@ -9,21 +9,15 @@ under ``test-artifacts/browser/``.
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from browser_helpers import (
     ARTIFACTS,
-    BIN,
     CHROMIUM,
     CHROMIUM_ARGS,
     EVIL,
-    ROOT,
     Deployment,
     free_port,
 )
@@ -96,56 +90,13 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Deployment:
     return Deployment(root, uri, root / "cache", root / "outputs")
 
 
-def wait_healthy(url: str, server: subprocess.Popen, timeout: float = 120.0) -> None:
-    """Poll ``/_stcore/health`` until it answers ``ok`` (or the server dies)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"streamlit exited with {server.returncode}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as reply:
-                if reply.read().strip() == b"ok":
-                    return
-        except OSError:
-            time.sleep(0.5)
-    raise TimeoutError(f"streamlit did not answer at {url} within {timeout:.0f} s")
-
-
 @pytest.fixture(scope="session")
 def app_url(deployment: Deployment) -> Iterator[str]:
     """``streamlit run app/Home.py`` on 127.0.0.1 and a free port; stopped after the session."""
-    port = free_port()
-    log = (deployment.root / "streamlit.log").open("w")
-    server = subprocess.Popen(
-        [
-            str(BIN / "streamlit"),
-            "run",
-            "app/Home.py",
-            "--server.address",
-            "127.0.0.1",
-            "--server.port",
-            str(port),
-            "--server.headless",
-            "true",
-        ],
-        cwd=ROOT,
-        env=deployment.env(),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_healthy(url, server)
+    from app_server import serve
+
+    with serve(deployment, free_port(), "streamlit.log") as url:
         yield url
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        log.close()
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        shutil.copy(deployment.root / "streamlit.log", ARTIFACTS / "streamlit.log")
 
 
 @pytest.fixture(scope="session")

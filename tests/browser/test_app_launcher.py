@@ -5,24 +5,10 @@ from __future__ import annotations
 import os
 import subprocess
 import time
-import urllib.request
 from pathlib import Path
 
+from app_server import wait_healthy
 from browser_helpers import BIN, free_port
-
-
-def wait_healthy(url: str, server: subprocess.Popen, timeout: float = 120.0) -> None:
-    """Poll ``/_stcore/health`` until it answers ``ok`` (or the server exits)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert server.poll() is None, f"the server exited with {server.returncode}"
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as reply:
-                if reply.read().strip() == b"ok":
-                    return
-        except OSError:
-            time.sleep(0.5)
-    raise TimeoutError(f"no answer at {url} within {timeout:.0f} s")
 
 
 def serve(command: list[str], folder: Path) -> tuple[subprocess.Popen, str]:
