@@ -112,6 +112,21 @@ def sector_tickers(table: pd.DataFrame, sector: str) -> list[str]:
     return sorted(map(str, matched))
 
 
+def ticker_sectors(source: str, tickers: Iterable[str]) -> dict[str, str]:
+    """The sector of each of ``tickers``: stocknet's own, ``""`` where it is not known.
+
+    >>> ticker_sectors("stocknet", ["AAPL", "XOM"])
+    {'AAPL': 'Technology', 'XOM': 'Basic Materials'}
+    >>> ticker_sectors("sample", ["^GSPC"])
+    {'^GSPC': ''}
+    """
+    names = list(tickers)
+    if source != "stocknet":
+        return dict.fromkeys(names, "")
+    sectors = sources.stocknet_table()["sector"]
+    return {name: str(sectors.get(name, "")) for name in names}
+
+
 def _all_of(source: str, cache_dir: str | Path, options: dict[str, Any]) -> list[str]:
     if source == "yfinance":
         found = cached_tickers(cache_dir)
