@@ -116,7 +116,7 @@ def ticker_sectors(source: str, tickers: Iterable[str]) -> dict[str, str]:
     """The sector of each of ``tickers``: stocknet's own, ``""`` where it is not known.
 
     >>> ticker_sectors("stocknet", ["AAPL", "XOM"])
-    {'AAPL': 'Technology', 'XOM': 'Basic Materials'}
+    {'AAPL': 'Consumer Goods', 'XOM': 'Basic Materials'}
     >>> ticker_sectors("sample", ["^GSPC"])
     {'^GSPC': ''}
     """
