@@ -238,6 +238,34 @@ class TradingSpec:
 
 
 @dataclass(frozen=True)
+class CrossSectionSpec:
+    """Cross-sectional scores of a walk-forward over several tickers (``evaluation.cross_section``).
+
+    Per-date IC and rank IC, long-short quantile portfolios, and per-ticker DM tests
+    with multiple-testing control (``fincast.evaluation.universe``).
+    """
+
+    # portfolios: buckets by forecast (5: quintiles), cost per unit of turnover, sector-neutral
+    quantiles: int = 5
+    cost_bps: float = 5.0
+    sector_neutral: bool = False
+    # family-wise (Holm) and false-discovery (Benjamini-Hochberg) level of the per-ticker DM tests
+    alpha: float = 0.05
+    # fewest tickers with a forecast on a date for that date's IC and portfolios
+    min_tickers: int = 5
+
+    def __post_init__(self) -> None:
+        _check_at_least("evaluation.cross_section.quantiles", self.quantiles, 2)
+        _check_at_least("evaluation.cross_section.cost_bps", self.cost_bps, 0)
+        _check_at_least("evaluation.cross_section.min_tickers", self.min_tickers, 2)
+        if not 0 < self.alpha < 1:
+            raise ValueError(
+                "evaluation.cross_section.alpha must be in (0, 1). "
+                f"Received: evaluation.cross_section.alpha={self.alpha!r}"
+            )
+
+
+@dataclass(frozen=True)
 class EvaluationSpec:
     """How a model is scored (``evaluation`` group): a hold-out, or a walk-forward backtest.
 
@@ -263,6 +291,7 @@ class EvaluationSpec:
     n_jobs: int = 1
     baselines: list[str] | None = None
     trading: TradingSpec = field(default_factory=TradingSpec)
+    cross_section: CrossSectionSpec = field(default_factory=CrossSectionSpec)
     plots: bool = True
     # Diebold-Mariano variant: hac (Newey-West, automatic bandwidth) | bootstrap | hln
     dm_test: str = "hac"
