@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -166,23 +168,26 @@ def test_a_holdout_says_which_test_days_fit(test_days) -> None:
         holdout_fold(windows, daily, horizon=HORIZON, test_days=test_days)
 
 
-def test_a_ticker_without_training_windows_is_refused_by_name() -> None:
+def test_a_ticker_without_training_windows_is_left_out_by_name() -> None:
     """Its baselines would have no past to fit on (and its history would reach the test)."""
     first, first_daily = series(600, "A")
     late, late_daily = series(60, "B", start=str(first_daily.index[-60].date()))
     windows = concat_windows([first, late])
     plan = FoldPlan(folds=1, step=100)
-    with pytest.raises(ValueError, match=r"Fold 0 tests 'B' from .* has 0 training windows"):
-        make_folds(windows, {"A": first_daily, "B": late_daily}, horizon=HORIZON, plan=plan)
+    (fold,) = make_folds(windows, {"A": first_daily, "B": late_daily}, horizon=HORIZON, plan=plan)
+    assert fold.tickers == ["A"] and set(fold.test.tickers) == set(fold.train.tickers) == {"A"}
+    assert list(fold.left_out) == ["B"]
+    assert fold.left_out["B"].startswith("0 training windows before its first test day")
 
 
-def test_a_ticker_short_of_min_train_windows_is_refused_whatever_the_pooled_count() -> None:
+def test_a_ticker_short_of_min_train_windows_is_left_out_whatever_the_pooled_count() -> None:
     first, first_daily = series(600, "A")
     late, late_daily = series(160, "B", start=str(first_daily.index[-160].date()))
     windows = concat_windows([first, late])
     plan = FoldPlan(folds=1, step=100, min_train_windows=100)
-    with pytest.raises(ValueError, match=r"'B' has \d+ training windows .* min_train_windows=100"):
-        make_folds(windows, {"A": first_daily, "B": late_daily}, horizon=HORIZON, plan=plan)
+    (fold,) = make_folds(windows, {"A": first_daily, "B": late_daily}, horizon=HORIZON, plan=plan)
+    assert fold.tickers == ["A"]
+    assert re.match(r"\d+ training windows .* min_train_windows=100", fold.left_out["B"])
     fine = FoldPlan(folds=1, step=100, min_train_windows=40)
     (fold,) = make_folds(windows, {"A": first_daily, "B": late_daily}, horizon=HORIZON, plan=fine)
-    assert 40 <= len(fold.of("B").train) < 100 < len(fold.train)
+    assert 40 <= len(fold.of("B").train) < 100 < len(fold.train) and fold.left_out == {}

@@ -10,18 +10,28 @@ target), and, for a rolling window, only those of the latest ``train_windows`` d
 Folds between refits reuse the training slice of the last refit fold, so the model
 and every baseline always see the same data. A hold-out is a plan of one fold
 (:func:`holdout_fold`): the same cut.
+
+In a panel of several tickers, a ticker a fold would test with fewer than
+``min_train_windows`` training windows of its own (its series starts too late), or
+that no fold tests (its series ends too early), is left out of every fold: the
+remaining tickers keep one set of folds, cut on their days, and
+:attr:`Fold.left_out` names each ticker left out and why (one WARNING is logged). One
+ticker alone, or a panel whose every ticker is short, is refused with the reason.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
 
 from fincast.data.windows import Windows, split_at
 from fincast.specs import WINDOW_KINDS
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -91,6 +101,8 @@ class Fold:
             forecast may not see. A single DataFrame is taken as the one ticker's.
         horizon: forecast steps.
         refit: False when this fold reuses the previous fold's fitted forecasters.
+        left_out: tickers of the panel left out of every fold, each with the reason
+            (too little history for the plan); the same in every fold of a plan.
     """
 
     index: int
@@ -99,6 +111,7 @@ class Fold:
     dailies: Mapping[str, pd.DataFrame]
     horizon: int
     refit: bool = True
+    left_out: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if isinstance(self.dailies, pd.DataFrame):
@@ -143,7 +156,9 @@ class Fold:
         daily = self.dailies[ticker]
         seen = daily.loc[: test.as_of.max()] if len(test) else daily
         train = self.train.select(self.train.tickers == ticker)
-        return Fold(self.index, train, test, {ticker: seen}, self.horizon, self.refit)
+        return Fold(
+            self.index, train, test, {ticker: seen}, self.horizon, self.refit, self.left_out
+        )
 
 
 def make_folds(
@@ -161,14 +176,63 @@ def make_folds(
         horizon: forecast steps.
         plan: the fold plan (see the module docstring).
 
+    Returns:
+        The folds; in a panel, tickers with too little history for the plan are left
+        out of all of them and named in each fold's ``left_out``.
+
     Raises:
-        ValueError: a bad plan, or too little data for it (the message says how much).
+        ValueError: a bad plan, or too little data for it (the message says how much):
+            one ticker too short, or every ticker of a panel.
     """
     embargo = plan.check(horizon)
     dailies = _dailies(windows, daily)
+    left_out: dict[str, str] = {}
+    while True:
+        folds, short = _cut(windows, dailies, horizon, plan, embargo)
+        if not short:
+            break
+        names = [str(name) for name in pd.unique(windows.tickers)]
+        if len(names) < 2 or len(short) == len(names):
+            _refuse(short, names, left_out)
+        left_out.update({ticker: found.reason for ticker, found in short.items()})
+        windows = windows.select(~np.isin(windows.tickers, list(short)))
+        dailies = {ticker: frame for ticker, frame in dailies.items() if ticker not in left_out}
+    if left_out:
+        logger.warning(
+            "Left out %d of %d tickers with too little history for folds=%d x step=%d "
+            "(min_train_windows=%d); the other tickers share the folds: %s",
+            len(left_out),
+            len(left_out) + len(folds[0].tickers),
+            plan.folds,
+            plan.step,
+            plan.min_train_windows,
+            "; ".join(f"{ticker}: {reason}" for ticker, reason in left_out.items()),
+        )
+        folds = [replace(fold, left_out=dict(left_out)) for fold in folds]
+    return folds
+
+
+@dataclass(frozen=True)
+class _Short:
+    """Why one ticker cannot take part in the folds, and the error that says so alone."""
+
+    reason: str
+    error: str
+
+
+def _cut(
+    windows: Windows,
+    dailies: dict[str, pd.DataFrame],
+    horizon: int,
+    plan: FoldPlan,
+    embargo: int,
+) -> tuple[list[Fold], dict[str, _Short]]:
+    """The folds of ``windows`` and the tickers too short for them (the first fold that
+    finds each); the folds are only meaningful when no ticker is short."""
     days = pd.DatetimeIndex(np.unique(windows.first_target))
     first_test = len(days) - plan.folds * plan.step
     folds: list[Fold] = []
+    short: dict[str, _Short] = {}
     train = windows
     for index in range(plan.folds):
         start = first_test + index * plan.step
@@ -177,13 +241,36 @@ def make_folds(
         if refit:
             train = _training_windows(windows, days, start, embargo, plan)
             _check_size(train, index, plan, len(days))
-        _check_every_ticker_trains(train, test, index, plan)
+        for ticker, found in _short_of_training(train, test, index, plan, dailies).items():
+            short.setdefault(ticker, found)
         seen = {
             ticker: _seen(frame, ticker, train, test.as_of.max(), plan)
             for ticker, frame in dailies.items()
         }
         folds.append(Fold(index, train, test, seen, horizon, refit))
-    return folds
+    tested = set(np.concatenate([fold.test.tickers for fold in folds]).tolist())
+    for ticker in pd.unique(windows.tickers):
+        if ticker not in tested and ticker not in short:
+            last = pd.Timestamp(windows.first_target[windows.tickers == ticker].max())
+            first = days[max(first_test, 0)]
+            reason = (
+                f"no test windows: its last target day {last.date()} is before the first "
+                f"test day {first.date()}"
+            )
+            short[str(ticker)] = _Short(reason, f"{ticker!r} has {reason}.")
+    return folds, short
+
+
+def _refuse(short: dict[str, _Short], names: list[str], left_out: dict[str, str]) -> None:
+    """Raise the first short ticker's error; for a panel, say every ticker is short."""
+    first = next(iter(short.values())).error
+    if len(names) < 2 and not left_out:
+        raise ValueError(first)
+    every = {**left_out, **{ticker: found.reason for ticker, found in short.items()}}
+    raise ValueError(
+        f"Every ticker of the panel has too little history for this plan; {first} "
+        f"Received: reasons={every}"
+    )
 
 
 def holdout_plan(test_days: int, embargo: int | None = None) -> FoldPlan:
@@ -259,25 +346,38 @@ def _training_windows(
     return train
 
 
-def _check_every_ticker_trains(train: Windows, test: Windows, index: int, plan: FoldPlan) -> None:
-    """Every ticker a fold tests has ``min_train_windows`` of its own (its baselines fit on
-    its own past, whatever the pooled count)."""
+def _short_of_training(
+    train: Windows,
+    test: Windows,
+    index: int,
+    plan: FoldPlan,
+    dailies: Mapping[str, pd.DataFrame],
+) -> dict[str, _Short]:
+    """The tickers fold ``index`` tests with fewer than ``min_train_windows`` windows of
+    their own (a ticker's baselines fit on its own past, whatever the pooled count)."""
     counts = pd.Series(train.tickers).value_counts()
-    short = {
-        str(ticker): int(counts.get(ticker, 0))
-        for ticker in pd.unique(test.tickers)
-        if counts.get(ticker, 0) < max(plan.min_train_windows, 1)
-    }
-    if not short:
-        return
-    ticker, count = next(iter(short.items()))
-    first = test.first_target[test.tickers == ticker].min()
-    raise ValueError(
-        f"Fold {index} tests {ticker!r} from {first.date()}, but {ticker!r} has {count} "
-        f"training windows before it, fewer than min_train_windows={plan.min_train_windows} "
-        "(its series starts too late for this plan). Use fewer folds or a smaller step, or "
-        f"leave {ticker!r} out. Received: training windows per short ticker={short}"
-    )
+    needed = max(plan.min_train_windows, 1)
+    found: dict[str, _Short] = {}
+    for name in pd.unique(test.tickers):
+        ticker, count = str(name), int(counts.get(name, 0))
+        if count >= needed:
+            continue
+        first = pd.Timestamp(test.first_target[test.tickers == name].min()).date()
+        daily = dailies.get(ticker)
+        begins = daily.index.min() if daily is not None and len(daily) else None
+        starts = f"; its series starts {begins.date()}" if begins is not None else ""
+        reason = (
+            f"{count} training windows before its first test day {first} (fold {index}), "
+            f"fewer than min_train_windows={plan.min_train_windows}{starts}"
+        )
+        error = (
+            f"Fold {index} tests {ticker!r} from {first}, but {ticker!r} has {count} "
+            f"training windows before it, fewer than min_train_windows={plan.min_train_windows} "
+            "(its series starts too late for this plan). Use fewer folds or a smaller step, "
+            f"or leave {ticker!r} out. Received: training windows of {ticker!r}={count}"
+        )
+        found[ticker] = _Short(reason, error)
+    return found
 
 
 def _check_size(train: Windows, index: int, plan: FoldPlan, count: int) -> None:
