@@ -5,8 +5,9 @@ limit, no usage statistics, no Deploy button) as flags, so they hold from any wo
 directory; ``.streamlit/config.toml`` holds the same values for a plain ``streamlit run``
 from the checkout.
 
-Pages: Forecast (the default), Backtest, Runs and Data, each a thin script under
-``views/`` over ``fincast.dashboard``. (Not ``pages/``: with a folder of that name beside
+Pages: Forecast (the default), Backtest, Universe (a universe's forecasts ranked and its
+walk-forward scores), Runs and Data, each a thin script under ``views/`` over
+``fincast.dashboard``. (Not ``pages/``: with a folder of that name beside
 the entry script, Streamlit serves a fresh server's first request for ``/backtest``
 from its legacy folder navigation and never runs this file.)
 
@@ -26,6 +27,7 @@ PAGES = [
     st.Page(
         "views/backtest.py", title="Backtest", icon=":material/fact_check:", url_path="backtest"
     ),
+    st.Page("views/universe.py", title="Universe", icon=":material/public:", url_path="universe"),
     st.Page("views/runs.py", title="Runs", icon=":material/table_chart:", url_path="runs"),
     st.Page("views/data.py", title="Data", icon=":material/database:", url_path="data"),
 ]

@@ -6,7 +6,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from dashboard_helpers import EVIL, TICKERS, Store, write_backtest
+from dashboard_helpers import (
+    EVIL,
+    TICKERS,
+    UNIVERSE_TICKERS,
+    Store,
+    UniverseStore,
+    write_backtest,
+    write_universe_files,
+)
 
 
 @pytest.fixture(scope="session")
@@ -85,3 +93,97 @@ def cached_evil(env: Path) -> str:
 
     write_bars(env / "cache", EVIL, load_sample(["^GSPC"])["^GSPC"], source="yfinance")
     return EVIL
+
+
+def _universe_backtest(uri: str, task: str, folder: Path, tickers: list[str]) -> str:
+    """A backtest run, named and tagged as ``fincast-backtest`` names it, holding ``folder``
+    as ``backtest/universe``."""
+    import json
+
+    import mlflow
+
+    client = mlflow.MlflowClient(uri, registry_uri=uri)
+    experiment = client.get_experiment_by_name("fincast").experiment_id
+    run = client.create_run(experiment, run_name=f"backtest-{task}-mlp-jax").info.run_id
+    for key, value in {
+        "task.name": task,
+        "model.name": "mlp",
+        "data.source": "stocknet",
+        "data.tickers": json.dumps(tickers),
+        "evaluation.folds": "2",
+    }.items():
+        client.log_param(run, key, value)
+    client.set_tag(run, "fincast_command", "backtest")
+    client.log_artifacts(run, str(folder), "backtest/universe")
+    client.set_terminated(run)
+    return run
+
+
+@pytest.fixture(scope="session")
+def universe_store(tmp_path_factory: pytest.TempPathFactory) -> UniverseStore:
+    """A real tiny training run over five stocknet tickers of two sectors (its forecasts
+    logged by ``record_training``), and a returns and a volatility universe backtest."""
+    import dataclasses
+
+    import pandas as pd
+
+    from fincast.data.universe import ticker_sectors
+    from fincast.tracking.browse import download_run_file
+    from fincast.tracking.run_tracker import RunTracker
+    from fincast.training.pipeline import run_training
+    from fincast.training.record import record_training
+    from jobs import make_job
+
+    root = tmp_path_factory.mktemp("universe")
+    uri = f"sqlite:///{root}/mlflow.db"
+    job = make_job(
+        model="mlp",
+        units=[8],
+        source="stocknet",
+        tickers=UNIVERSE_TICKERS,
+        on_invalid="repair",
+        lookback=10,
+        horizon=3,
+        epochs=1,
+        test_days=50,
+        models=str(root / "models"),
+        verbose=0,
+    )
+    outcome = run_training(job)
+    tracker = RunTracker(uri, "fincast", run_name="mlp-jax")
+    record_training(
+        tracker,
+        outcome,
+        params=dataclasses.asdict(job),
+        config_yaml="seed: 42\n",
+        tags={"backend": "jax"},
+    )
+    tracker.finish()
+    assert not tracker.failures, tracker.failures
+    logged = download_run_file(uri, tracker.run_id, "forecast/next_days.csv", root / "logged")
+    sectors = ticker_sectors("stocknet", UNIVERSE_TICKERS)
+    folders = {
+        task: write_universe_files(root / "outputs" / task / "universe", task, sectors)
+        for task in ("returns", "volatility")
+    }
+    runs = {
+        task: _universe_backtest(uri, task, folder, UNIVERSE_TICKERS)
+        for task, folder in folders.items()
+    }
+    return UniverseStore(
+        uri=uri,
+        training_run=tracker.run_id,
+        forecasts=pd.read_csv(logged),
+        as_of={forecast.ticker: forecast.as_of for forecast in outcome.forecasts},
+        returns_backtest=runs["returns"],
+        volatility_backtest=runs["volatility"],
+        returns_folder=folders["returns"],
+        volatility_folder=folders["volatility"],
+    )
+
+
+@pytest.fixture
+def universe_served(env: Path, universe_store: UniverseStore, monkeypatch: pytest.MonkeyPatch):
+    """The app pointed at the universe store."""
+    monkeypatch.setenv("FINCAST_TRACKING_URI", universe_store.uri)
+    return universe_store

@@ -1,0 +1,350 @@
+"""Streamlit glue of the Universe page: the latest forecasts ranked, and a universe backtest.
+
+Both follow the task chosen in the sidebar. The forecasts are a training run's
+``forecast/next_days.csv`` (the sidebar model's run by default, else the newest run of
+the task); the scores are the newest walk-forward backtest run of the task (of the
+sidebar's model family first) that saved ``backtest/universe/``. Nothing is
+recomputed; the tables and figures come from :mod:`fincast.dashboard.universes`.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from fincast.dashboard.backtests import SavedBacktest, run_backtests
+from fincast.dashboard.content import Settings, code_span, escape_markdown, one_line
+from fincast.dashboard.formatting import p_values_in_text, significant
+from fincast.dashboard.runs import TRAINING, describe_runs, family_of_uri, join_tickers
+from fincast.dashboard.ui import alias_version, picker_versions, runs_of
+from fincast.dashboard.universes import (
+    FORECASTS_FILE,
+    PORTFOLIO_COLUMNS,
+    SUMMARY_FILE,
+    UNIVERSE_FOLDER,
+    UniverseResult,
+    forecast_columns,
+    ic_figure,
+    in_sectors,
+    left_out_table,
+    per_ticker_columns,
+    portfolio_table,
+    quantile_figure,
+    ranked_forecasts,
+    summary_line,
+)
+from fincast.dashboard.views import show_table
+
+TRAIN = "fincast-train data=stocknet data.tickers=sector:Technology"
+BACKTEST = "fincast-backtest data=stocknet data.tickers=sector:Technology evaluation=walkforward"
+NEWEST = 20  # backtest runs looked into for universe files, newest first
+
+
+def _command(base: str, task: str | None) -> str:
+    """The command that makes what the page misses, for the sidebar's task."""
+    return code_span(base if task in (None, "returns") else f"{base} task={task}")
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def run_forecasts(tracking_uri: str, run_id: str) -> pd.DataFrame | None:
+    """A training run's ``forecast/next_days.csv`` (``None`` when it logged none)."""
+    from fincast.tracking.browse import download_run_file, list_run_files
+
+    if FORECASTS_FILE not in list_run_files(tracking_uri, run_id, "forecast"):
+        return None
+    with tempfile.TemporaryDirectory(prefix="fincast-forecasts-") as temporary:
+        path = download_run_file(tracking_uri, run_id, FORECASTS_FILE, Path(temporary))
+        return pd.read_csv(path)
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def has_universe(tracking_uri: str, run_id: str) -> bool:
+    """Whether a backtest run saved the universe scores (``backtest/universe/summary.json``)."""
+    from fincast.tracking.browse import list_run_files
+
+    files = list_run_files(tracking_uri, run_id, UNIVERSE_FOLDER)
+    return f"{UNIVERSE_FOLDER}/{SUMMARY_FILE}" in files
+
+
+@st.cache_data(max_entries=16, show_spinner="Downloading the universe scores...")
+def run_universe(tracking_uri: str, run_id: str) -> UniverseResult:
+    """A backtest run's universe scores (downloaded once, then cached)."""
+    from fincast.dashboard.universes import read_universe
+    from fincast.tracking.browse import download_run_file
+
+    with tempfile.TemporaryDirectory(prefix="fincast-universe-") as temporary:
+        local = download_run_file(tracking_uri, run_id, UNIVERSE_FOLDER, Path(temporary))
+        return read_universe(local)
+
+
+def described_runs(settings: Settings, task: str | None) -> pd.DataFrame | None:
+    """The experiment's runs with kind, task and model; ``None`` with a message when none."""
+    runs, why = (
+        (None, None)
+        if settings.store_missing()
+        else runs_of(settings.tracking_uri, settings.experiment)
+    )
+    if why:
+        st.caption(escape_markdown(why))
+    if runs is None or runs.empty:
+        st.info(
+            f"No MLflow runs in {code_span(settings.tracking_uri)} yet. Rank a universe's "
+            f"forecasts after {_command(TRAIN, task)}, and see its walk-forward scores "
+            f"after {_command(BACKTEST, task)}."
+        )
+        return None
+    return describe_runs(runs)
+
+
+def model_run(model_uri: str | None, versions: pd.DataFrame | None) -> str | None:
+    """The run that logged the sidebar's model (a registered version or ``runs:/``)."""
+    if not model_uri:
+        return None
+    if model_uri.startswith("runs:/"):
+        return model_uri.removeprefix("runs:/").split("/")[0]
+    if not model_uri.startswith("models:/") or versions is None:
+        return None
+    name, _, rest = model_uri.removeprefix("models:/").partition("/")
+    if "@" in name:
+        name, alias = name.split("@", 1)
+        version = alias_version(versions, name, alias)
+    else:
+        version = int(rest) if rest.isdigit() else None
+    rows = versions[(versions["name"] == name) & (versions["version"] == version)]
+    return str(rows["run_id"].iloc[0]) if len(rows) else None
+
+
+def _param(row: pd.Series, name: str) -> str | None:
+    value = row.get(f"params.{name}")
+    text = None if value is None or pd.isna(value) else str(value)
+    return None if text in (None, "", "None", "null") else text
+
+
+def _run_label(row: pd.Series) -> str:
+    tickers = join_tickers(row.get("params.data.tickers"))
+    count = len(tickers.split(", ")) if tickers else 0
+    started = pd.Timestamp(row["start_time"])
+    return " · ".join(
+        [
+            str(row.get("model") or "model unknown"),
+            f"{started:%Y-%m-%d %H:%M} UTC" if not pd.isna(started) else "date unknown",
+            f"{count} tickers" if count != 1 else tickers,
+            str(row.get("run_name") or row["run_id"][:8]),
+        ]
+    )
+
+
+def _sector_filter(table: pd.DataFrame, key: str) -> pd.DataFrame:
+    """A multiselect of the table's sectors (none chosen: every sector) and the rows kept."""
+    sectors = sorted(table["sector"].dropna().unique())
+    chosen = st.multiselect("Sectors", sectors, key=key, placeholder="Every sector")
+    shown = in_sectors(table, chosen)
+    st.caption(f"{len(shown)} of {len(table)} tickers shown.")
+    return shown
+
+
+def show_forecasts(
+    settings: Settings, described: pd.DataFrame, task: str, model_uri: str | None
+) -> None:
+    """The chosen training run's next-days forecasts, ranked, with a sector filter."""
+    from fincast.data.universe import ticker_sectors
+
+    st.header("Latest forecasts, ranked")
+    runs = described[(described["kind"] == TRAINING) & (described["task"] == task)]
+    if runs.empty:
+        st.info(
+            f"No training run of the {escape_markdown(task)} task yet. Run {_command(TRAIN, task)}."
+        )
+        return
+    rows = {str(row["run_id"]): row for _, row in runs.iterrows()}
+    mine = model_run(model_uri, picker_versions(settings))
+    chosen = st.selectbox(
+        "Forecasts of the training run",
+        list(rows),
+        index=list(rows).index(mine) if mine in rows else 0,
+        format_func=lambda run: _run_label(rows[run]),
+        key=f"fincast.universe.forecasts.{task}",
+        help="The sidebar's model's run by default, else the newest run of the task.",
+    )
+    next_days = run_forecasts(settings.tracking_uri, chosen)
+    if next_days is None or next_days.empty:
+        st.info(
+            f"This run logged no {code_span(FORECASTS_FILE)}. Pick another run, "
+            f"or run {_command(TRAIN, task)}."
+        )
+        return
+    row = rows[chosen]
+    tickers = sorted(map(str, next_days["ticker"].unique()))
+    table = ranked_forecasts(
+        next_days,
+        task=task,
+        sectors=ticker_sectors(_param(row, "data.source") or "", tickers),
+        target=_param(row, "task.target"),
+        calendar=_param(row, "data.calendar"),
+    )
+    horizon = int(next_days.groupby("ticker").size().max())
+    shown = _sector_filter(table, f"fincast.universe.forecast_sectors.{chosen}")
+    show_table(shown, forecast_columns(task, horizon), hide_index=True)
+    st.caption(
+        "Ranked by the forecast over the whole horizon (the sum of the daily log returns; "
+        "for volatility, the last day's). Click a header to sort. These are forecasts, "
+        "not scores: how well this ranking has held up is in the walk-forward scores below."
+    )
+
+
+def _universe_runs(
+    settings: Settings, described: pd.DataFrame, task: str, family: str | None
+) -> list[SavedBacktest]:
+    """The task's backtest runs that saved universe scores, the sidebar's family first."""
+    found = [saved for saved in run_backtests(described) if saved.follows(task, None)]
+    found = [s for s in found[:NEWEST] if has_universe(settings.tracking_uri, s.where)]
+    return sorted(found, key=lambda saved: saved.model != family)  # stable: newest first
+
+
+def show_scores(
+    settings: Settings, described: pd.DataFrame, task: str, model_uri: str | None
+) -> None:
+    """The chosen universe backtest: verdicts per ticker, IC series, quantile portfolios."""
+    st.header("Walk-forward scores across the universe")
+    found = _universe_runs(settings, described, task, family_of_uri(model_uri))
+    if not found:
+        st.info(
+            f"No walk-forward backtest of the {escape_markdown(task)} task over several "
+            f"tickers in this experiment. Run {_command(BACKTEST, task)}."
+        )
+        return
+    labels = {saved.where: saved.label for saved in found}
+    chosen = st.selectbox(
+        "Universe backtest",
+        list(labels),
+        format_func=lambda key: labels[key],
+        key=f"fincast.universe.backtest.{task}",
+    )
+    try:
+        result = run_universe(settings.tracking_uri, chosen)
+    except (OSError, ValueError) as failure:
+        st.error(escape_markdown(one_line(failure)))
+        return
+    show_universe(result, chosen)
+
+
+def show_universe(result: UniverseResult, key: str) -> None:
+    """Every part of a universe backtest: per-ticker verdicts, IC, portfolios, left out."""
+    summary = result.summary
+    st.write(escape_markdown(summary_line(summary)))
+    show_verdicts(result, key)
+    show_ic(result)
+    show_portfolios(result)
+    left = left_out_table(summary)
+    st.subheader("Left out")
+    if left.empty:
+        st.caption("No ticker was left out.")
+    else:
+        st.caption("Tickers the universe scores left out, and why.")
+        show_table(left, hide_index=True)
+
+
+def show_verdicts(result: UniverseResult, key: str) -> None:
+    """The DM sentence and the per-ticker table (sortable, filtered by sector)."""
+    st.subheader("Does the model beat the baseline, ticker by ticker?")
+    dm = result.summary.get("dm") or {}
+    if dm.get("sentence"):
+        st.markdown(escape_markdown(p_values_in_text(str(dm["sentence"]))))
+    baseline = str(dm.get("baseline") or result.summary.get("baseline") or "baseline")
+    alpha = dm.get("alpha")
+    st.caption(
+        escape_markdown(
+            f"Diebold-Mariano test of each ticker's model loss against {baseline}'s, then "
+            "the p-values adjusted over the tickers: Benjamini-Hochberg (false discovery "
+            "rate) and Holm (family-wise error)"
+            + (f", at {float(alpha):.0%}." if alpha is not None else ".")
+        )
+    )
+    table = result.per_ticker
+    if table is None or table.empty:
+        st.caption("This backtest saved no per-ticker scores.")
+        return
+    table = table.reset_index()
+    if "sector" not in table:
+        table["sector"] = ""
+    table["sector"] = table["sector"].fillna("").replace("", "unknown")
+    shown = _sector_filter(table, f"fincast.universe.ticker_sectors.{key}")
+    show_table(shown, per_ticker_columns(baseline), hide_index=True)
+
+
+def _metric_row(name: str, figures: dict[str, Any]) -> None:
+    mean, icir, t_stat, dates = st.columns(4)
+    mean.metric(f"mean {name}", significant(figures.get("mean"), 3))
+    icir.metric(f"{name} IR (mean / std)", significant(figures.get("icir"), 3))
+    t_stat.metric(f"{name} t-statistic", significant(figures.get("t_stat"), 3))
+    skipped = figures.get("skipped") or 0
+    dates.metric("dates scored", f"{figures.get('dates', 'n/a')} ({skipped} skipped)")
+
+
+def show_ic(result: UniverseResult) -> None:
+    """IC and rank-IC headline figures and their series (or why there are none)."""
+    st.subheader("Information coefficient")
+    summary = result.summary
+    if summary.get("ic") is None and summary.get("rank_ic") is None:
+        st.info(
+            escape_markdown(
+                f"No information coefficient for the {summary.get('task', 'this')} task: it "
+                "ranks no returns, so its forecasts are not correlated with realised returns."
+            )
+        )
+        return
+    for name, field in (("IC", "ic"), ("rank IC", "rank_ic")):
+        if summary.get(field):
+            _metric_row(name, summary[field])
+    if result.ic is not None and not result.ic.empty:
+        st.plotly_chart(ic_figure(result.ic), key="ic_chart")
+    st.caption(
+        "Per date, the correlation across tickers of the forecast with the return then "
+        "realised (Pearson: IC; Spearman: rank IC). The t-statistic treats dates as "
+        "independent; with overlapping multi-day targets they are not, so read it as a "
+        "rough guide."
+    )
+
+
+def show_portfolios(result: UniverseResult) -> None:
+    """The quantile portfolios' equity curves and the long-short book's figures."""
+    st.subheader("Quantile portfolios")
+    portfolios = result.summary.get("portfolios")
+    if portfolios is None:
+        st.info(
+            escape_markdown(
+                f"No quantile portfolios for the {result.summary.get('task', 'this')} task: "
+                "its forecasts are not returns to go long or short."
+            )
+        )
+        return
+    if result.equity is not None and not result.equity.empty:
+        st.plotly_chart(quantile_figure(result.equity), key="quantile_chart")
+    show_table(portfolio_table(portfolios), PORTFOLIO_COLUMNS)
+    quantiles, cost = portfolios.get("quantiles"), portfolios.get("cost_bps")
+    neutral = (
+        "sector-neutral (buckets within each sector)"
+        if portfolios.get("sector_neutral")
+        else "not sector-neutral"
+    )
+    st.caption(
+        escape_markdown(
+            f"Tickers bucketed by forecast into {quantiles} equal-weight portfolios each "
+            f"rebalance; the long-short book holds the top one and shorts the bottom one, "
+            f"{neutral}; costs {cost} basis points per unit traded."
+        )
+    )
+
+
+def show_page(settings: Settings, model_uri: str | None, task: str | None) -> None:
+    """The Universe page below its title: forecasts ranked, then the universe backtest."""
+    described = described_runs(settings, task)
+    if described is None or task is None:
+        return
+    show_forecasts(settings, described, task, model_uri)
+    st.divider()
+    show_scores(settings, described, task, model_uri)
