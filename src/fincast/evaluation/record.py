@@ -9,7 +9,8 @@ from typing import Any
 
 import pandas as pd
 
-from fincast.evaluation.report import Report
+from fincast.evaluation.report import Report, json_value
+from fincast.evaluation.universe import Universe
 from fincast.tracking.provenance import git_tags, library_versions
 from fincast.tracking.run_tracker import RunTracker
 
@@ -41,6 +42,33 @@ def report_metrics(report: Report, prefix: str = "wf_") -> dict[str, float]:
     return metrics
 
 
+def universe_metrics(universe: Universe) -> dict[str, float]:
+    """A universe's headline figures as metrics ``universe_*`` (missing or NaN ones left out)."""
+    summary = universe.summary
+    ic, rank_ic = summary.get("ic") or {}, summary.get("rank_ic") or {}
+    book = (summary.get("portfolios") or {}).get("long_short") or {}
+    dm = summary["dm"]
+    values = {
+        "universe_ic_mean": ic.get("mean"),
+        "universe_icir": ic.get("icir"),
+        "universe_ic_t_stat": ic.get("t_stat"),
+        "universe_rank_ic_mean": rank_ic.get("mean"),
+        "universe_rank_icir": rank_ic.get("icir"),
+        "universe_long_short_annual": book.get("annual_return"),
+        "universe_long_short_net_annual": book.get("net_annual_return"),
+        "universe_long_short_sharpe": book.get("sharpe"),
+        "universe_long_short_turnover": book.get("mean_turnover"),
+        "universe_dm_tested": dm["tested"],
+        "universe_dm_bh_wins": dm["bh"]["better"],
+        "universe_dm_bh_losses": dm["bh"]["worse"],
+        "universe_dm_holm_wins": dm["holm"]["better"],
+        "universe_tickers": summary["tickers"],
+        "universe_left_out": len(summary["left_out"]),
+    }
+    plain = {key: json_value(value) for key, value in values.items()}
+    return {key: float(value) for key, value in plain.items() if value is not None}
+
+
 def record_backtest(
     tracker: RunTracker,
     reports: Sequence[Report],
@@ -48,12 +76,16 @@ def record_backtest(
     params: Mapping[str, Any],
     config_yaml: str,
     tags: Mapping[str, str],
+    universe: Universe | None = None,
 ) -> None:
     """Log a walk-forward backtest to ``tracker``'s run (one report per ticker).
 
     With one ticker the metrics are ``wf_<forecaster>_<metric>``; with several,
     ``wf_<ticker>_<forecaster>_<metric>``. Tables, the report JSON and the plots
-    are logged as artifacts under ``backtest/<ticker>/``.
+    are logged as artifacts under ``backtest/<ticker>/`` (each file under its folder's
+    name: the universe files, saved in ``universe/``, under ``backtest/universe/``).
+    A universe's headline figures are logged as :func:`universe_metrics`, and the
+    tickers it left out as the ``left_out`` tag.
     """
     tracker.log_params(params)
     comparison = {
@@ -71,5 +103,9 @@ def record_backtest(
         tracker.log_metrics(report_metrics(report, prefix))
         lines = [*report.verdicts, *(report.confidence.lines() if report.confidence else [])]
         tracker.log_text("\n".join(lines) + "\n", f"backtest/{_key(ticker)}/verdicts.txt")
+    if universe is not None:
+        tracker.log_metrics(universe_metrics(universe))
+        left_out = universe.summary["left_out"]
+        tracker.set_tags({"left_out": ", ".join(left_out) if left_out else "none"})
     for path in files:
         tracker.log_file(path, f"backtest/{path.parent.name}")

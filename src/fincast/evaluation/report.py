@@ -62,6 +62,15 @@ def compare(backtest: Backtest, baseline: str, test: DMTest = "hac") -> dict[str
     return results
 
 
+def compare_mean_loss(backtest: Backtest, baseline: str, test: DMTest = "hac") -> DMResult:
+    """The DM test of the model against ``baseline`` on the mean loss over the horizon
+    (``compare(...)["all"]`` without the per-step tests)."""
+    losses = task_named(backtest.task).loss_values
+    model_loss = losses(backtest.actual, backtest.point(MODEL)).mean(axis=1)
+    baseline_loss = losses(backtest.actual, backtest.point(baseline)).mean(axis=1)
+    return diebold_mariano(model_loss, baseline_loss, backtest.horizon, test=test)
+
+
 def score_table(backtest: Backtest, test: DMTest = "hac") -> tuple[pd.DataFrame, list[str]]:
     """The scores table (metrics + DM p-values) and one verdict line per baseline."""
     row_of = task_named(backtest.task).metrics
