@@ -177,11 +177,12 @@ def _float32_frame(rows: int, columns: int = 3) -> tuple[np.ndarray, pd.DataFram
 def test_windows_are_views_of_the_feature_array() -> None:
     values, features = _float32_frame(500)
     windows = make_windows(features, "target", lookback=60, horizon=5)
-    assert np.shares_memory(windows.inputs, values)
+    assert np.shares_memory(windows.inputs.rows, values)
     assert np.shares_memory(windows.targets, values)
     # 436 windows of 60 x 3 floats, yet no memory beyond the 500 x 3 feature rows.
     assert windows.inputs.shape == (436, 60, 3)
-    assert not windows.inputs.flags.writeable  # a view must never be written through
+    assert np.shares_memory(windows.inputs[17], values)
+    assert not windows.inputs.rows.flags.writeable  # a view must never be written through
     np.testing.assert_array_equal(windows.inputs[17], values[17:77])
     np.testing.assert_array_equal(windows.targets[17], values[77:82, 0])
 
@@ -192,14 +193,15 @@ def test_windows_of_the_pipeline_features_share_memory_with_them() -> None:
 
     features = make_features(load_sample(["^GSPC"])["^GSPC"], ["log_return", "log_range"])
     windows = make_windows(features, "log_return", lookback=20, horizon=3)
-    assert np.shares_memory(windows.inputs, features.to_numpy())
+    assert np.shares_memory(windows.inputs.rows, features.to_numpy())
 
 
 def test_split_parts_stay_views() -> None:
     values, features = _float32_frame(200)
     windows = make_windows(features, "target", lookback=10, horizon=3)
     train, test = split_at(windows, windows.first_target[120], embargo=3)
-    assert np.shares_memory(train.inputs, values) and np.shares_memory(test.inputs, values)
+    assert train.inputs.rows.base is test.inputs.rows.base  # both over the one feature array
+    assert np.shares_memory(train.inputs[0], values) and np.shares_memory(test.inputs[0], values)
     assert len(train) == 120 - 2 - 3 and len(test) == len(windows) - 120
 
 

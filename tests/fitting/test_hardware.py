@@ -20,7 +20,6 @@ from fincast.fitting.hardware import (
     check_precision,
     detect_hardware,
     training_hardware,
-    trim_to_replicas,
 )
 from fincast.models.builders import build_t2v_attention, fit_scaling
 from fincast.models.losses import PinballLoss
@@ -84,11 +83,6 @@ def test_this_machine_is_detected():
     assert hardware.backend == "jax" and hardware.kind == "cpu"
     assert hardware.accelerators == hardware.devices
     assert hardware.compute_capability is None
-
-
-def test_trim_drops_the_oldest_rows():
-    first, second = trim_to_replicas([np.arange(7), np.arange(7) * 10], replicas=2)
-    assert first.tolist() == [1, 2, 3, 4, 5, 6] and second.tolist()[0] == 10
 
 
 def test_mixed_precision_trains_and_keeps_forecasts_full_precision():

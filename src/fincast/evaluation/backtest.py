@@ -46,7 +46,9 @@ def score_unseen(forecaster: Forecaster, bars: pd.DataFrame, ticker: str = "") -
         )
     seen, unseen = split_at(windows, later_days[forecaster.horizon], embargo=0)
     seen = seen.select(np.asarray(seen.last_target <= fit_end))
-    predicted = np.asarray(forecaster.model.predict(unseen.inputs, batch_size=1024, verbose=0))
+    from fincast.fitting.batches import predict_windows
+
+    predicted = predict_windows(forecaster.model, unseen.inputs)
     forecasts = {
         "model": point_forecast(predicted, card.get("quantiles")),
         **task.holdout_baselines(seen, unseen, {ticker: daily}),

@@ -12,7 +12,7 @@ to that origin only, like the model.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Sequence, Sized
 
 import numpy as np
 import pandas as pd
@@ -22,12 +22,12 @@ from fincast.evaluation.folds import Fold
 QUANTILE_LEVELS = (0.05, 0.1, 0.5, 0.9, 0.95)
 
 
-def naive_returns(inputs: np.ndarray, *, horizon: int) -> np.ndarray:
+def naive_returns(inputs: Sized, *, horizon: int) -> np.ndarray:
     """Random walk: tomorrow's price is today's, so every forecast return is zero."""
     return np.zeros((len(inputs), horizon), dtype="float32")
 
 
-def historical_mean_returns(inputs: np.ndarray, *, horizon: int, train_mean: float) -> np.ndarray:
+def historical_mean_returns(inputs: Sized, *, horizon: int, train_mean: float) -> np.ndarray:
     """The training slice's mean return, for every window and horizon step.
 
     >>> historical_mean_returns(np.zeros((1, 5, 1)), horizon=2, train_mean=0.5).tolist()

@@ -54,9 +54,11 @@ class ModelForecaster:
 
     def __call__(self, fold: Fold) -> np.ndarray:
         """Fit on ``fold`` when it is a refit fold (or nothing is fitted), then forecast."""
+        from fincast.fitting.batches import predict_windows
+
         if fold.refit or self.model is None:
             self.fit(fold)
-        return np.asarray(self.model.predict(fold.test.inputs, batch_size=1024, verbose=0))
+        return predict_windows(self.model, fold.test.inputs)
 
     def fit(self, fold: Fold) -> None:
         """Fit normalisation and weights on the fold's training windows only."""

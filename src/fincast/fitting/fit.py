@@ -8,13 +8,14 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import keras
 import numpy as np
 
 from fincast.backend import tensorflow_left_alone
-from fincast.fitting.hardware import active_replicas, trim_to_replicas
+from fincast.fitting.batches import WindowBatches
+from fincast.fitting.hardware import active_replicas
 from fincast.models.fused_lstm import sharded_training
 
 
@@ -146,30 +147,31 @@ def _callbacks(
 
 
 def _fit_data(
-    train: tuple[np.ndarray, np.ndarray],
-    validation: tuple[np.ndarray, np.ndarray] | None,
+    train: tuple[Any, np.ndarray],
+    validation: tuple[Any, np.ndarray] | None,
     batch_size: int,
-) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...] | None]:
-    """The data as ``fit`` needs it; under data parallelism every batch splits evenly."""
+) -> tuple[WindowBatches, WindowBatches | None]:
+    """The windows as batches gathered on demand; under data parallelism every batch
+    splits evenly over the devices (the last one is cut to a multiple of them)."""
     replicas = active_replicas()
     if batch_size % replicas:
         raise ValueError(
             f"batch_size must be a multiple of the {replicas} data-parallel devices. "
             f"Received: batch_size={batch_size}"
         )
-    has_validation = validation is not None and len(validation[0]) > 0
-    if replicas == 1:
-        return tuple(train), tuple(validation) if validation and has_validation else None
-    trimmed = tuple(trim_to_replicas(train, replicas))
-    if validation is None or not has_validation:
-        return trimmed, None
-    return trimmed, tuple(trim_to_replicas(validation, replicas))
+    seed = int(np.random.randint(2**31 - 1))  # seeded by set_seed: a fit repeats
+    batches = WindowBatches(
+        *train, batch_size=batch_size, shuffle=True, seed=seed, multiple_of=replicas
+    )
+    if validation is None or len(validation[0]) == 0:
+        return batches, None
+    return batches, WindowBatches(*validation, batch_size=batch_size, multiple_of=replicas)
 
 
 def train_model(
     model: keras.Model,
-    train: tuple[np.ndarray, np.ndarray],
-    validation: tuple[np.ndarray, np.ndarray] | None = None,
+    train: tuple[Any, np.ndarray],
+    validation: tuple[Any, np.ndarray] | None = None,
     *,
     epochs: int = 20,
     batch_size: int = 256,
@@ -184,7 +186,9 @@ def train_model(
 
     Args:
         model: an uncompiled forecaster.
-        train: ``(inputs, targets)`` of the training slice.
+        train: ``(inputs, targets)`` of the training slice; ``inputs`` an array or a
+            :class:`fincast.data.windows.WindowArray`, gathered one batch at a time
+            (:class:`fincast.fitting.batches.WindowBatches`).
         validation: ``(inputs, targets)`` later in time than ``train``; when given,
             early stopping restores the weights of the best validation epoch.
         epochs: the most epochs to run.
@@ -222,11 +226,10 @@ def train_model(
     started = time.perf_counter()
     with sharded_training(model) as lstm_shards:
         history = model.fit(
-            *fit_train,
+            fit_train,
             validation_data=fit_validation,
             epochs=epochs,
-            batch_size=batch_size,
-            shuffle=True,
+            shuffle=False,  # WindowBatches draws a new order of the windows each epoch
             verbose=progress_verbosity(verbose),
             callbacks=[*callbacks, *_callbacks(monitor, patience, schedule)],
         )

@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import shutil
 import subprocess
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -201,13 +201,3 @@ def active_replicas() -> int:
     if isinstance(distribution, keras.distribution.DataParallel):
         return int(np.prod(distribution.device_mesh.shape))
     return 1
-
-
-def trim_to_replicas(arrays: Sequence[np.ndarray], replicas: int) -> list[np.ndarray]:
-    """Drop the oldest few rows so every array's length divides by ``replicas``.
-
-    With a batch size that is a multiple of ``replicas``, every batch, the last
-    included, then splits evenly across the devices.
-    """
-    keep = len(arrays[0]) - len(arrays[0]) % replicas
-    return [array[len(array) - keep :] for array in arrays]

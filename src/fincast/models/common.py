@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import keras
 import numpy as np
 
+from fincast.data.windows import feature_moments
 from fincast.models.layers import Rescale
 from fincast.models.normalization import InstanceDenorm, ReversibleInstanceNorm
 from fincast.models.quantile import QuantileHead, check_quantiles
@@ -36,20 +38,22 @@ class Scaling:
     target_feature: int = 0
 
 
-def fit_scaling(
-    train_inputs: np.ndarray, train_targets: np.ndarray, target_feature: int = 0
-) -> Scaling:
-    """Per-feature and per-horizon statistics of the training slice only."""
-    flat_inputs = train_inputs.reshape(-1, train_inputs.shape[-1]).astype("float64")
-    targets = train_targets.astype("float64")
-    if not 0 <= target_feature < flat_inputs.shape[-1]:
+def fit_scaling(train_inputs: Any, train_targets: np.ndarray, target_feature: int = 0) -> Scaling:
+    """Per-feature and per-horizon statistics of the training slice only.
+
+    ``train_inputs`` is an array or a :class:`fincast.data.windows.WindowArray` (its
+    moments come from the rows, never materialising the windows).
+    """
+    mean, variance = feature_moments(train_inputs)
+    targets = np.asarray(train_targets).astype("float64")
+    if not 0 <= target_feature < len(mean):
         raise ValueError(
-            f"target_feature must index one of the {flat_inputs.shape[-1]} input features. "
+            f"target_feature must index one of the {len(mean)} input features. "
             f"Received: target_feature={target_feature}"
         )
     return Scaling(
-        input_mean=flat_inputs.mean(axis=0).tolist(),
-        input_variance=np.maximum(flat_inputs.var(axis=0), MIN_SCALE**2).tolist(),
+        input_mean=mean.tolist(),
+        input_variance=np.maximum(variance, MIN_SCALE**2).tolist(),
         target_mean=targets.mean(axis=0).tolist(),
         target_scale=np.maximum(targets.std(axis=0), MIN_SCALE).tolist(),
         target_feature=int(target_feature),

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import keras
-import numpy as np
 import pandas as pd
 
 import fincast
@@ -31,6 +30,7 @@ from fincast.evaluation.folds import Fold, holdout_fold
 from fincast.evaluation.holdout import score_forecasts
 from fincast.evaluation.series import prepare_panel
 from fincast.evaluation.tasks import task_named
+from fincast.fitting.batches import predict_windows
 from fincast.fitting.fit import TrainingResult, jit_compile_setting, save_model
 from fincast.fitting.forecaster import FittedForecaster, fit_forecaster
 from fincast.fitting.hardware import check_hardware
@@ -98,7 +98,7 @@ def _score(
     """
     quantiles = job.task.quantiles
     task = task_named(job.task.name)
-    predicted = np.asarray(fitted.model.predict(test.inputs, batch_size=1024, verbose=0))
+    predicted = predict_windows(fitted.model, test.inputs)
     forecasts = {
         "model": point_forecast(predicted, quantiles),
         **task.holdout_baselines(fitted.train, test, dailies),
