@@ -3,6 +3,9 @@
 ``evaluation=walkforward``: refit the configured model and every baseline of the
 task on each fold's training slice and score them on the same folds (tables,
 DM tests, trading view, plots; saved under the Hydra output dir and logged to MLflow).
+Over several tickers it also scores the cross-section (IC, long-short portfolios,
+per-ticker DM with multiple-testing control; :mod:`fincast.evaluation.universe`) and
+names the tickers left out for too little history.
 ``evaluation=holdout`` (the default): score a registered or saved model on the data
 after its training period, next to the naive and historical-mean baselines.
 """
@@ -29,6 +32,8 @@ from fincast.tracking.names import ticker_slug
 if TYPE_CHECKING:  # these import keras, which must wait for the backend choice
     from fincast.evaluation.report import Report
     from fincast.evaluation.runner import FoldResult
+    from fincast.evaluation.universe import Universe
+    from fincast.evaluation.walkforward import WalkForward
     from fincast.tracking.run_tracker import RunTracker
 
 COMMAND = "fincast-backtest"
@@ -63,13 +68,14 @@ def walk_forward(job: JobSpec, config: DictConfig, backend_tags: dict[str, str])
     The model is backtested as ``fincast-train`` deploys it: pooled over every
     ticker, refitted per fold on all of them, or one model per ticker
     (``training.pooling``); the bars pass the same data checks as in training.
+    Over several tickers, the cross-sectional scores follow the per-ticker reports.
     """
     from fincast.data.loading import load_checked_bars
     from fincast.data.sources import MarketDataError, MarketDataUnavailable
     from fincast.evaluation.plots import save_plots
     from fincast.evaluation.report import build_report, render, save_report
     from fincast.evaluation.trading import Strategy
-    from fincast.evaluation.walkforward import backtest_panel
+    from fincast.evaluation.walkforward import walk_forward_panel
 
     try:
         bars, _ = load_checked_bars(job.data, job.features.price)
@@ -79,14 +85,14 @@ def walk_forward(job: JobSpec, config: DictConfig, backend_tags: dict[str, str])
     run_name = f"backtest-{job.task.name}-{job.model.name}-{backend_tags['backend']}"
     tracker = _tracker(job, run_name)
     try:
-        backtests = backtest_panel(bars, job, progress=_progress)
+        walk = walk_forward_panel(bars, job, progress=_progress)
     except (MarketDataError, ValueError) as error:
         if tracker:
             tracker.finish("FAILED")
         fail(COMMAND, error)
     reports: list[Report] = []
     files: list[Path] = []
-    for ticker, result in backtests.items():
+    for ticker, result in walk.backtests.items():
         report = build_report(
             result,
             strategy,
@@ -99,9 +105,30 @@ def walk_forward(job: JobSpec, config: DictConfig, backend_tags: dict[str, str])
             files += save_plots(report, folder)
         print(render(report) + "\n")
         reports.append(report)
+    universe = _universe(job, walk) if len(bars) > 1 else None
+    if universe is not None:
+        from fincast.evaluation.universe import FOLDER, render_universe, save_universe
+
+        files += save_universe(universe, output_dir() / "backtest" / FOLDER)
+        print(render_universe(universe) + "\n")
     print(f"Tables, forecasts and plots saved under {output_dir() / 'backtest'}")
     if tracker:
-        _record(tracker, config, reports, files, backend_tags)
+        _record(tracker, config, reports, files, backend_tags, universe)
+
+
+def _universe(job: JobSpec, walk: WalkForward) -> Universe:
+    """The cross-sectional scores of a walk-forward over several tickers."""
+    from fincast.data.universe import ticker_sectors
+    from fincast.evaluation.universe import evaluate_universe
+
+    return evaluate_universe(
+        walk.backtests,
+        job.evaluation.cross_section,
+        model=job.model.name,
+        sectors=ticker_sectors(job.data.source, list(walk.backtests)),
+        left_out=walk.left_out,
+        dm_test=job.evaluation.dm_test,  # type: ignore[arg-type]
+    )
 
 
 def _record(
@@ -110,11 +137,14 @@ def _record(
     reports: list[Report],
     files: list[Path],
     backend_tags: dict[str, str],
+    universe: Universe | None = None,
 ) -> None:
     from fincast.evaluation.record import record_backtest
 
     params = {**plain(config), "command": COMMAND}
-    record_backtest(tracker, reports, files, params, OmegaConf.to_yaml(config), backend_tags)
+    record_backtest(
+        tracker, reports, files, params, OmegaConf.to_yaml(config), backend_tags, universe
+    )
     tracker.finish()
     print(f"MLflow run: {tracker.run_id} in {tracker.uri}")
     if tracker.failures:

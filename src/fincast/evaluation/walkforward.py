@@ -11,17 +11,25 @@ the fit of the main job, and the baselines are fitted per ticker on the same fol
 forecaster's forecasts fold by fold; this module cuts the folds and gathers the
 forecasts into one :class:`Backtest` per ticker, which
 :mod:`fincast.evaluation.report` scores. Plain values only (no Hydra).
+
+Every ticker of a panel is tested on the same folds. A ticker with too little history
+for them (too few rows for one window, too few training windows before a fold tests
+it, or never tested) is left out of the walk-forward and named with its reason in
+:attr:`WalkForward.left_out`; one ticker alone, or a panel of only such tickers, is
+refused instead.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
 
 from fincast.data.loading import load_checked_bars
-from fincast.data.windows import concat_windows
+from fincast.data.windows import Windows, concat_windows
 from fincast.evaluation.backtest_record import Backtest
 from fincast.evaluation.folds import Fold, FoldPlan, make_folds
 from fincast.evaluation.forecasters import MODEL, Candidate, model_candidate
@@ -33,6 +41,21 @@ from fincast.specs import EvaluationSpec, JobSpec
 
 Progress = Callable[[str, FoldResult, int], None]
 QUIRKS = ("stale_open", "zero_range")
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class WalkForward:
+    """One walk-forward: a :class:`Backtest` per ticker tested, and the tickers left out.
+
+    Attributes:
+        backtests: ticker -> its backtest, in the order of the bars.
+        left_out: ticker -> why it was left out (too little history for the plan).
+    """
+
+    backtests: dict[str, Backtest]
+    left_out: dict[str, str] = field(default_factory=dict)
 
 
 def fold_plan(evaluation: EvaluationSpec) -> FoldPlan:
@@ -59,14 +82,54 @@ def model_groups(job: JobSpec, tickers: list[str]) -> list[list[str]]:
     return [tickers] if job.training.pooling == "pooled" else [[ticker] for ticker in tickers]
 
 
-def backtest_panel(
+def prepare_tickers(
+    bars: dict[str, pd.DataFrame], job: JobSpec
+) -> tuple[dict[str, Windows], dict[str, pd.DataFrame], dict[str, str]]:
+    """Every ticker's windows and daily series, and the tickers of a panel that have none.
+
+    A panel's ticker whose windows cannot be made (its series is shorter than
+    ``lookback + horizon`` rows, say) is left out with the error as its reason.
+
+    Raises:
+        ValueError: one ticker, or every ticker of a panel, cannot make windows.
+    """
+    try:
+        windows, dailies = prepare_panel(bars, job)
+        return windows, dailies, {}
+    except ValueError:
+        if len(bars) < 2:
+            raise
+    windows, dailies, left_out, errors = {}, {}, {}, []
+    for ticker, frame in bars.items():
+        try:
+            made, daily = prepare_panel({ticker: frame}, job)
+        except ValueError as error:
+            errors.append(error)
+            left_out[ticker] = f"no windows from {len(frame)} rows: {error}"
+            continue
+        windows[ticker], dailies[ticker] = made[ticker], daily[ticker]
+    if not windows:
+        raise errors[0]
+    logger.warning(
+        "Left out %d of %d tickers without a single window: %s",
+        len(left_out),
+        len(bars),
+        "; ".join(f"{ticker}: {reason}" for ticker, reason in left_out.items()),
+    )
+    return windows, dailies, left_out
+
+
+def walk_forward_panel(
     bars: dict[str, pd.DataFrame],
     job: JobSpec,
     *,
     with_model: bool = True,
     progress: Progress | None = None,
-) -> dict[str, Backtest]:
+) -> WalkForward:
     """Walk-forward backtest of every ticker of ``bars``, as the job deploys its model.
+
+    Every ticker is tested on the folds of the whole panel; a per-ticker job fits one
+    model per ticker on them, a pooled job one model on every ticker.
 
     Args:
         bars: validated bars per ticker.
@@ -75,19 +138,22 @@ def backtest_panel(
         progress: called with the group's label, each fold's result and the fold count.
 
     Returns:
-        One :class:`Backtest` per ticker, in the order of ``bars``.
+        A :class:`Backtest` per ticker tested, in the order of ``bars``, and the
+        tickers left out with the reason.
     """
     task = task_named(job.task.name)
-    windows, dailies = prepare_panel(bars, job)
+    windows, dailies, left_out = prepare_tickers(bars, job)
+    panel_folds = make_folds(
+        concat_windows(list(windows.values())),
+        dailies,
+        horizon=job.task.horizon,
+        plan=fold_plan(job.evaluation),
+    )
+    left_out.update(panel_folds[0].left_out)
+    tested = [ticker for ticker in bars if ticker not in left_out]
     backtests: dict[str, Backtest] = {}
-    for tickers in model_groups(job, list(bars)):
-        panel = concat_windows([windows[ticker] for ticker in tickers])
-        folds = make_folds(
-            panel,
-            {ticker: dailies[ticker] for ticker in tickers},
-            horizon=job.task.horizon,
-            plan=fold_plan(job.evaluation),
-        )
+    for tickers in model_groups(job, tested):
+        folds = panel_folds if len(tickers) == len(tested) else _own_folds(panel_folds, tickers)
         candidates = candidates_for(job, with_model=with_model)
         label = tickers[0] if len(tickers) == 1 else f"pooled ({len(tickers)} tickers)"
         results = historical_forecasts(
@@ -98,7 +164,37 @@ def backtest_panel(
             progress=None if progress is None else _labelled(progress, label, len(folds)),
         )
         backtests.update(gather(task, folds, results, candidates))
-    return {ticker: backtests[ticker] for ticker in bars}
+    return WalkForward({ticker: backtests[ticker] for ticker in tested}, left_out)
+
+
+def _own_folds(folds: list[Fold], tickers: list[str]) -> list[Fold]:
+    """One ticker's part of the panel's folds (a per-ticker model): the same days.
+
+    A fold that does not test the ticker (its series ended earlier) is dropped; a later
+    fold that would have reused its fit refits on the same training windows instead.
+    """
+    (ticker,) = tickers
+    own: list[Fold] = []
+    pending = False
+    for fold in folds:
+        part = fold.of(ticker)
+        if not len(part.test):
+            pending = pending or part.refit
+            continue
+        own.append(replace(part, refit=True) if pending else part)
+        pending = False
+    return own
+
+
+def backtest_panel(
+    bars: dict[str, pd.DataFrame],
+    job: JobSpec,
+    *,
+    with_model: bool = True,
+    progress: Progress | None = None,
+) -> dict[str, Backtest]:
+    """The backtests of :func:`walk_forward_panel`: one per ticker tested."""
+    return walk_forward_panel(bars, job, with_model=with_model, progress=progress).backtests
 
 
 def _labelled(progress: Progress, label: str, total: int) -> Callable[[FoldResult], None]:
@@ -203,7 +299,7 @@ def fold_table(results: list[FoldResult]) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("index")
 
 
-def run_walkforward(job: JobSpec, progress: Progress | None = None) -> dict[str, Backtest]:
-    """Load the job's bars under its data checks and backtest them; one Backtest per ticker."""
+def run_walkforward(job: JobSpec, progress: Progress | None = None) -> WalkForward:
+    """Load the job's bars under its data checks and backtest them (:func:`walk_forward_panel`)."""
     bars, _ = load_checked_bars(job.data, job.features.price)
-    return backtest_panel(bars, job, progress=progress)
+    return walk_forward_panel(bars, job, progress=progress)
