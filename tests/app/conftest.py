@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 from dashboard_helpers import (
     EVIL,
+    SHORT_TICKER,
     TICKERS,
     UNIVERSE_TICKERS,
     Store,
     UniverseStore,
     write_backtest,
-    write_universe_files,
 )
 
 
@@ -95,39 +95,64 @@ def cached_evil(env: Path) -> str:
     return EVIL
 
 
-def _universe_backtest(uri: str, task: str, folder: Path, tickers: list[str]) -> str:
-    """A backtest run, named and tagged as ``fincast-backtest`` names it, holding ``folder``
-    as ``backtest/universe``."""
-    import json
+def _universe_backtest(root: Path, uri: str, task: str, common: dict[str, object]) -> str:
+    """A real walk-forward of a tiny MLP over the universe and a ticker too short for it,
+    scored by ``evaluate_universe``, saved by ``save_universe`` and recorded by
+    ``record_backtest`` as ``fincast-backtest`` records it; the run's id."""
+    import dataclasses
 
-    import mlflow
+    from fincast.data.universe import ticker_sectors
+    from fincast.evaluation.record import record_backtest
+    from fincast.evaluation.universe import evaluate_universe, save_universe
+    from fincast.evaluation.walkforward import run_walkforward
+    from fincast.specs import CrossSectionSpec
+    from fincast.tracking.run_tracker import RunTracker
+    from jobs import make_job
 
-    client = mlflow.MlflowClient(uri, registry_uri=uri)
-    experiment = client.get_experiment_by_name("fincast").experiment_id
-    run = client.create_run(experiment, run_name=f"backtest-{task}-mlp-jax").info.run_id
-    for key, value in {
-        "task.name": task,
-        "model.name": "mlp",
-        "data.source": "stocknet",
-        "data.tickers": json.dumps(tickers),
-        "evaluation.folds": "2",
-    }.items():
-        client.log_param(run, key, value)
-    client.set_tag(run, "fincast_command", "backtest")
-    client.log_artifacts(run, str(folder), "backtest/universe")
-    client.set_terminated(run)
-    return run
+    baselines = ["naive", "historical_mean"] if task == "returns" else ["naive", "har"]
+    job = make_job(
+        **common,
+        tickers=[*UNIVERSE_TICKERS, SHORT_TICKER],
+        task_name=task,
+        folds=2,
+        step=60,
+        min_train_windows=250,
+        baselines=baselines,
+    )
+    walk = run_walkforward(job)
+    assert sorted(walk.backtests) == sorted(UNIVERSE_TICKERS), walk.left_out
+    universe = evaluate_universe(
+        walk.backtests,
+        CrossSectionSpec(quantiles=2, min_tickers=5),
+        model="mlp",
+        sectors=ticker_sectors("stocknet", UNIVERSE_TICKERS),
+        left_out=walk.left_out,
+    )
+    files = save_universe(universe, root / "outputs" / task / "backtest" / "universe")
+    tracker = RunTracker(uri, "fincast", run_name=f"backtest-{task}-mlp-jax")
+    record_backtest(
+        tracker,
+        [],
+        files,
+        params=dataclasses.asdict(job),
+        config_yaml="seed: 42\n",
+        tags={"backend": "jax"},
+        universe=universe,
+    )
+    tracker.finish()
+    assert not tracker.failures, tracker.failures
+    return tracker.run_id
 
 
 @pytest.fixture(scope="session")
 def universe_store(tmp_path_factory: pytest.TempPathFactory) -> UniverseStore:
     """A real tiny training run over five stocknet tickers of two sectors (its forecasts
-    logged by ``record_training``), and a returns and a volatility universe backtest."""
+    logged by ``record_training``), and a returns and a volatility universe backtest run
+    (real walk-forwards, their scores saved by ``save_universe``)."""
     import dataclasses
 
     import pandas as pd
 
-    from fincast.data.universe import ticker_sectors
     from fincast.tracking.browse import download_run_file
     from fincast.tracking.run_tracker import RunTracker
     from fincast.training.pipeline import run_training
@@ -136,19 +161,18 @@ def universe_store(tmp_path_factory: pytest.TempPathFactory) -> UniverseStore:
 
     root = tmp_path_factory.mktemp("universe")
     uri = f"sqlite:///{root}/mlflow.db"
-    job = make_job(
-        model="mlp",
-        units=[8],
-        source="stocknet",
-        tickers=UNIVERSE_TICKERS,
-        on_invalid="repair",
-        lookback=10,
-        horizon=3,
-        epochs=1,
-        test_days=50,
-        models=str(root / "models"),
-        verbose=0,
-    )
+    common: dict[str, object] = {
+        "model": "mlp",
+        "units": [8],
+        "source": "stocknet",
+        "on_invalid": "repair",
+        "lookback": 10,
+        "horizon": 3,
+        "epochs": 1,
+        "models": str(root / "models"),
+        "verbose": 0,
+    }
+    job = make_job(**common, tickers=UNIVERSE_TICKERS, test_days=50)
     outcome = run_training(job)
     tracker = RunTracker(uri, "fincast", run_name="mlp-jax")
     record_training(
@@ -161,15 +185,7 @@ def universe_store(tmp_path_factory: pytest.TempPathFactory) -> UniverseStore:
     tracker.finish()
     assert not tracker.failures, tracker.failures
     logged = download_run_file(uri, tracker.run_id, "forecast/next_days.csv", root / "logged")
-    sectors = ticker_sectors("stocknet", UNIVERSE_TICKERS)
-    folders = {
-        task: write_universe_files(root / "outputs" / task / "universe", task, sectors)
-        for task in ("returns", "volatility")
-    }
-    runs = {
-        task: _universe_backtest(uri, task, folder, UNIVERSE_TICKERS)
-        for task, folder in folders.items()
-    }
+    runs = {task: _universe_backtest(root, uri, task, common) for task in ("returns", "volatility")}
     return UniverseStore(
         uri=uri,
         training_run=tracker.run_id,
@@ -177,8 +193,8 @@ def universe_store(tmp_path_factory: pytest.TempPathFactory) -> UniverseStore:
         as_of={forecast.ticker: forecast.as_of for forecast in outcome.forecasts},
         returns_backtest=runs["returns"],
         volatility_backtest=runs["volatility"],
-        returns_folder=folders["returns"],
-        volatility_folder=folders["volatility"],
+        returns_folder=root / "outputs" / "returns" / "backtest" / "universe",
+        volatility_folder=root / "outputs" / "volatility" / "backtest" / "universe",
     )
 
 

@@ -115,6 +115,7 @@ def copy_model(store: Store, destination: Path) -> Path:
 
 
 UNIVERSE_TICKERS = ["AEP", "D", "DUK", "MSFT", "ORCL"]  # stocknet: Utilities, Technology
+SHORT_TICKER = "GMRE"  # stocknet data from 2016-06 only: too short for the walk-forward
 
 
 @dataclass
@@ -127,102 +128,5 @@ class UniverseStore:
     as_of: dict[str, str]  # each ticker's forecast origin, from the training outcome
     returns_backtest: str
     volatility_backtest: str
-    returns_folder: Path  # the saved universe files of each backtest run
+    returns_folder: Path  # the files save_universe wrote for each backtest run
     volatility_folder: Path
-
-
-def write_universe_files(folder: Path, task: str, sectors: dict[str, str]) -> Path:
-    """Stand-in for ``fincast.evaluation.universe.save_universe`` (not in the tree yet).
-
-    The scores come from the real cross-sectional core (IC, quantile portfolios, BH and
-    Holm) over seeded forecasts; the files follow the layout ``save_universe`` writes.
-    A volatility universe has no IC and no portfolios (``null`` in ``summary.json``).
-    """
-    import json
-
-    import numpy as np
-
-    from fincast.evaluation.cross_section import information_coefficients, summarise_ic
-    from fincast.evaluation.multiple_testing import adjust_p_values, significant_count_sentence
-    from fincast.evaluation.portfolios import quantile_portfolios
-
-    folder.mkdir(parents=True, exist_ok=True)
-    tickers = sorted(sectors)
-    random = np.random.default_rng(7)
-    dates = pd.bdate_range("2017-01-02", periods=60, name="date")
-    realised = pd.DataFrame(random.normal(0, 0.01, (60, len(tickers))), dates, tickers)
-    forecasts = realised * 0.3 + pd.DataFrame(
-        random.normal(0, 0.01, realised.shape), dates, tickers
-    )
-    p_values = pd.Series([3e-54, 0.0004, 0.03, 0.4, float("nan")][: len(tickers)], tickers)
-    bh, holm = adjust_p_values(p_values), adjust_p_values(p_values, method="holm")
-    losses = pd.Series(np.linspace(0.9, 1.1, len(tickers)), tickers)
-    per_ticker = pd.DataFrame(
-        {
-            "ticker": tickers,
-            "sector": [sectors[name] for name in tickers],
-            "windows": 60,
-            "loss_model": losses.to_numpy() * 1e-4,
-            "loss_baseline": 1e-4,
-            "loss_ratio": losses.to_numpy(),
-            "dm_p": p_values.to_numpy(),
-            "p_bh": bh.adjusted.to_numpy(),
-            "p_holm": holm.adjusted.to_numpy(),
-            "verdict": ["better" if bool(flag) else "no difference" for flag in bh.rejected],
-        }
-    )
-    per_ticker.to_csv(folder / "per_ticker.csv", index=False)
-    summary: dict[str, object] = {
-        "task": task,
-        "model": "mlp",
-        "baseline": "naive",
-        "tickers": len(tickers) - 1,
-        "signal": "5-day forecast" if task == "returns" else None,
-        "ic": None,
-        "rank_ic": None,
-        "portfolios": None,
-        "dm": {
-            "baseline": "naive",
-            "tested": bh.tested,
-            "alpha": 0.05,
-            "bh": int(bh.rejected.sum()),
-            "holm": int(holm.rejected.sum()),
-            "sentence": significant_count_sentence(bh, better=losses < 1),
-        },
-        "left_out": {"GMRE": "too little history (starts 2016-06-10)"},
-    }
-    if task == "returns":
-        scores = information_coefficients(forecasts, realised, min_tickers=5)
-        for name, series in (("ic", scores.ic), ("rank_ic", scores.rank_ic)):
-            figures = summarise_ic(series, skipped=len(scores.skipped))
-            summary[name] = {
-                "mean": figures.mean,
-                "std": figures.std,
-                "icir": figures.icir,
-                "t_stat": figures.t_statistic,
-                "dates": figures.dates,
-                "skipped": figures.skipped,
-            }
-        pd.DataFrame(
-            {"ic": scores.ic, "rank_ic": scores.rank_ic, "tickers": scores.tickers}
-        ).to_csv(folder / "ic.csv")
-        books = quantile_portfolios(forecasts, realised, quantiles=2, cost_bps=5.0)
-        equity = (1 + books.bucket_returns.fillna(0.0)).cumprod()
-        equity.columns = [f"q{bucket}" for bucket in equity.columns]
-        equity["long_short"] = (1 + books.long_short.fillna(0.0)).cumprod()
-        equity["long_short_net"] = books.equity
-        equity.to_csv(folder / "equity.csv")
-        summary["portfolios"] = {
-            "quantiles": 2,
-            "cost_bps": 5.0,
-            "sector_neutral": False,
-            "long_short": {
-                "annual_return": float(books.long_short.mean() * 252),
-                "annual_volatility": float(books.long_short.std() * 252**0.5),
-                "sharpe": float(books.net.mean() / books.net.std() * 252**0.5),
-                "mean_turnover": float(books.turnover.mean()),
-                "net_annual_return": float(books.net.mean() * 252),
-            },
-        }
-    (folder / "summary.json").write_text(json.dumps(summary))
-    return folder

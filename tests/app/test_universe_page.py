@@ -16,7 +16,8 @@ from dashboard_helpers import APP, TIMEOUT, UniverseStore, markdown_is_safe, run
 from streamlit import dataframe_util
 from streamlit.testing.v1 import AppTest
 
-from fincast.dashboard.universes import read_universe
+from fincast.evaluation.stats import format_p
+from fincast.evaluation.universe import load_universe
 
 PAGE = "views/universe.py"
 TASK = "fincast.task"
@@ -101,23 +102,23 @@ def test_sector_filters_change_the_rows(universe_served: UniverseStore) -> None:
 def test_per_ticker_scores_verdicts_and_short_p_values(universe_served: UniverseStore) -> None:
     app = run_page(PAGE)
 
-    saved = read_universe(universe_served.returns_folder)
+    saved = load_universe(universe_served.returns_folder)
     element = table_with(app, "verdict")
     table = element.value.set_index("ticker")
-    assert saved.per_ticker is not None
     pd.testing.assert_series_equal(table["dm_p"], saved.per_ticker["dm_p"], check_names=False)
     assert list(table["verdict"]) == list(saved.per_ticker["verdict"])
+    assert list(table["sector"]) == list(saved.per_ticker["sector"])
     text = rendered(element)
     for column in ("dm_p", "p_bh", "p_holm"):
+        assert list(text[column]) == [format_p(p) for p in saved.per_ticker[column]]
         assert all(len(value) <= 10 for value in text[column]), list(text[column])
-    assert "< 1e-16" in list(text["dm_p"]) and "n/a" in list(text["dm_p"])
     assert headers(element)["loss_ratio"] == "loss / naive's (ratio)"
     lines = [shown(md.value) for md in app.markdown]
     assert saved.summary["dm"]["sentence"] in lines
     left = table_with(app, "reason").value
-    assert left.to_dict("records") == [
-        {"ticker": "GMRE", "reason": "too little history (starts 2016-06-10)"}
-    ]
+    assert list(left["ticker"]) == ["GMRE"]
+    assert left["reason"].iloc[0] == saved.summary["left_out"]["GMRE"]
+    assert "fewer than min_train_windows=250" in left["reason"].iloc[0]
     markdown_is_safe(app)
 
 
@@ -128,11 +129,11 @@ def test_ic_metrics_and_the_charts(universe_served: UniverseStore) -> None:
         "Information coefficient per date",
         "Quantile portfolios (growth of 1; q1 = lowest forecasts)",
     ]
-    saved = read_universe(universe_served.returns_folder)
+    saved = load_universe(universe_served.returns_folder)
     metrics = {metric.label: metric.value for metric in app.metric}
     assert float(metrics["mean IC"]) == pytest.approx(saved.summary["ic"]["mean"], rel=1e-2)
-    assert float(metrics["rank IC t-statistic"]) == pytest.approx(
-        saved.summary["rank_ic"]["t_stat"], rel=1e-2
+    assert float(metrics["rank IC t-statistic, non-overlapping dates"]) == pytest.approx(
+        saved.summary["rank_ic"]["t_stat_non_overlapping"], rel=1e-2
     )
     ic_chart = json.loads(app.get("plotly_chart")[0].proto.spec)
     assert [trace["name"] for trace in ic_chart["data"]] == ["IC (Pearson)", "rank IC (Spearman)"]

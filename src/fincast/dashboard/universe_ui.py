@@ -26,7 +26,7 @@ from fincast.dashboard.universes import (
     PORTFOLIO_COLUMNS,
     SUMMARY_FILE,
     UNIVERSE_FOLDER,
-    UniverseResult,
+    UNKNOWN_SECTOR,
     forecast_columns,
     ic_figure,
     in_sectors,
@@ -38,6 +38,8 @@ from fincast.dashboard.universes import (
     summary_line,
 )
 from fincast.dashboard.views import show_table
+from fincast.evaluation.tasks import task_named
+from fincast.evaluation.universe import Universe, load_universe
 
 TRAIN = "fincast-train data=stocknet data.tickers=sector:Technology"
 BACKTEST = "fincast-backtest data=stocknet data.tickers=sector:Technology evaluation=walkforward"
@@ -71,14 +73,13 @@ def has_universe(tracking_uri: str, run_id: str) -> bool:
 
 
 @st.cache_data(max_entries=16, show_spinner="Downloading the universe scores...")
-def run_universe(tracking_uri: str, run_id: str) -> UniverseResult:
+def run_universe(tracking_uri: str, run_id: str) -> Universe:
     """A backtest run's universe scores (downloaded once, then cached)."""
-    from fincast.dashboard.universes import read_universe
     from fincast.tracking.browse import download_run_file
 
     with tempfile.TemporaryDirectory(prefix="fincast-universe-") as temporary:
         local = download_run_file(tracking_uri, run_id, UNIVERSE_FOLDER, Path(temporary))
-        return read_universe(local)
+        return load_universe(local)
 
 
 def described_runs(settings: Settings, task: str | None) -> pd.DataFrame | None:
@@ -232,10 +233,12 @@ def show_scores(
     show_universe(result, chosen)
 
 
-def show_universe(result: UniverseResult, key: str) -> None:
+def show_universe(result: Universe, key: str) -> None:
     """Every part of a universe backtest: per-ticker verdicts, IC, portfolios, left out."""
     summary = result.summary
     st.write(escape_markdown(summary_line(summary)))
+    for note in summary.get("notes") or []:
+        st.caption(escape_markdown(f"Note: {note}"))
     show_verdicts(result, key)
     show_ic(result)
     show_portfolios(result)
@@ -244,24 +247,26 @@ def show_universe(result: UniverseResult, key: str) -> None:
     if left.empty:
         st.caption("No ticker was left out.")
     else:
-        st.caption("Tickers the universe scores left out, and why.")
+        st.caption("Tickers the walk-forward left out, and why.")
         show_table(left, hide_index=True)
 
 
-def show_verdicts(result: UniverseResult, key: str) -> None:
+def show_verdicts(result: Universe, key: str) -> None:
     """The DM sentence and the per-ticker table (sortable, filtered by sector)."""
     st.subheader("Does the model beat the baseline, ticker by ticker?")
     dm = result.summary.get("dm") or {}
     if dm.get("sentence"):
         st.markdown(escape_markdown(p_values_in_text(str(dm["sentence"]))))
     baseline = str(dm.get("baseline") or result.summary.get("baseline") or "baseline")
-    alpha = dm.get("alpha")
+    test = f"{dm['test']} " if dm.get("test") else ""
+    loss = f" ({dm['loss']})" if dm.get("loss") else ""
+    alpha = f" at {float(dm['alpha']):.0%}" if dm.get("alpha") is not None else ""
     st.caption(
         escape_markdown(
-            f"Diebold-Mariano test of each ticker's model loss against {baseline}'s, then "
-            "the p-values adjusted over the tickers: Benjamini-Hochberg (false discovery "
-            "rate) and Holm (family-wise error)"
-            + (f", at {float(alpha):.0%}." if alpha is not None else ".")
+            f"A {test}Diebold-Mariano test per ticker of the model's mean loss{loss} "
+            f"against {baseline}'s; the p-values adjusted over the tickers by "
+            f"Benjamini-Hochberg (false discovery rate; the verdicts{alpha}) and by Holm "
+            "(family-wise error). Click a header to sort."
         )
     )
     table = result.per_ticker
@@ -271,71 +276,99 @@ def show_verdicts(result: UniverseResult, key: str) -> None:
     table = table.reset_index()
     if "sector" not in table:
         table["sector"] = ""
-    table["sector"] = table["sector"].fillna("").replace("", "unknown")
+    table["sector"] = table["sector"].fillna("").replace("", UNKNOWN_SECTOR)
     shown = _sector_filter(table, f"fincast.universe.ticker_sectors.{key}")
     show_table(shown, per_ticker_columns(baseline), hide_index=True)
 
 
-def _metric_row(name: str, figures: dict[str, Any]) -> None:
+def _metric_row(name: str, figures: dict[str, Any], horizon: int) -> None:
     mean, icir, t_stat, dates = st.columns(4)
     mean.metric(f"mean {name}", significant(figures.get("mean"), 3))
     icir.metric(f"{name} IR (mean / std)", significant(figures.get("icir"), 3))
-    t_stat.metric(f"{name} t-statistic", significant(figures.get("t_stat"), 3))
     skipped = figures.get("skipped") or 0
+    apart = figures.get("t_stat_non_overlapping")
+    if horizon > 1 and apart is not None:
+        t_stat.metric(
+            f"{name} t-statistic, non-overlapping dates",
+            significant(apart, 3),
+            help=f"On every {horizon}th date ({figures.get('dates_non_overlapping')} dates), "
+            f"whose {horizon}-day targets do not overlap. On all dates: "
+            f"{significant(figures.get('t_stat'), 3)}, which overstates it.",
+        )
+    else:
+        t_stat.metric(f"{name} t-statistic", significant(figures.get("t_stat"), 3))
     dates.metric("dates scored", f"{figures.get('dates', 'n/a')} ({skipped} skipped)")
 
 
-def show_ic(result: UniverseResult) -> None:
+def _not_returns(summary: dict[str, Any]) -> bool:
+    """Whether the task forecasts something other than returns (no IC, no portfolios)."""
+    try:
+        return not task_named(str(summary.get("task"))).directional
+    except ValueError:
+        return False
+
+
+def show_ic(result: Universe) -> None:
     """IC and rank-IC headline figures and their series (or why there are none)."""
     st.subheader("Information coefficient")
     summary = result.summary
     if summary.get("ic") is None and summary.get("rank_ic") is None:
+        why = (
+            "it forecasts no returns, so there is no ranking of returns to correlate"
+            if _not_returns(summary)
+            else "no date had enough tickers with a forecast and a realised return"
+        )
         st.info(
             escape_markdown(
-                f"No information coefficient for the {summary.get('task', 'this')} task: it "
-                "ranks no returns, so its forecasts are not correlated with realised returns."
+                f"No information coefficient for the {summary.get('task')} task: {why}."
             )
         )
         return
+    horizon = int(summary.get("horizon") or 1)
     for name, field in (("IC", "ic"), ("rank IC", "rank_ic")):
         if summary.get(field):
-            _metric_row(name, summary[field])
+            _metric_row(name, summary[field], horizon)
     if result.ic is not None and not result.ic.empty:
         st.plotly_chart(ic_figure(result.ic), key="ic_chart")
     st.caption(
-        "Per date, the correlation across tickers of the forecast with the return then "
-        "realised (Pearson: IC; Spearman: rank IC). The t-statistic treats dates as "
-        "independent; with overlapping multi-day targets they are not, so read it as a "
-        "rough guide."
+        escape_markdown(
+            "Per origin date, the correlation across tickers of the model's forecast with "
+            "the return then realised (Pearson: IC; Spearman: rank IC). "
+            + (f"Signal: {summary['signal']}." if summary.get("signal") else "")
+        )
     )
 
 
-def show_portfolios(result: UniverseResult) -> None:
+def show_portfolios(result: Universe) -> None:
     """The quantile portfolios' equity curves and the long-short book's figures."""
     st.subheader("Quantile portfolios")
-    portfolios = result.summary.get("portfolios")
+    summary = result.summary
+    portfolios = summary.get("portfolios")
     if portfolios is None:
+        why = (
+            "its forecasts are not returns to go long or short"
+            if _not_returns(summary)
+            else "no long-short book could be held"
+        )
         st.info(
-            escape_markdown(
-                f"No quantile portfolios for the {result.summary.get('task', 'this')} task: "
-                "its forecasts are not returns to go long or short."
-            )
+            escape_markdown(f"No quantile portfolios for the {summary.get('task')} task: {why}.")
         )
         return
     if result.equity is not None and not result.equity.empty:
         st.plotly_chart(quantile_figure(result.equity), key="quantile_chart")
     show_table(portfolio_table(portfolios), PORTFOLIO_COLUMNS)
-    quantiles, cost = portfolios.get("quantiles"), portfolios.get("cost_bps")
+    horizon = int(summary.get("horizon") or 1)
     neutral = (
-        "sector-neutral (buckets within each sector)"
+        "sector-neutral (bucketed within each sector)"
         if portfolios.get("sector_neutral")
         else "not sector-neutral"
     )
     st.caption(
         escape_markdown(
-            f"Tickers bucketed by forecast into {quantiles} equal-weight portfolios each "
-            f"rebalance; the long-short book holds the top one and shorts the bottom one, "
-            f"{neutral}; costs {cost} basis points per unit traded."
+            f"Every {horizon} sessions the tickers are bucketed by forecast into "
+            f"{portfolios.get('quantiles')} equal-weight portfolios, held {horizon} sessions; "
+            f"the long-short book holds the top one and shorts the bottom one, {neutral}; "
+            f"costs {portfolios.get('cost_bps')} basis points per unit traded."
         )
     )
 

@@ -6,9 +6,9 @@ Two sources, both read from MLflow runs, never recomputed:
   one row per ticker and step (``step, date, <target>[, price, q...], ticker``), ranked
   here by the task's horizon value (the summed daily log returns for returns, the last
   step for volatility: :attr:`fincast.evaluation.tasks.Task.horizon_value`);
-- a walk-forward backtest run's ``backtest/universe/`` folder
-  (:mod:`fincast.evaluation.universe`): ``summary.json``, ``ic.csv``, ``equity.csv``
-  and ``per_ticker.csv``.
+- a walk-forward backtest run's ``backtest/universe/`` folder, written by
+  :func:`fincast.evaluation.universe.save_universe` and read back by its
+  ``load_universe``: ``summary.json``, ``ic.csv``, ``equity.csv``, ``per_ticker.csv``.
 
 No Streamlit here (:mod:`fincast.dashboard.universe_ui` lays it out); every data-derived
 string that reaches a Plotly figure is HTML-escaped.
@@ -16,9 +16,6 @@ string that reaches a Plotly figure is HTML-escaped.
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -28,10 +25,11 @@ import plotly.graph_objects as go
 from fincast.dashboard.charts import LAYOUT, plain
 from fincast.dashboard.formatting import Column, p_value, percent, significant
 from fincast.evaluation.tasks import task_named
+from fincast.evaluation.universe import FOLDER, SUMMARY
 
 FORECASTS_FILE = "forecast/next_days.csv"
-UNIVERSE_FOLDER = "backtest/universe"
-SUMMARY_FILE = "summary.json"
+UNIVERSE_FOLDER = f"backtest/{FOLDER}"  # where fincast-backtest logs the universe scores
+SUMMARY_FILE = SUMMARY
 UNKNOWN_SECTOR = "unknown"
 VALUE = "forecast"  # the ranked table's column of horizon values
 
@@ -141,67 +139,18 @@ def in_sectors(table: pd.DataFrame, chosen: list[str]) -> pd.DataFrame:
     return table if not chosen else table[table["sector"].isin(chosen)]
 
 
-@dataclass
-class UniverseResult:
-    """A universe backtest's saved scores; ``None`` where a file is missing.
-
-    Attributes:
-        summary: ``summary.json`` (task, model, baseline, tickers, ic, rank_ic,
-            portfolios, dm, left_out); ``ic``, ``rank_ic`` and ``portfolios`` are
-            ``None`` for a task that ranks no returns (volatility).
-        ic: per date: ``ic``, ``rank_ic``, ``tickers``.
-        equity: per date: ``q1..qN``, ``long_short``, ``long_short_net`` (growth of 1).
-        per_ticker: per ticker: sector, windows, losses, their ratio, DM p-values, verdict.
-    """
-
-    summary: dict[str, Any] = field(default_factory=dict)
-    ic: pd.DataFrame | None = None
-    equity: pd.DataFrame | None = None
-    per_ticker: pd.DataFrame | None = None
-
-
-def _table(path: Path, index: str) -> pd.DataFrame | None:
-    if not path.is_file():
-        return None
-    table = pd.read_csv(path)
-    if index == "date" and "date" in table:
-        table["date"] = pd.to_datetime(table["date"])
-    return table.set_index(index) if index in table else table
-
-
-def read_universe(folder: str | Path) -> UniverseResult:
-    """Read a saved ``backtest/universe`` folder (whichever files exist).
-
-    Raises:
-        ValueError: ``summary.json`` is not valid JSON, naming the file.
-    """
-    folder = Path(folder)
-    path = folder / SUMMARY_FILE
-    summary: dict[str, Any] = {}
-    if path.is_file():
-        try:
-            summary = dict(json.loads(path.read_text()))
-        except json.JSONDecodeError as error:
-            raise ValueError(f"Universe summary {str(path)!r} is not valid JSON: {error}") from None
-    return UniverseResult(
-        summary=summary,
-        ic=_table(folder / "ic.csv", "date"),
-        equity=_table(folder / "equity.csv", "date"),
-        per_ticker=_table(folder / "per_ticker.csv", "ticker"),
-    )
-
-
 def summary_line(summary: dict[str, Any]) -> str:
-    """Task, model, signal, tickers and the baseline the losses are compared with.
+    """Task, model, tickers, horizon and the baseline the losses are compared with.
 
-    >>> summary_line({"task": "returns", "model": "lstm", "tickers": 9, "baseline": "naive"})
-    'returns task, lstm model, 9 tickers, losses against naive'
+    >>> summary_line({"task": "returns", "model": "lstm", "tickers": 9, "horizon": 5,
+    ...               "baseline": "naive"})
+    'returns task, lstm model, 9 tickers, 5-day horizon, losses against naive'
     """
     parts = [
         f"{summary['task']} task" if summary.get("task") else "",
         f"{summary['model']} model" if summary.get("model") else "",
         f"{summary['tickers']} tickers" if summary.get("tickers") is not None else "",
-        f"signal: {summary['signal']}" if summary.get("signal") else "",
+        f"{summary['horizon']}-day horizon" if summary.get("horizon") else "",
         f"losses against {summary['baseline']}" if summary.get("baseline") else "",
     ]
     return ", ".join(part for part in parts if part)
@@ -231,16 +180,23 @@ def left_out_table(summary: dict[str, Any]) -> pd.DataFrame:
 PORTFOLIO_COLUMNS: dict[str, Column] = {
     "annual_return": Column("annual return, before costs (%)", percent),
     "net_annual_return": Column("annual return, after costs (%)", percent),
-    "annual_volatility": Column("annual volatility (%)", lambda value: percent(value, 1)),
-    "sharpe": Column("Sharpe (annual, ratio)", lambda value: significant(value, 3)),
+    "annual_volatility": Column("annual volatility, after costs (%)", lambda v: percent(v, 1)),
+    "sharpe": Column("Sharpe after costs (annual, ratio)", lambda value: significant(value, 3)),
+    "max_drawdown": Column("max drawdown (%)", percent),
     "mean_turnover": Column("mean turnover per rebalance", lambda value: significant(value, 3)),
+    "rebalances": Column("rebalances", lambda value: significant(value, 6)),
+    "skipped": Column("rebalances skipped", lambda value: significant(value, 6)),
 }
 
 
 def portfolio_table(portfolios: dict[str, Any]) -> pd.DataFrame:
-    """The long-short book's headline figures as a one-row table."""
+    """The long-short book's headline figures as a one-row table (known columns first)."""
     figures = dict(portfolios.get("long_short") or {})
-    return pd.DataFrame([figures], index=pd.Index(["long-short"], name="book"))
+    figures.pop("periods_per_year", None)  # said in the caption
+    order = [name for name in PORTFOLIO_COLUMNS if name in figures]
+    order += [name for name in figures if name not in order]
+    table = pd.DataFrame([figures], index=pd.Index(["long-short"], name="book"))
+    return table[order]
 
 
 def ic_figure(ic: pd.DataFrame) -> go.Figure:
