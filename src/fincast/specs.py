@@ -111,13 +111,19 @@ class DataSpec:
 
 @dataclass(frozen=True)
 class FeaturesSpec:
-    """The causal input features and the modelled price column (``features`` group)."""
+    """The causal input features, covariates and the modelled price column (``features`` group)."""
 
     names: list[str] = field(default_factory=lambda: ["log_return", "log_range", "volume_change"])
     price: str = "adj_close"
+    # inputs from other series and the calendar (fincast.data.covariates): market_return,
+    # sector_return (past); future_day_of_week, future_month_end, sessions_to_holiday
+    covariates: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         _check_choice("features.price", self.price, ("adj_close", "close"))
+        from fincast.data.covariates import check_covariates
+
+        check_covariates(self.covariates)
 
 
 @dataclass(frozen=True)

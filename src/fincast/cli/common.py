@@ -282,6 +282,8 @@ def load_models_and_bars(
 ) -> tuple[dict[str, Forecaster], dict[str, pd.DataFrame]]:
     """The model of each ticker (``model_uri`` or the champion) and the checked bars.
 
+    The bars are the job's tickers', and those of the model's covariate universe.
+
     The bars pass the job's data checks (``data.on_invalid``, calendars, jump
     threshold) as in training. Expected failures (no model, bad file, bad data) end
     the command with one line.
@@ -309,9 +311,17 @@ def load_models_and_bars(
 
 def _checks_of(job: JobSpec, card: dict[str, Any]) -> tuple[DataSpec, str]:
     """The data checks for a saved model's new bars: the command's policy, the model's
-    exchange calendars (the command's own per-ticker calendars added) and price column."""
+    exchange calendars (the command's own per-ticker calendars added) and price column.
+
+    A model with past covariates also needs its universe's bars (its card's
+    ``covariate_universe``); they are loaded with the command's tickers.
+    """
+    universe = [
+        name for name in card.get("covariate_universe") or [] if name not in job.data.tickers
+    ]
     data = dataclasses.replace(
         job.data,
+        tickers=[*job.data.tickers, *universe],
         calendar=card.get("calendar", job.data.calendar),
         calendars={**card.get("calendars", {}), **job.data.calendars},
     )

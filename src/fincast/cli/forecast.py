@@ -1,4 +1,8 @@
-"""``fincast-forecast``: forecast the next days from a registered or saved model."""
+"""``fincast-forecast``: forecast the next days from a registered or saved model.
+
+Every ticker a model serves is forecast in one batched predict: ``fincast-forecast
+data=stocknet data.tickers=all output=json`` returns the universe in one object.
+"""
 
 from __future__ import annotations
 
@@ -16,15 +20,22 @@ def forecast(config: DictConfig) -> None:
     job = job_spec(config, COMMAND)
     start_backend(config, COMMAND)
     from fincast.data.sources import MarketDataError
-    from fincast.serving.forecast import forecast_ticker
+    from fincast.serving.forecast import forecast_panel
 
     forecasters, bars = load_models_and_bars(job, COMMAND)
+    wanted = [ticker for ticker in job.data.tickers if ticker in bars]
+    groups: dict[int, list[str]] = {}  # the tickers of each model: one batched predict each
+    for ticker in wanted:
+        groups.setdefault(id(forecasters[ticker]), []).append(ticker)
     try:
-        results = [
-            forecast_ticker(forecasters[ticker], frame, ticker) for ticker, frame in bars.items()
-        ]
+        found = {
+            forecast.ticker: forecast
+            for tickers in groups.values()
+            for forecast in forecast_panel(forecasters[tickers[0]], bars, tickers)
+        }
     except (MarketDataError, ValueError) as error:
         fail(COMMAND, error)
+    results = [found[ticker] for ticker in wanted]
     if job.output == "json":
         payloads = [result.to_dict() for result in results]
         print(json.dumps(payloads[0] if len(payloads) == 1 else {"forecasts": payloads}))

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import pandas as pd
 
-from fincast.data.features import make_features
+from fincast.data.covariates import FeatureRecipe
 from fincast.data.windows import split_at
 from fincast.evaluation.holdout import score_forecasts
 from fincast.evaluation.targets import daily_series
@@ -14,12 +16,18 @@ from fincast.quantiles import point_forecast
 from fincast.serving.forecast import Forecaster
 
 
-def score_unseen(forecaster: Forecaster, bars: pd.DataFrame, ticker: str = "") -> pd.DataFrame:
+def score_unseen(
+    forecaster: Forecaster,
+    bars: pd.DataFrame,
+    ticker: str = "",
+    universe: Mapping[str, pd.DataFrame] | None = None,
+) -> pd.DataFrame:
     """Score ``forecaster`` on every window whose targets start after its training data.
 
     The windows start after the card's ``fit_end`` (the last day training or early
     stopping saw) plus an embargo of one horizon. The task's hold-out baselines
-    (e.g. the historical mean) use data up to ``fit_end`` only.
+    (e.g. the historical mean) use data up to ``fit_end`` only. ``universe``: the other
+    tickers' bars, for a model with past covariates.
 
     Raises:
         ValueError: no unseen window is left in ``bars``.
@@ -27,7 +35,8 @@ def score_unseen(forecaster: Forecaster, bars: pd.DataFrame, ticker: str = "") -
     card = forecaster.card
     task = task_named(str(card.get("task", "returns")))
     price = card.get("price", "adj_close")
-    features = make_features(bars, card["features"], price=price)
+    recipe = FeatureRecipe.of_card(card)
+    features = recipe.frames({**(universe or {}), ticker: bars}, [ticker])[ticker]
     daily = daily_series(bars, features.index, price=price)
     windows = task.make_windows(
         features,

@@ -79,7 +79,7 @@ def fit_forecaster(
     with training_hardware(fit.precision, fit.distribution, hardware) as setup:
         model = build(
             lookback=job.task.lookback,
-            num_features=len(job.features.names),
+            num_features=train.inputs.shape[-1],  # features, then covariates
             horizon=job.task.horizon,
             scaling=scaling,
             **({"quantiles": quantiles} if quantiles else {}),

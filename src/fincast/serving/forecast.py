@@ -1,9 +1,12 @@
-"""Forecast the next days from a self-contained model and a ticker's latest bars."""
+"""Forecast the next days from a self-contained model and the latest bars: one ticker, or a
+whole universe in one batched predict (:func:`forecast_panel`)."""
 
 from __future__ import annotations
 
 import json
+import logging
 import zipfile
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,11 +15,13 @@ import numpy as np
 import pandas as pd
 
 from fincast.data.calendars import DEFAULT_CALENDAR, calendar_for, next_sessions
-from fincast.data.features import make_features, price_series
+from fincast.data.covariates import FeatureRecipe
+from fincast.data.features import price_series
 from fincast.data.windows import last_window
 from fincast.quantiles import point_forecast
 
 CARD_SUFFIX = ".json"
+logger = logging.getLogger(__name__)
 # the target whose per-step values compound into a price path (daily log returns of the price)
 PRICE_TARGET = "log_return"
 
@@ -204,17 +209,75 @@ def next_trading_days(
     return [day.date().isoformat() for day in days]
 
 
-def forecast_ticker(forecaster: Forecaster, bars: pd.DataFrame, ticker: str) -> Forecast:
-    """Forecast the next ``horizon`` days of ``ticker`` from its latest bars."""
+def forecast_panel(
+    forecaster: Forecaster,
+    bars: Mapping[str, pd.DataFrame],
+    tickers: Sequence[str] | None = None,
+    *,
+    skip_short: bool = False,
+) -> list[Forecast]:
+    """Forecast the next ``horizon`` days of many tickers with one batched predict.
+
+    Each ticker's inputs are rebuilt as the card records them (features, then
+    covariates over the model's universe: :class:`FeatureRecipe`), its latest window
+    is stacked with the others', and the model predicts them all at once.
+
+    Args:
+        forecaster: the loaded model and card.
+        bars: daily bars per ticker (and those of the model's covariate universe).
+        tickers: the tickers to forecast (default: every ticker of ``bars``).
+        skip_short: leave out (and log) a ticker with fewer feature rows than the
+            lookback, instead of raising.
+
+    Raises:
+        ValueError: a ticker whose bars cannot make one window (unless ``skip_short``).
+        MarketDataError: past covariates whose universe is not all in ``bars``.
+    """
+    wanted = list(bars) if tickers is None else list(tickers)
+    frames = FeatureRecipe.of_card(forecaster.card).frames(bars, wanted)
+    ready = []
+    for ticker in wanted:
+        rows = len(frames[ticker])
+        if rows >= forecaster.lookback:
+            ready.append(ticker)
+            continue
+        needed = forecaster.lookback + len(bars[ticker]) - rows
+        message = (
+            f"{len(bars[ticker])} bars of {ticker!r} make {rows} feature rows; the model "
+            f"looks back {forecaster.lookback}, so send at least {needed} recent bars."
+        )
+        if not skip_short:
+            raise ValueError(message)
+        logger.warning("No forecast for %s: %s", ticker, message)
+    if not ready:
+        return []
+    windows = np.concatenate([last_window(frames[ticker], forecaster.lookback) for ticker in ready])
+    outputs = forecaster.predict_window(windows).astype("float64")
+    return [
+        _forecast(forecaster, bars[ticker], frames[ticker].index[-1], ticker, output)
+        for ticker, output in zip(ready, outputs, strict=True)
+    ]
+
+
+def forecast_ticker(
+    forecaster: Forecaster,
+    bars: pd.DataFrame,
+    ticker: str,
+    universe: Mapping[str, pd.DataFrame] | None = None,
+) -> Forecast:
+    """Forecast the next ``horizon`` days of ``ticker`` from its latest bars.
+
+    ``universe``: the other tickers' bars, for a model with past covariates.
+    """
+    return forecast_panel(forecaster, {**(universe or {}), ticker: bars}, [ticker])[0]
+
+
+def _forecast(
+    forecaster: Forecaster, bars: pd.DataFrame, as_of: pd.Timestamp, ticker: str, output: Any
+) -> Forecast:
     card = forecaster.card
-    price_column = card.get("price", "adj_close")
-    features = make_features(bars, card["features"], price=price_column)
-    window = last_window(features, forecaster.lookback)
-    values, quantiles = _point_and_quantiles(
-        forecaster.predict_window(window)[0].astype("float64"), forecaster.quantiles
-    )
-    as_of = features.index[-1]
-    last_price = float(price_series(bars, price_column).loc[as_of])
+    values, quantiles = _point_and_quantiles(output, forecaster.quantiles)
+    last_price = float(price_series(bars, card.get("price", "adj_close")).loc[as_of])
     target = str(card.get("target", PRICE_TARGET))
     # only log returns of the price compound into a price path
     prices = last_price * np.exp(np.cumsum(values)) if target == PRICE_TARGET else None

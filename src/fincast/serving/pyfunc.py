@@ -75,11 +75,12 @@ def input_example(bars: dict[str, pd.DataFrame], card: dict[str, Any]) -> pd.Dat
     Each ticker contributes its last ``lookback`` feature rows plus the rows its
     features need to warm up.
     """
-    from fincast.data.features import make_features
+    from fincast.data.covariates import FeatureRecipe
 
+    inputs = FeatureRecipe.of_card(card).frames(bars)
     frames = []
     for ticker, frame in bars.items():
-        features = make_features(frame, card["features"], price=card.get("price", "adj_close"))
+        features = inputs[ticker]
         first = int(frame.index.searchsorted(features.index[-int(card["lookback"])]))
         warm_up = int(frame.index.searchsorted(features.index[0]))
         recent = frame.iloc[max(first - warm_up, 0) :].reset_index()
@@ -112,7 +113,7 @@ class FincastPyfunc:
 
     def _from_bars(self, frame: pd.DataFrame) -> pd.DataFrame:
         from fincast.data.sources import MarketDataError, bars_from_table
-        from fincast.serving.forecast import forecast_ticker
+        from fincast.serving.forecast import forecast_panel
 
         tickers = self.forecaster.card.get("tickers") or ["series"]
         try:
@@ -123,33 +124,19 @@ class FincastPyfunc:
                 ticker_column="ticker" if "ticker" in frame.columns else None,
                 advice=f"Send the latest daily bars, or one {WINDOW_COLUMN!r} per row.",
             )
-            forecasts = [
-                forecast_ticker(self.forecaster, self._checked(ticker, ticker_bars), ticker)
-                for ticker, ticker_bars in bars.items()
-            ]
+            for ticker, ticker_bars in bars.items():
+                if ticker_bars.index.has_duplicates:
+                    raise ValueError(
+                        f"The input repeats dates for {ticker!r}; send one bar per day."
+                    )
+            forecasts = forecast_panel(self.forecaster, bars)
         except MarketDataError as error:
             raise ValueError(str(error)) from error
         return pd.concat([_records(forecast) for forecast in forecasts], ignore_index=True)
 
-    def _checked(self, ticker: str, bars: pd.DataFrame) -> pd.DataFrame:
-        """``bars`` if they can make one window, else a ValueError saying how many are needed."""
-        from fincast.data.features import make_features
-
-        price = self.forecaster.card.get("price", "adj_close")
-        features = make_features(bars, self.forecaster.card["features"], price=price)
-        if bars.index.has_duplicates:
-            raise ValueError(f"The input repeats dates for {ticker!r}; send one bar per day.")
-        if len(features) < self.forecaster.lookback:
-            needed = self.forecaster.lookback + len(bars) - len(features)
-            raise ValueError(
-                f"{len(bars)} bars of {ticker!r} make {len(features)} feature rows; the model "
-                f"looks back {self.forecaster.lookback}, so send at least {needed} recent bars."
-            )
-        return bars
-
     def _from_windows(self, windows: pd.Series) -> pd.DataFrame:
         card = self.forecaster.card
-        shape = (self.forecaster.lookback, len(card["features"]))
+        shape = (self.forecaster.lookback, len(card.get("input_columns") or card["features"]))
         try:
             stacked = np.stack(
                 [

@@ -13,7 +13,7 @@ import json
 import logging
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,7 @@ from fincast.data.report import ValidationReport
 from fincast.data.windows import Windows, concat_windows
 from fincast.evaluation.folds import Fold, holdout_fold
 from fincast.evaluation.holdout import score_forecasts
-from fincast.evaluation.series import prepare_panel
+from fincast.evaluation.series import feature_recipe, prepare_universe
 from fincast.evaluation.tasks import task_named
 from fincast.fitting.batches import predict_windows
 from fincast.fitting.fit import TrainingResult, jit_compile_setting, save_model
@@ -36,7 +36,7 @@ from fincast.fitting.forecaster import FittedForecaster, fit_forecaster
 from fincast.fitting.hardware import check_hardware
 from fincast.models.quantile import quantile_scores
 from fincast.quantiles import point_forecast
-from fincast.serving.forecast import Forecast, Forecaster, forecast_ticker
+from fincast.serving.forecast import Forecast, Forecaster, forecast_panel
 from fincast.specs import JobSpec
 from fincast.tracking.names import registered_name
 
@@ -63,15 +63,22 @@ def model_name(job: JobSpec, tickers: Sequence[str]) -> str:
 
 
 def job_holdout_fold(bars: dict[str, pd.DataFrame], job: JobSpec) -> Fold:
-    """The job's hold-out: every ticker's windows pooled, the last ``test_days`` held out."""
-    windows, dailies = prepare_panel(bars, job)
-    return holdout_fold(
+    """The job's hold-out: every ticker's windows pooled, the last ``test_days`` held out.
+
+    A panel's tickers without a window, or too short for the hold-out, are left out and
+    named in :attr:`Fold.left_out`.
+    """
+    windows, dailies, no_window = prepare_universe(bars, job)
+    fold = holdout_fold(
         concat_windows(list(windows.values())),
         dailies,
         horizon=job.task.horizon,
         test_days=job.evaluation.test_days,
         embargo=job.embargo,
     )
+    if no_window:
+        fold = replace(fold, left_out={**no_window, **fold.left_out})
+    return fold
 
 
 def model_file(job: JobSpec, name: str) -> Path:
@@ -128,6 +135,10 @@ def _card(job: JobSpec, fitted: FittedForecaster, fold: Fold, scores: pd.DataFra
         # pooled: one model fitted on every ticker; per_ticker: this ticker's own model
         "pooling": job.training.pooling,
         "features": list(job.features.names),
+        # covariates, the input columns and the universe they average (FeatureRecipe)
+        **feature_recipe(job, list(fold.tickers) + list(fold.left_out)).card(),
+        # tickers of the data left out of the fit, with the reason (too little history)
+        "left_out": dict(fold.left_out),
         "price": job.features.price,
         "target": job.task.target,
         "lookback": job.task.lookback,
@@ -188,5 +199,5 @@ def run_training(
     model_path = save_model(fitted.model, model_file(job, card["name"]))
     save_card(card, model_path.with_suffix(".json"))
     forecaster = Forecaster(model=fitted.model, card=card, uri=str(model_path))
-    forecasts = [forecast_ticker(forecaster, frame, ticker) for ticker, frame in bars.items()]
+    forecasts = forecast_panel(forecaster, bars, skip_short=True)
     return TrainingOutcome(model_path, card, scores, forecasts, fitted.result, reports, bars)

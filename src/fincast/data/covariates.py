@@ -1,0 +1,238 @@
+"""Covariates: inputs from other series and from the calendar, next to a ticker's features.
+
+Past covariates come from the universe's bars, aligned on each ticker's sessions, and
+at day t use returns up to t only:
+
+- ``market_return``: the equal-weight mean log return of the universe on day t
+  (every ticker with a bar that day);
+- ``sector_return``: the same mean over the ticker's sector (stocknet's sectors; where
+  sectors are unknown every ticker is in one sector, so it equals the market).
+
+Known-future covariates describe the ``horizon`` sessions after day t on the
+ticker's exchange calendar, so the model sees the days it forecasts; they depend on
+the calendar alone, which is known in advance:
+
+- ``future_day_of_week``: the weekday (0 = Monday) of each of the next sessions, one
+  column per step (``future_day_of_week_1`` .. ``_<horizon>``);
+- ``future_month_end``: 1.0 where that session is its month's last, one column per step;
+- ``sessions_to_holiday``: sessions after day t before the next weekday the exchange
+  is closed (capped at :data:`HOLIDAY_CAP`).
+
+:class:`FeatureRecipe` is the one place a model's input columns are built, from a job
+when training and backtesting, and from the model card when forecasting and serving.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from fincast.data.calendars import calendar_for, sessions_between
+from fincast.data.features import log_return, make_features
+from fincast.data.sources import MarketDataError
+
+PAST = ("market_return", "sector_return")
+FUTURE = ("future_day_of_week", "future_month_end", "sessions_to_holiday")
+PER_STEP = ("future_day_of_week", "future_month_end")
+HOLIDAY_CAP = 20
+# calendar days of sessions built past the last date (covers any horizon below ~40 sessions)
+LOOKAHEAD_DAYS = 70
+
+
+def check_covariates(names: Sequence[str]) -> None:
+    """A ValueError naming an unknown covariate and the known ones."""
+    unknown = [name for name in names if name not in PAST + FUTURE]
+    if unknown:
+        raise ValueError(
+            f"features.covariates: unknown {', '.join(map(repr, unknown))}; known: "
+            f"{', '.join(PAST + FUTURE)}. Received: features.covariates={list(names)}"
+        )
+
+
+def covariate_columns(names: Sequence[str], horizon: int) -> list[str]:
+    """The input columns the covariates add, in order.
+
+    >>> covariate_columns(["market_return", "future_month_end"], 2)
+    ['market_return', 'future_month_end_1', 'future_month_end_2']
+    """
+    columns: list[str] = []
+    for name in names:
+        if name in PER_STEP:
+            columns += [f"{name}_{step}" for step in range(1, horizon + 1)]
+        else:
+            columns.append(name)
+    return columns
+
+
+def universe_returns(bars: Mapping[str, pd.DataFrame], price: str) -> pd.DataFrame:
+    """Every ticker's daily log return, one column each, on the union of their dates."""
+    return pd.DataFrame({ticker: log_return(frame, price) for ticker, frame in bars.items()})
+
+
+def past_covariates(
+    returns: pd.DataFrame, ticker: str, names: Sequence[str], sectors: Mapping[str, str]
+) -> pd.DataFrame:
+    """The past covariates of ``ticker`` on every date of ``returns`` (means over tickers)."""
+    columns: dict[str, pd.Series] = {}
+    if "market_return" in names:
+        columns["market_return"] = returns.mean(axis=1)
+    if "sector_return" in names:
+        sector = sectors.get(ticker, "")
+        peers = [name for name in returns.columns if sectors.get(name, "") == sector]
+        columns["sector_return"] = returns[peers].mean(axis=1)
+    return pd.DataFrame(columns, index=returns.index)
+
+
+def future_covariates(
+    dates: pd.DatetimeIndex, names: Sequence[str], horizon: int, calendar: str | None
+) -> pd.DataFrame:
+    """The known-future covariates of each of ``dates``: the next ``horizon`` sessions."""
+    end = dates.max() + pd.Timedelta(days=LOOKAHEAD_DAYS + 2 * horizon)
+    if calendar:
+        sessions = sessions_between(calendar, dates.min(), end)
+    else:
+        sessions = pd.bdate_range(dates.min(), end)
+    first = sessions.searchsorted(dates, side="right")  # the first session after each date
+    if int(first.max()) + horizon > len(sessions):
+        raise MarketDataError(
+            f"Calendar {calendar!r} has too few sessions after {dates.max().date()} for "
+            f"{horizon} known-future steps."
+        )
+    columns: dict[str, np.ndarray] = {}
+    month = sessions.month.to_numpy()
+    last_of_month = np.append(month[1:] != month[:-1], False).astype("float64")
+    for step in range(horizon):
+        ahead = first + step
+        if "future_day_of_week" in names:
+            columns[f"future_day_of_week_{step + 1}"] = sessions.day_of_week.to_numpy()[ahead]
+        if "future_month_end" in names:
+            columns[f"future_month_end_{step + 1}"] = last_of_month[ahead]
+    if "sessions_to_holiday" in names:
+        columns["sessions_to_holiday"] = _sessions_to_holiday(dates, sessions, first)
+    ordered = {
+        column: columns[column] for column in covariate_columns(names, horizon) if column in columns
+    }
+    return pd.DataFrame(ordered, index=dates).astype("float64")
+
+
+def _sessions_to_holiday(
+    dates: pd.DatetimeIndex, sessions: pd.DatetimeIndex, first: np.ndarray
+) -> np.ndarray:
+    weekdays = pd.bdate_range(sessions[0], sessions[-1])
+    holidays = weekdays[~weekdays.isin(sessions)]
+    if not len(holidays):
+        return np.full(len(dates), float(HOLIDAY_CAP))
+    following = holidays.searchsorted(dates, side="right")
+    known = following < len(holidays)
+    counts = np.full(len(dates), float(HOLIDAY_CAP))
+    holiday_position = sessions.searchsorted(holidays[following[known]])
+    counts[known] = np.minimum(holiday_position - first[known], HOLIDAY_CAP)
+    return counts
+
+
+@dataclass(frozen=True)
+class FeatureRecipe:
+    """How a model's input columns are built: features, then covariates.
+
+    ``universe`` is the tickers whose returns the past covariates average, and
+    ``sectors`` their sectors; both are recorded on the model card, so a forecast
+    rebuilds the same columns from the same universe.
+    """
+
+    names: list[str]
+    price: str = "adj_close"
+    covariates: list[str] = field(default_factory=list)
+    horizon: int = 1
+    universe: list[str] = field(default_factory=list)
+    sectors: dict[str, str] = field(default_factory=dict)
+    calendar: str | None = "XNYS"
+    calendars: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        check_covariates(self.covariates)
+
+    @property
+    def columns(self) -> list[str]:
+        """Every input column, in the model's order."""
+        return [*self.names, *covariate_columns(self.covariates, self.horizon)]
+
+    @property
+    def needs_universe(self) -> bool:
+        """True when a ticker's inputs depend on other tickers' bars."""
+        return any(name in PAST for name in self.covariates)
+
+    def card(self) -> dict[str, Any]:
+        """The entries a model card records to rebuild these columns."""
+        return {
+            "covariates": list(self.covariates),
+            "input_columns": self.columns,
+            "covariate_universe": list(self.universe) if self.needs_universe else [],
+            "sectors": dict(self.sectors) if "sector_return" in self.covariates else {},
+        }
+
+    @classmethod
+    def of_card(cls, card: Mapping[str, Any]) -> FeatureRecipe:
+        """The recipe a model card records (cards without covariates: features only)."""
+        return cls(
+            names=list(card["features"]),
+            price=str(card.get("price", "adj_close")),
+            covariates=list(card.get("covariates") or []),
+            horizon=int(card.get("horizon", 1)),
+            universe=list(card.get("covariate_universe") or []),
+            sectors=dict(card.get("sectors") or {}),
+            calendar=card.get("calendar", "XNYS"),
+            calendars=dict(card.get("calendars") or {}),
+        )
+
+    def frames(
+        self, bars: Mapping[str, pd.DataFrame], tickers: Sequence[str] | None = None
+    ) -> dict[str, pd.DataFrame]:
+        """Input columns of each of ``tickers`` (default: every ticker of ``bars``).
+
+        Raises:
+            MarketDataError: past covariates whose universe's bars are not all in ``bars``.
+        """
+        wanted = list(bars) if tickers is None else list(tickers)
+        returns = self._returns(bars)
+        frames = {}
+        for ticker in wanted:
+            features = make_features(bars[ticker], self.names, price=self.price)
+            if self.covariates:
+                features = self._with_covariates(features, ticker, returns)
+            frames[ticker] = features
+        return frames
+
+    def _returns(self, bars: Mapping[str, pd.DataFrame]) -> pd.DataFrame | None:
+        if not self.needs_universe:
+            return None
+        missing = [ticker for ticker in self.universe if ticker not in bars]
+        if missing:
+            shown = ", ".join(missing[:5]) + (
+                f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+            )
+            past = ", ".join(name for name in self.covariates if name in PAST)
+            raise MarketDataError(
+                f"The model's past covariates ({past}) "
+                f"average {len(self.universe)} tickers, and the bars of {shown} are missing; "
+                "load the model's whole universe (its card's covariate_universe)."
+            )
+        return universe_returns({ticker: bars[ticker] for ticker in self.universe}, self.price)
+
+    def _with_covariates(
+        self, features: pd.DataFrame, ticker: str, returns: pd.DataFrame | None
+    ) -> pd.DataFrame:
+        parts = [features]
+        if returns is not None:
+            past = past_covariates(returns, ticker, self.covariates, self.sectors)
+            parts.append(past.reindex(features.index))
+        future = [name for name in self.covariates if name in FUTURE]
+        if future:
+            calendar = calendar_for(ticker, self.calendar, self.calendars)
+            index = pd.DatetimeIndex(features.index)
+            parts.append(future_covariates(index, future, self.horizon, calendar))
+        combined = pd.concat(parts, axis=1)[self.columns]
+        return combined.dropna().astype("float32")
