@@ -1,0 +1,123 @@
+"""Covariates: the universe's and sector's mean returns (past only) and the calendar of the
+horizon (known in advance), checked against independent computations and for leakage."""
+
+from __future__ import annotations
+
+import exchange_calendars
+import numpy as np
+import pandas as pd
+import pytest
+
+from fincast.data.covariates import (
+    FeatureRecipe,
+    check_covariates,
+    covariate_columns,
+    future_covariates,
+)
+from fincast.data.loading import load_bars
+from fincast.data.sources import MarketDataError
+from fincast.data.universe import ticker_sectors
+
+TICKERS = ["AAPL", "AMZN", "MSFT", "GOOG", "XOM", "CVX"]  # two sectors and one more
+ALL = ["market_return", "sector_return", "future_day_of_week", "future_month_end"]
+ALL.append("sessions_to_holiday")
+
+
+@pytest.fixture(scope="module")
+def bars() -> dict[str, pd.DataFrame]:
+    return load_bars("stocknet", TICKERS, strict=False)
+
+
+def _recipe(horizon: int = 3, tickers: list[str] = TICKERS) -> FeatureRecipe:
+    return FeatureRecipe(
+        names=["log_return", "log_range"],
+        covariates=ALL,
+        horizon=horizon,
+        universe=tickers,
+        sectors=ticker_sectors("stocknet", tickers),
+    )
+
+
+def test_columns_are_features_then_covariates() -> None:
+    assert _recipe(2).columns == [
+        "log_return",
+        "log_range",
+        "market_return",
+        "sector_return",
+        "future_day_of_week_1",
+        "future_day_of_week_2",
+        "future_month_end_1",
+        "future_month_end_2",
+        "sessions_to_holiday",
+    ]
+    assert covariate_columns([], 5) == []
+    with pytest.raises(ValueError, match="unknown 'vix'; known: market_return"):
+        check_covariates(["vix"])
+
+
+def test_market_and_sector_means_equal_a_direct_computation(bars: dict) -> None:
+    frames = _recipe().frames(bars)
+    sectors = ticker_sectors("stocknet", TICKERS)
+    closes = pd.concat({t: bars[t]["adj_close"] for t in TICKERS}, axis=1)
+    returns = np.log(closes.astype("float64")).diff()
+    for ticker in ("MSFT", "XOM"):
+        frame = frames[ticker]
+        expected_market = returns.loc[frame.index].mean(axis=1)
+        np.testing.assert_allclose(frame["market_return"], expected_market, rtol=2e-6, atol=1e-8)
+        peers = [name for name in TICKERS if sectors[name] == sectors[ticker]]
+        assert len(peers) >= 2
+        expected_sector = returns.loc[frame.index, peers].mean(axis=1)
+        np.testing.assert_allclose(frame["sector_return"], expected_sector, rtol=2e-6, atol=1e-8)
+
+
+def test_future_calendar_is_the_exchanges_next_sessions() -> None:
+    dates = pd.DatetimeIndex(["2016-12-22", "2017-06-30", "2017-07-03", "2017-08-30"])
+    frame = future_covariates(dates, ALL[2:], 3, "XNYS")
+    calendar = exchange_calendars.get_calendar("XNYS", start="2016-01-01", end="2018-12-31")
+    sessions = pd.DatetimeIndex(calendar.sessions).tz_localize(None)
+    for date in dates:
+        following = sessions[sessions > date][:3]
+        assert frame.loc[date, ["future_day_of_week_1", "future_day_of_week_2"]].tolist() == [
+            following[0].day_of_week,
+            following[1].day_of_week,
+        ]
+        month_ends = [float(s.month != sessions[sessions > s][0].month) for s in following]
+        assert frame.loc[date, [f"future_month_end_{k}" for k in (1, 2, 3)]].tolist() == month_ends
+    # 2016-12-22 (Thu): one session (Fri 23rd) before Christmas, observed Monday the 26th;
+    # 2017-06-30 (Fri): one session (Mon 3rd) before July 4th; 2017-07-03: none.
+    assert frame["sessions_to_holiday"].tolist()[:3] == [1.0, 1.0, 0.0]
+    # 2017-08-30: Thu 31, Fri 1 September, then Labor Day (Mon 4th).
+    assert frame.loc["2017-08-30", "sessions_to_holiday"] == 2.0
+    assert frame.loc["2017-08-30", "future_month_end_1"] == 1.0  # the 31st ends August
+
+
+def test_covariates_never_see_a_later_bar(bars: dict) -> None:
+    """Cut every ticker's bars at a date: every row up to it stays exactly the same."""
+    recipe = _recipe()
+    full = recipe.frames(bars)
+    for cut in ("2014-03-14", "2016-06-28", "2017-01-03"):
+        truncated = recipe.frames({t: frame.loc[:cut] for t, frame in bars.items()})
+        for ticker in TICKERS:
+            pd.testing.assert_frame_equal(
+                truncated[ticker], full[ticker].loc[: truncated[ticker].index[-1]]
+            )
+
+
+def test_a_missing_universe_ticker_is_named(bars: dict) -> None:
+    recipe = _recipe()
+    partial = {ticker: bars[ticker] for ticker in TICKERS[:2]}
+    with pytest.raises(MarketDataError, match="bars of MSFT, GOOG, XOM, CVX are missing"):
+        recipe.frames(partial)
+    # calendar covariates alone need no other ticker
+    calendar_only = FeatureRecipe(names=["log_return"], covariates=ALL[2:], horizon=2)
+    assert list(calendar_only.frames(partial)["AAPL"].columns)[-1] == "sessions_to_holiday"
+
+
+def test_the_card_rebuilds_the_same_columns(bars: dict) -> None:
+    recipe = _recipe()
+    card = {"features": recipe.names, "horizon": 3, "calendar": "XNYS", **recipe.card()}
+    rebuilt = FeatureRecipe.of_card(card)
+    assert rebuilt == recipe
+    pd.testing.assert_frame_equal(rebuilt.frames(bars)["MSFT"], recipe.frames(bars)["MSFT"])
+    plain = FeatureRecipe.of_card({"features": ["log_return"], "horizon": 3})
+    assert plain.columns == ["log_return"] and not plain.needs_universe
