@@ -12,7 +12,15 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from dashboard_helpers import APP, TIMEOUT, UniverseStore, markdown_is_safe, run_page, shown
+from dashboard_helpers import (
+    APP,
+    TIMEOUT,
+    Store,
+    UniverseStore,
+    markdown_is_safe,
+    run_page,
+    shown,
+)
 from streamlit import dataframe_util
 from streamlit.testing.v1 import AppTest
 
@@ -132,7 +140,7 @@ def test_ic_metrics_and_the_charts(universe_served: UniverseStore) -> None:
     saved = load_universe(universe_served.returns_folder)
     metrics = {metric.label: metric.value for metric in app.metric}
     assert float(metrics["mean IC"]) == pytest.approx(saved.summary["ic"]["mean"], rel=1e-2)
-    assert float(metrics["rank IC t-statistic, non-overlapping dates"]) == pytest.approx(
+    assert float(metrics["rank IC t (non-overlapping)"]) == pytest.approx(
         saved.summary["rank_ic"]["t_stat_non_overlapping"], rel=1e-2
     )
     ic_chart = json.loads(app.get("plotly_chart")[0].proto.spec)
@@ -165,3 +173,45 @@ def test_volatility_universe_says_it_has_no_ic_or_portfolios(
     assert len(scores) == 5
     box = next(box for box in app.selectbox if box.label == "Universe backtest")
     assert box.value == universe_served.volatility_backtest
+
+
+def test_ranking_uses_the_tasks_horizon_value_and_a_logged_as_of() -> None:
+    from fincast.dashboard.universes import ranked_forecasts
+
+    next_days = pd.DataFrame(
+        {
+            "step": [1, 2, 1, 2],
+            "date": ["2019-01-02", "2019-01-03"] * 2,
+            "realised_vol": [0.30, 0.10, 0.15, 0.20],
+            "ticker": ["A", "A", "B", "B"],
+            "as_of": ["2018-12-28"] * 2 + ["2018-12-31"] * 2,
+        }
+    )
+    table = ranked_forecasts(
+        next_days, task="volatility", sectors={"A": "Utilities"}, target="realised_vol"
+    )
+    # volatility: the last day's forecast (a sum of volatilities means nothing)
+    assert table[["ticker", "forecast"]].values.tolist() == [["B", 0.20], ["A", 0.10]]
+    assert list(table["as_of"]) == ["2018-12-31", "2018-12-28"]  # the file's, when it has one
+    assert list(table["sector"]) == ["unknown", "Utilities"]
+    returns = ranked_forecasts(
+        next_days.drop(columns="as_of").rename(columns={"realised_vol": "log_return"}),
+        task="returns",
+        sectors={},
+    )
+    assert returns["forecast"].tolist() == pytest.approx([0.40, 0.35])
+    assert list(returns["as_of"]) == ["2018-12-31"] * 2  # the XNYS session before 2019-01-02
+
+
+def test_a_store_without_universe_backtests_ranks_its_forecasts_and_says_how(
+    served: Store,
+) -> None:
+    app = run_page(PAGE)  # one training run of two indices, a one-ticker backtest
+
+    table = table_with(app, "forecast").value
+    assert sorted(table["ticker"]) == ["^GSPC", "^IXIC"]
+    assert set(table["sector"]) == {"unknown"}
+    notes = " ".join(shown(info.value) for info in app.info)
+    assert "No walk-forward backtest of the returns task over several tickers" in notes
+    assert "evaluation=walkforward" in notes
+    assert not app.get("plotly_chart")

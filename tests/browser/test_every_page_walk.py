@@ -3,9 +3,11 @@
 The store is made by the real CLIs on tiny settings: a point LSTM, a quantile CNN (both
 returns), a volatility MLP, and walk-forward backtests of the LSTM (returns) and of the
 MLP (volatility). ``streamlit run`` serves the app over it; Chromium walks Forecast,
-Backtest, Runs and Data, keeps a screenshot of each under ``test-artifacts/browser/``,
+Backtest, Universe, Runs and Data, keeps a screenshot of each under ``test-artifacts/browser/``,
 and checks the rendered text: p-values are short, returns are percentages, and the
-Backtest and Runs pages follow the sidebar's task and model.
+Backtest, Universe and Runs pages follow the sidebar's task and model. The store's runs
+are of one ticker, so the Universe page ranks that ticker's forecast and says which
+command makes a universe backtest.
 
 Dataframe cells are drawn on a canvas; their text is not in the page, so the checks read
 the headers (from the grid's accessible table), metrics, verdicts and captions.
@@ -147,6 +149,24 @@ def test_walk_every_page(page, walk_url: str) -> None:
     check_p_values(main_text(page))
     no_exceptions(page)
     shot(page, "backtest-volatility")
+
+    # Universe: the sidebar's task (still volatility): the volatility MLP's forecast ranked,
+    # and the command that makes a universe backtest (these backtests are of one ticker)
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name="Universe").click()
+    expect(page.locator("h1").first).to_have_text("Universe")
+    page.get_by_text("Latest forecasts, ranked").wait_for()
+    expect(
+        page.get_by_text(
+            re.compile(r"data.tickers=sector:Technology evaluation=walkforward task=volatility")
+        )
+    ).to_be_visible()
+    ranked = headers(page)[0]
+    assert "realised volatility over 5 days (annualised) (%)" in ranked, ranked
+    assert "as of (last data day)" in ranked and "sector" in ranked, ranked
+    assert "^GSPC" in grid_cells(page)
+    no_exceptions(page)
+    check_p_values(main_text(page))
+    shot(page, "universe-volatility")
 
     # Runs: the sidebar's task (still volatility), its training runs first
     page.get_by_test_id("stSidebarNav").get_by_role("link", name="Runs").click()

@@ -285,19 +285,19 @@ def _metric_row(name: str, figures: dict[str, Any], horizon: int) -> None:
     mean, icir, t_stat, dates = st.columns(4)
     mean.metric(f"mean {name}", significant(figures.get("mean"), 3))
     icir.metric(f"{name} IR (mean / std)", significant(figures.get("icir"), 3))
-    skipped = figures.get("skipped") or 0
     apart = figures.get("t_stat_non_overlapping")
     if horizon > 1 and apart is not None:
         t_stat.metric(
-            f"{name} t-statistic, non-overlapping dates",
+            f"{name} t (non-overlapping)",
             significant(apart, 3),
             help=f"On every {horizon}th date ({figures.get('dates_non_overlapping')} dates), "
             f"whose {horizon}-day targets do not overlap. On all dates: "
-            f"{significant(figures.get('t_stat'), 3)}, which overstates it.",
+            f"{significant(figures.get('t_stat'), 3)}, which treats overlapping targets "
+            "as independent.",
         )
     else:
         t_stat.metric(f"{name} t-statistic", significant(figures.get("t_stat"), 3))
-    dates.metric("dates scored", f"{figures.get('dates', 'n/a')} ({skipped} skipped)")
+    dates.metric(f"dates ({figures.get('skipped') or 0} skipped)", str(figures.get("dates", "n/a")))
 
 
 def _not_returns(summary: dict[str, Any]) -> bool:

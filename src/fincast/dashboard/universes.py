@@ -23,7 +23,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from fincast.dashboard.charts import LAYOUT, plain
-from fincast.dashboard.formatting import Column, p_value, percent, significant
+from fincast.dashboard.formatting import Column, decimals, p_value, percent, significant
 from fincast.evaluation.tasks import task_named
 from fincast.evaluation.universe import FOLDER, SUMMARY
 
@@ -159,7 +159,7 @@ def summary_line(summary: dict[str, Any]) -> str:
 def per_ticker_columns(baseline: str) -> dict[str, Column]:
     """Headers and formats of ``per_ticker.csv``: losses, ratio, p-values (short)."""
     return {
-        "windows": Column("test origins", lambda value: significant(value, 6)),
+        "windows": Column("test origins", decimals(0)),
         "loss_model": Column("mean loss, model", significant),
         "loss_baseline": Column(f"mean loss, {baseline}", significant),
         "loss_ratio": Column(f"loss / {baseline}'s (ratio)", significant),
@@ -184,8 +184,8 @@ PORTFOLIO_COLUMNS: dict[str, Column] = {
     "sharpe": Column("Sharpe after costs (annual, ratio)", lambda value: significant(value, 3)),
     "max_drawdown": Column("max drawdown (%)", percent),
     "mean_turnover": Column("mean turnover per rebalance", lambda value: significant(value, 3)),
-    "rebalances": Column("rebalances", lambda value: significant(value, 6)),
-    "skipped": Column("rebalances skipped", lambda value: significant(value, 6)),
+    "rebalances": Column("rebalances", decimals(0)),
+    "skipped": Column("rebalances skipped", decimals(0)),
 }
 
 
