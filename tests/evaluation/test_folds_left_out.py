@@ -86,3 +86,64 @@ def test_the_holdout_fold_names_the_tickers_it_leaves_out() -> None:
     fold = holdout_fold(windows, dailies, horizon=HORIZON, test_days=100)
     assert fold.tickers == ["A"] and set(fold.test.tickers) == {"A"}
     assert fold.left_out["B"].startswith("0 training windows before its first test day")
+
+
+@pytest.fixture(scope="module")
+def sample_bars() -> dict[str, pd.DataFrame]:
+    from fincast.data.loading import load_bars
+
+    return load_bars("sample", ["^GSPC", "^IXIC"])
+
+
+def baselines_job(**changes):
+    from jobs import make_job
+
+    settings = {
+        "tickers": ["^GSPC"],
+        "lookback": 10,
+        "horizon": 3,
+        "folds": 2,
+        "step": 60,
+        "min_train_windows": 100,
+        "baselines": ["naive", "historical_mean"],
+        "verbose": 0,
+    }
+    return make_job(**{**settings, **changes})
+
+
+@pytest.mark.parametrize("pooling", ["pooled", "per_ticker"])
+def test_a_walk_forward_leaves_out_short_tickers_and_tests_the_rest_on_the_same_folds(
+    sample_bars, pooling
+) -> None:
+    from fincast.evaluation.walkforward import backtest_panel, walk_forward_panel
+
+    full = {"^GSPC": sample_bars["^GSPC"].iloc[-700:], "^IXIC": sample_bars["^IXIC"].iloc[-700:]}
+    bars = {
+        **full,
+        "LATE": sample_bars["^IXIC"].iloc[-150:],  # too few training windows before fold 0
+        "TINY": sample_bars["^GSPC"].iloc[-8:],  # fewer rows than lookback + horizon
+    }
+    job = baselines_job(tickers=list(bars), pooling=pooling)
+    walk = walk_forward_panel(bars, job, with_model=False)
+    assert list(walk.backtests) == ["^GSPC", "^IXIC"]
+    assert list(walk.left_out) == ["TINY", "LATE"]
+    assert walk.left_out["TINY"].startswith("no window from ")
+    assert "fewer than min_train_windows=100" in walk.left_out["LATE"]
+    alone = backtest_panel(full, baselines_job(tickers=list(full)), with_model=False)
+    for ticker, backtest in walk.backtests.items():
+        pd.testing.assert_index_equal(backtest.origins, alone[ticker].origins)
+        np.testing.assert_array_equal(backtest.fold, alone[ticker].fold)
+        for name, forecast in alone[ticker].forecasts.items():
+            np.testing.assert_allclose(backtest.forecasts[name], forecast, err_msg=name)
+
+
+def test_a_walk_forward_of_one_short_ticker_is_refused(sample_bars) -> None:
+    from fincast.evaluation.walkforward import walk_forward_panel
+
+    with pytest.raises(ValueError, match="too few for lookback=10 and horizon=3"):
+        walk_forward_panel(
+            {"TINY": sample_bars["^GSPC"].iloc[-8:]}, baselines_job(), with_model=False
+        )
+    late = {"LATE": sample_bars["^GSPC"].iloc[-150:]}
+    with pytest.raises(ValueError, match="Fold 0 would train on"):
+        walk_forward_panel(late, baselines_job(tickers=["LATE"]), with_model=False)

@@ -199,9 +199,13 @@ def load_universe(directory: str | Path) -> Universe:
     ic = pd.read_csv(folder / IC, index_col="date", parse_dates=["date"])
     equity = pd.read_csv(folder / EQUITY, index_col="date", parse_dates=["date"])
     per_ticker = pd.read_csv(
-        folder / PER_TICKER, index_col="ticker", keep_default_na=False, na_values=[""]
+        folder / PER_TICKER,
+        index_col="ticker",
+        dtype={"ticker": str, "sector": object, "verdict": object},
+        keep_default_na=False,
+        na_values=[""],
     )
-    per_ticker["sector"] = per_ticker["sector"].fillna("").astype(str)
+    per_ticker["sector"] = per_ticker["sector"].fillna("")
     return Universe(summary, ic, equity, per_ticker.reindex(columns=PER_TICKER_COLUMNS))
 
 

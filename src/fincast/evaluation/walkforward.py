@@ -21,7 +21,6 @@ refused instead.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
@@ -29,20 +28,18 @@ import numpy as np
 import pandas as pd
 
 from fincast.data.loading import load_checked_bars
-from fincast.data.windows import Windows, concat_windows
+from fincast.data.windows import concat_windows
 from fincast.evaluation.backtest_record import Backtest
 from fincast.evaluation.folds import Fold, FoldPlan, make_folds
 from fincast.evaluation.forecasters import MODEL, Candidate, model_candidate
 from fincast.evaluation.metrics import naive_scale
 from fincast.evaluation.runner import FoldResult, historical_forecasts
-from fincast.evaluation.series import prepare_panel
+from fincast.evaluation.series import prepare_universe
 from fincast.evaluation.tasks import Task, task_named
 from fincast.specs import EvaluationSpec, JobSpec
 
 Progress = Callable[[str, FoldResult, int], None]
 QUIRKS = ("stale_open", "zero_range")
-
-logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -82,43 +79,6 @@ def model_groups(job: JobSpec, tickers: list[str]) -> list[list[str]]:
     return [tickers] if job.training.pooling == "pooled" else [[ticker] for ticker in tickers]
 
 
-def prepare_tickers(
-    bars: dict[str, pd.DataFrame], job: JobSpec
-) -> tuple[dict[str, Windows], dict[str, pd.DataFrame], dict[str, str]]:
-    """Every ticker's windows and daily series, and the tickers of a panel that have none.
-
-    A panel's ticker whose windows cannot be made (its series is shorter than
-    ``lookback + horizon`` rows, say) is left out with the error as its reason.
-
-    Raises:
-        ValueError: one ticker, or every ticker of a panel, cannot make windows.
-    """
-    try:
-        windows, dailies = prepare_panel(bars, job)
-        return windows, dailies, {}
-    except ValueError:
-        if len(bars) < 2:
-            raise
-    windows, dailies, left_out, errors = {}, {}, {}, []
-    for ticker, frame in bars.items():
-        try:
-            made, daily = prepare_panel({ticker: frame}, job)
-        except ValueError as error:
-            errors.append(error)
-            left_out[ticker] = f"no windows from {len(frame)} rows: {error}"
-            continue
-        windows[ticker], dailies[ticker] = made[ticker], daily[ticker]
-    if not windows:
-        raise errors[0]
-    logger.warning(
-        "Left out %d of %d tickers without a single window: %s",
-        len(left_out),
-        len(bars),
-        "; ".join(f"{ticker}: {reason}" for ticker, reason in left_out.items()),
-    )
-    return windows, dailies, left_out
-
-
 def walk_forward_panel(
     bars: dict[str, pd.DataFrame],
     job: JobSpec,
@@ -142,7 +102,7 @@ def walk_forward_panel(
         tickers left out with the reason.
     """
     task = task_named(job.task.name)
-    windows, dailies, left_out = prepare_tickers(bars, job)
+    windows, dailies, left_out = prepare_universe(bars, job)
     panel_folds = make_folds(
         concat_windows(list(windows.values())),
         dailies,
