@@ -118,12 +118,17 @@ class FeaturesSpec:
     # inputs from other series and the calendar (fincast.data.covariates): market_return,
     # sector_return (past); future_day_of_week, future_month_end, sessions_to_holiday
     covariates: list[str] = field(default_factory=list)
+    # learned embeddings of a global model: ticker, sector (fincast.models.identity)
+    embeddings: list[str] = field(default_factory=list)
+    embedding_dim: int = 4
 
     def __post_init__(self) -> None:
         _check_choice("features.price", self.price, ("adj_close", "close"))
-        from fincast.data.covariates import check_covariates
+        from fincast.data.covariates import check_covariates, check_embeddings
 
         check_covariates(self.covariates)
+        check_embeddings(self.embeddings)
+        _check_at_least("features.embedding_dim", self.embedding_dim, 1)
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,8 @@ from fincast.data.sources import MarketDataError
 PAST = ("market_return", "sector_return")
 FUTURE = ("future_day_of_week", "future_month_end", "sessions_to_holiday")
 PER_STEP = ("future_day_of_week", "future_month_end")
+# identity columns of a global model's learned embeddings (fincast.models.identity)
+EMBEDDINGS = ("ticker", "sector")
 HOLIDAY_CAP = 20
 # calendar days of sessions built past the last date (covers any horizon below ~40 sessions)
 LOOKAHEAD_DAYS = 70
@@ -51,6 +53,34 @@ def check_covariates(names: Sequence[str]) -> None:
             f"features.covariates: unknown {', '.join(map(repr, unknown))}; known: "
             f"{', '.join(PAST + FUTURE)}. Received: features.covariates={list(names)}"
         )
+
+
+def check_embeddings(names: Sequence[str]) -> None:
+    """A ValueError naming an unknown embedding."""
+    unknown = [name for name in names if name not in EMBEDDINGS]
+    if unknown:
+        raise ValueError(
+            f"features.embeddings: unknown {', '.join(map(repr, unknown))}; known: "
+            f"{', '.join(EMBEDDINGS)}. Received: features.embeddings={list(names)}"
+        )
+
+
+def model_columns(
+    names: Sequence[str], covariates: Sequence[str], embeddings: Sequence[str], horizon: int
+) -> list[str]:
+    """A model's input columns: features, covariates, then identity columns.
+
+    >>> model_columns(["log_return"], ["market_return"], ["ticker"], 5)
+    ['log_return', 'market_return', 'ticker_id']
+    """
+    identity = [f"{name}_id" for name in embeddings]
+    return [*names, *covariate_columns(covariates, horizon), *identity]
+
+
+def identity_positions(columns: Sequence[str]) -> list[int]:
+    """Where the identity columns (``ticker_id``, ``sector_id``) are among ``columns``."""
+    identity = {f"{name}_id" for name in EMBEDDINGS}
+    return [position for position, column in enumerate(columns) if column in identity]
 
 
 def covariate_columns(names: Sequence[str], horizon: int) -> list[str]:
@@ -151,14 +181,28 @@ class FeatureRecipe:
     sectors: dict[str, str] = field(default_factory=dict)
     calendar: str | None = "XNYS"
     calendars: dict[str, str] = field(default_factory=dict)
+    # learned identity embeddings (ticker, sector): ids from 1 in sorted vocabularies
+    embeddings: list[str] = field(default_factory=list)
+    vocabularies: dict[str, list[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         check_covariates(self.covariates)
+        check_embeddings(self.embeddings)
 
     @property
     def columns(self) -> list[str]:
         """Every input column, in the model's order."""
-        return [*self.names, *covariate_columns(self.covariates, self.horizon)]
+        return model_columns(self.names, self.covariates, self.embeddings, self.horizon)
+
+    def identity_of(self, ticker: str) -> dict[str, float]:
+        """The identity columns of ``ticker``: 1-based ids, 0 where the model never saw it."""
+        keys = {"ticker": ticker, "sector": self.sectors.get(ticker, "")}
+        ids = {}
+        for name in self.embeddings:
+            vocabulary = self.vocabularies.get(name, [])
+            key = keys[name]
+            ids[f"{name}_id"] = float(vocabulary.index(key) + 1) if key in vocabulary else 0.0
+        return ids
 
     @property
     def needs_universe(self) -> bool:
@@ -171,7 +215,9 @@ class FeatureRecipe:
             "covariates": list(self.covariates),
             "input_columns": self.columns,
             "covariate_universe": list(self.universe) if self.needs_universe else [],
-            "sectors": dict(self.sectors) if "sector_return" in self.covariates else {},
+            "sectors": dict(self.sectors),
+            "embeddings": list(self.embeddings),
+            "vocabularies": {name: list(self.vocabularies[name]) for name in self.embeddings},
         }
 
     @classmethod
@@ -186,6 +232,8 @@ class FeatureRecipe:
             sectors=dict(card.get("sectors") or {}),
             calendar=card.get("calendar", "XNYS"),
             calendars=dict(card.get("calendars") or {}),
+            embeddings=list(card.get("embeddings") or []),
+            vocabularies=dict(card.get("vocabularies") or {}),
         )
 
     def frames(
@@ -203,6 +251,8 @@ class FeatureRecipe:
             features = make_features(bars[ticker], self.names, price=self.price)
             if self.covariates:
                 features = self._with_covariates(features, ticker, returns)
+            if self.embeddings:
+                features = features.assign(**self.identity_of(ticker)).astype("float32")
             frames[ticker] = features
         return frames
 
@@ -234,5 +284,6 @@ class FeatureRecipe:
             calendar = calendar_for(ticker, self.calendar, self.calendars)
             index = pd.DatetimeIndex(features.index)
             parts.append(future_covariates(index, future, self.horizon, calendar))
-        combined = pd.concat(parts, axis=1)[self.columns]
+        combined = pd.concat(parts, axis=1)
+        combined = combined[[column for column in self.columns if column in combined]]
         return combined.dropna().astype("float32")

@@ -26,15 +26,19 @@ logger = logging.getLogger(__name__)
 def feature_recipe(job: JobSpec, universe: Sequence[str]) -> FeatureRecipe:
     """The job's input columns, with its covariates averaged over ``universe``."""
     data = job.data
+    sectors = ticker_sectors(data.source, universe)
+    vocabularies = {"ticker": sorted(universe), "sector": sorted(set(sectors.values()))}
     return FeatureRecipe(
         names=list(job.features.names),
         price=job.features.price,
         covariates=list(job.features.covariates),
         horizon=job.task.horizon,
         universe=list(universe),
-        sectors=ticker_sectors(data.source, universe),
+        sectors=sectors,
         calendar=data.calendar,
         calendars=dict(data.calendars),
+        embeddings=list(job.features.embeddings),
+        vocabularies={name: vocabularies[name] for name in job.features.embeddings},
     )
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import keras
 
+from fincast.data.covariates import identity_positions, model_columns
 from fincast.data.windows import Windows, validation_split
 from fincast.fitting.fit import LearningRateSchedule, TrainingResult, set_seed, train_model
 from fincast.fitting.hardware import Hardware, HardwareSetup, training_hardware
@@ -45,6 +46,12 @@ def learning_rate_schedule(fit: FitSpec) -> LearningRateSchedule:
     return LearningRateSchedule(fit.learning_rate, reduce.patience, reduce.factor, reduce.min_lr)
 
 
+def _identity_sizes(windows: Windows, positions: list[int]) -> dict[int, int]:
+    """Each identity column's vocabulary size: its largest id in the panel's rows, plus one."""
+    rows = windows.inputs.rows
+    return {position: int(rows[:, position].max()) + 1 for position in positions}
+
+
 def fit_forecaster(
     job: JobSpec,
     windows: Windows,
@@ -74,7 +81,17 @@ def fit_forecaster(
     fit = job.training
     keras.backend.clear_session(free_memory=False)  # gc.collect costs ~0.3 s a fold
     set_seed(job.seed)
-    scaling = fit_scaling(train.inputs, train.targets, target_feature=job.target_feature)
+    features = job.features
+    columns = model_columns(
+        features.names, features.covariates, features.embeddings, job.task.horizon
+    )
+    scaling = fit_scaling(
+        train.inputs,
+        train.targets,
+        target_feature=job.target_feature,
+        identity_sizes=_identity_sizes(train, identity_positions(columns)),
+        embedding_dim=features.embedding_dim,
+    )
     build = job.model.build_function()
     with training_hardware(fit.precision, fit.distribution, hardware) as setup:
         model = build(

@@ -9,13 +9,14 @@ full precision under mixed precision.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import keras
 import numpy as np
 
 from fincast.data.windows import feature_moments
+from fincast.models.identity import IdentityEmbedding, TakeColumns
 from fincast.models.layers import Rescale
 from fincast.models.normalization import InstanceDenorm, ReversibleInstanceNorm
 from fincast.models.quantile import QuantileHead, check_quantiles
@@ -36,13 +37,26 @@ class Scaling:
     target_mean: list[float]
     target_scale: list[float]
     target_feature: int = 0
+    # identity columns (ticker_id, sector_id) of a global model: {column: vocabulary size};
+    # they are embedded (embedding_dim wide each) instead of normalised
+    identity_sizes: dict[int, int] = field(default_factory=dict)
+    embedding_dim: int = 4
 
 
-def fit_scaling(train_inputs: Any, train_targets: np.ndarray, target_feature: int = 0) -> Scaling:
+def fit_scaling(
+    train_inputs: Any,
+    train_targets: np.ndarray,
+    target_feature: int = 0,
+    *,
+    identity_sizes: dict[int, int] | None = None,
+    embedding_dim: int = 4,
+) -> Scaling:
     """Per-feature and per-horizon statistics of the training slice only.
 
     ``train_inputs`` is an array or a :class:`fincast.data.windows.WindowArray` (its
-    moments come from the rows, never materialising the windows).
+    moments come from the rows, never materialising the windows). ``identity_sizes``
+    names a global model's identity columns and their vocabulary sizes (embedded,
+    ``embedding_dim`` wide each).
     """
     mean, variance = feature_moments(train_inputs)
     targets = np.asarray(train_targets).astype("float64")
@@ -57,6 +71,8 @@ def fit_scaling(train_inputs: Any, train_targets: np.ndarray, target_feature: in
         target_mean=targets.mean(axis=0).tolist(),
         target_scale=np.maximum(targets.std(axis=0), MIN_SCALE).tolist(),
         target_feature=int(target_feature),
+        identity_sizes=dict(identity_sizes or {}),
+        embedding_dim=int(embedding_dim),
     )
 
 
@@ -85,7 +101,11 @@ class ModelInput:
 def normalised_input(
     lookback: int, num_features: int, scaling: Scaling, reversible_norm: bool = False
 ) -> ModelInput:
-    """Raw window -> training-slice normalisation -> optional per-window RevIN."""
+    """Raw window -> training-slice normalisation -> optional per-window RevIN.
+
+    A global model's identity columns (``scaling.identity_sizes``) are not normalised:
+    they are embedded and joined to the normalised features at every step.
+    """
     window = keras.Input(shape=(lookback, num_features), name="window")
     normalised = keras.layers.Normalization(
         axis=-1,
@@ -94,9 +114,19 @@ def normalised_input(
         name="normalise",
         dtype="float32",
     )(window)
-    if not reversible_norm:
-        return ModelInput(window, normalised)
-    normalised, stats = ReversibleInstanceNorm(name="revin", dtype="float32")(normalised)
+    identity = sorted(scaling.identity_sizes)
+    if identity:
+        numeric = [column for column in range(num_features) if column not in identity]
+        normalised = TakeColumns(numeric, name="numeric", dtype="float32")(normalised)
+    stats = None
+    if reversible_norm:
+        normalised, stats = ReversibleInstanceNorm(name="revin", dtype="float32")(normalised)
+    if identity:
+        sizes = [scaling.identity_sizes[column] for column in identity]
+        embedded = IdentityEmbedding(
+            identity, sizes, scaling.embedding_dim, name="identity", dtype="float32"
+        )(window)
+        normalised = keras.layers.Concatenate(name="with_identity")([normalised, embedded])
     return ModelInput(window, normalised, stats)
 
 

@@ -92,18 +92,21 @@ class Rescale(keras.layers.Layer):
 
 # Re-exported so that importing this module registers every fincast layer and loss.
 from fincast.models.attention import TemporalAttentionPooling  # noqa: E402
+from fincast.models.identity import IdentityEmbedding, TakeColumns  # noqa: E402
 from fincast.models.losses import PinballLoss, QLikeLoss  # noqa: E402
 from fincast.models.normalization import InstanceDenorm, ReversibleInstanceNorm  # noqa: E402
 from fincast.models.quantile import QuantileHead  # noqa: E402
 from fincast.models.time2vec import Time2Vec  # noqa: E402
 
 __all__ = [
+    "IdentityEmbedding",
     "InstanceDenorm",
     "PinballLoss",
     "QLikeLoss",
     "QuantileHead",
     "Rescale",
     "ReversibleInstanceNorm",
+    "TakeColumns",
     "TemporalAttentionPooling",
     "Time2Vec",
 ]

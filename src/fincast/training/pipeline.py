@@ -135,8 +135,6 @@ def _card(job: JobSpec, fitted: FittedForecaster, fold: Fold, scores: pd.DataFra
         # pooled: one model fitted on every ticker; per_ticker: this ticker's own model
         "pooling": job.training.pooling,
         "features": list(job.features.names),
-        # covariates, the input columns and the universe they average (FeatureRecipe)
-        **feature_recipe(job, list(fold.tickers) + list(fold.left_out)).card(),
         # tickers of the data left out of the fit, with the reason (too little history)
         "left_out": dict(fold.left_out),
         "price": job.features.price,
@@ -193,6 +191,8 @@ def run_training(
     )
     scores = _score(job, fitted, fold.test, dict(fold.dailies))
     card = {**_card(job, fitted, fold, scores), **fitted.setup.as_card()}
+    # covariates, embeddings, the input columns and the universe they use (FeatureRecipe)
+    card.update(feature_recipe(job, list(bars)).card())
     card["data_fingerprint"] = data_fingerprint(bars)
     card["jit_compile"] = fitted.result.jit_compile
     card["lstm_shards"] = fitted.result.lstm_shards

@@ -76,7 +76,10 @@ def record_training(
         checks = reports_frame(outcome.validation).set_index(["ticker", "check"])
         tracker.log_table(checks, "data/validation.csv")
     forecasts = pd.concat(
-        [forecast.to_frame().assign(ticker=forecast.ticker) for forecast in outcome.forecasts]
+        [
+            forecast.to_frame().assign(ticker=forecast.ticker, as_of=forecast.as_of)
+            for forecast in outcome.forecasts
+        ]
     )
     tracker.log_table(forecasts, "forecast/next_days.csv")
     name = card.get("name") or registered_name(card["task"], card["model"])

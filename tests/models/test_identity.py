@@ -1,0 +1,56 @@
+"""Ticker and sector embeddings: read from the window's identity columns, saved and loaded
+safely, unknown ids on the shared 0 row, and the numeric columns normalised without them."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from fincast.models.builders import build_lstm, fit_scaling
+from fincast.models.identity import IdentityEmbedding, TakeColumns
+
+
+def _windows(count: int = 40) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    numeric = rng.normal(size=(count, 6, 2)).astype("float32")
+    tickers = np.repeat(rng.integers(1, 4, size=(count, 1, 1)), 6, axis=1).astype("float32")
+    sectors = np.where(tickers > 2, 2.0, 1.0).astype("float32")
+    return np.concatenate([numeric, tickers, sectors], axis=-1), rng.normal(size=(count, 2))
+
+
+def test_each_window_gets_its_rows_of_the_tables() -> None:
+    inputs, _ = _windows()
+    layer = IdentityEmbedding([2, 3], [4, 3], dim=5)
+    output = keras.ops.convert_to_numpy(layer(inputs))
+    assert output.shape == (40, 6, 10)
+    tickers, sectors = (keras.ops.convert_to_numpy(layer.tables[i]) for i in (0, 1))
+    for row in (0, 7, 21):
+        expected = np.concatenate(
+            [tickers[int(inputs[row, -1, 2])], sectors[int(inputs[row, -1, 3])]]
+        )
+        np.testing.assert_allclose(output[row], np.tile(expected, (6, 1)), rtol=1e-6)
+    unseen = inputs[:1].copy()
+    unseen[..., 2] = 9.0  # a ticker the model never saw: the unknown row 0
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(layer(unseen))[0, 0, :5], tickers[0], rtol=1e-6)
+
+
+def test_a_global_lstm_with_embeddings_saves_and_loads_in_safe_mode(tmp_path) -> None:
+    inputs, targets = _windows()
+    scaling = fit_scaling(inputs, targets, identity_sizes={2: 4, 3: 3}, embedding_dim=3)
+    model = build_lstm(lookback=6, num_features=4, horizon=2, scaling=scaling, units=8)
+    assert model.get_layer("numeric").columns == [0, 1]  # ids are not normalised
+    before = model.predict(inputs, verbose=0)
+    model.save(tmp_path / "global.keras")
+    loaded = keras.saving.load_model(tmp_path / "global.keras", safe_mode=True)
+    np.testing.assert_allclose(loaded.predict(inputs, verbose=0), before, rtol=1e-6)
+    changed = inputs.copy()
+    changed[..., 2] = np.where(changed[..., 2] == 1.0, 2.0, 1.0)  # swap two tickers' ids
+    assert not np.allclose(model.predict(changed, verbose=0), before)
+
+
+def test_bad_settings_are_refused() -> None:
+    with pytest.raises(ValueError, match="one size per column"):
+        IdentityEmbedding([2], [4, 3], dim=2)
+    with pytest.raises(ValueError, match="at least one column"):
+        TakeColumns([])
