@@ -32,7 +32,9 @@ def test_each_window_gets_its_rows_of_the_tables() -> None:
         np.testing.assert_allclose(output[row], np.tile(expected, (6, 1)), rtol=1e-6)
     unseen = inputs[:1].copy()
     unseen[..., 2] = 9.0  # a ticker the model never saw: the unknown row 0
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(layer(unseen))[0, 0, :5], tickers[0], rtol=1e-6)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(layer(unseen))[0, 0, :5], tickers[0], rtol=1e-6
+    )
 
 
 def test_a_global_lstm_with_embeddings_saves_and_loads_in_safe_mode(tmp_path) -> None:
