@@ -121,3 +121,17 @@ def test_the_card_rebuilds_the_same_columns(bars: dict) -> None:
     pd.testing.assert_frame_equal(rebuilt.frames(bars)["MSFT"], recipe.frames(bars)["MSFT"])
     plain = FeatureRecipe.of_card({"features": ["log_return"], "horizon": 3})
     assert plain.columns == ["log_return"] and not plain.needs_universe
+
+
+def test_a_ticker_outside_the_universe_gets_the_universes_means(bars: dict) -> None:
+    """Forecasting a stock the model never saw: its sector has no peer, so the market's mean."""
+    universe = ["MSFT", "GOOG"]
+    recipe = _recipe(tickers=universe)
+    frame = recipe.frames(bars, ["XOM"])["XOM"]
+    assert len(frame) > 1000
+    np.testing.assert_array_equal(frame["sector_return"], frame["market_return"])
+    msft = recipe.frames(bars, ["MSFT"])["MSFT"]
+    common = frame.index.intersection(msft.index)
+    np.testing.assert_array_equal(
+        frame.loc[common, "market_return"], msft.loc[common, "market_return"]
+    )

@@ -5,8 +5,9 @@ at day t use returns up to t only:
 
 - ``market_return``: the equal-weight mean log return of the universe on day t
   (every ticker with a bar that day);
-- ``sector_return``: the same mean over the ticker's sector (stocknet's sectors; where
-  sectors are unknown every ticker is in one sector, so it equals the market).
+- ``sector_return``: the same mean over the universe's tickers of the ticker's sector
+  (stocknet's sectors; where sectors are unknown every ticker is in one sector, and a
+  ticker whose sector has no stock in the universe gets the market's mean).
 
 Known-future covariates describe the ``horizon`` sessions after day t on the
 ticker's exchange calendar, so the model sees the days it forecasts; they depend on
@@ -113,7 +114,8 @@ def past_covariates(
     if "sector_return" in names:
         sector = sectors.get(ticker, "")
         peers = [name for name in returns.columns if sectors.get(name, "") == sector]
-        columns["sector_return"] = returns[peers].mean(axis=1)
+        # a ticker outside the universe's sectors: its sector is the whole universe
+        columns["sector_return"] = returns[peers or list(returns.columns)].mean(axis=1)
     return pd.DataFrame(columns, index=returns.index)
 
 
