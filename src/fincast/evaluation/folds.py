@@ -251,7 +251,7 @@ def _cut(
     tested = set(np.concatenate([fold.test.tickers for fold in folds]).tolist())
     for ticker in pd.unique(windows.tickers):
         if ticker not in tested and ticker not in short:
-            last = pd.Timestamp(windows.first_target[windows.tickers == ticker].max())
+            last = pd.Timestamp(windows.last_target[windows.tickers == ticker].max())
             first = days[max(first_test, 0)]
             reason = (
                 f"no test windows: its last target day {last.date()} is before the first "

@@ -127,27 +127,37 @@ def evaluate_universe(
         "left_out": dict(left_out or {}),
         "notes": [],
     }
-    ic = pd.DataFrame(columns=IC_COLUMNS).rename_axis("date")
-    equity = pd.DataFrame(columns=["long_short", "long_short_net"]).rename_axis("date")
     if not task.directional:
         summary["notes"].append(
             f"No IC or portfolios: the {task.name} task forecasts {task.units}, not returns."
         )
+        ic = pd.DataFrame(columns=IC_COLUMNS).rename_axis("date")
+        equity = pd.DataFrame(columns=["long_short", "long_short_net"]).rename_axis("date")
         return Universe(summary, ic, equity, per_ticker)
+    ic, equity = _return_scores(backtests, spec, sectors, summary)
+    return Universe(summary, ic, equity, per_ticker)
+
+
+def _return_scores(
+    backtests: Mapping[str, Backtest],
+    spec: CrossSectionSpec,
+    sectors: Mapping[str, str] | None,
+    summary: dict[str, Any],
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The IC table and equity curves of return forecasts; fills ``summary``'s signal,
+    IC, rank IC, portfolios and notes."""
+    horizon = summary["horizon"]
     summary["signal"] = (
         f"the model's forecast summed over the {horizon}-day horizon (the expected "
         f"{horizon}-day log return) per origin date, against the realised {horizon}-day "
         "log return"
     )
     forecasts, realised = signal_frames(backtests)
-    ic, summary["ic"], summary["rank_ic"], note = ic_scores(
+    ic, summary["ic"], summary["rank_ic"], ic_note = ic_scores(
         forecasts, realised, horizon=horizon, min_tickers=spec.min_tickers
     )
-    notes = [note]
     chosen = sectors if spec.sector_neutral else None
-    if spec.sector_neutral and sectors is None:
-        notes.append("sector_neutral asked for, but no sectors were given: not sector-neutral")
-    equity, long_short, note = portfolio_scores(
+    equity, long_short, book_note = portfolio_scores(
         forecasts,
         realised,
         horizon=horizon,
@@ -155,7 +165,6 @@ def evaluate_universe(
         cost_bps=spec.cost_bps,
         sectors=chosen,
     )
-    notes.append(note)
     if long_short is not None:
         summary["portfolios"] = {
             "quantiles": spec.quantiles,
@@ -163,8 +172,10 @@ def evaluate_universe(
             "sector_neutral": chosen is not None,
             "long_short": long_short,
         }
+    unsorted = "sector_neutral asked for, but no sectors were given: not sector-neutral"
+    notes = [ic_note, book_note, unsorted if spec.sector_neutral and sectors is None else ""]
     summary["notes"] += [text for text in notes if text]
-    return Universe(summary, ic, equity, per_ticker)
+    return ic, equity
 
 
 def _plain(value: Any) -> Any:
@@ -240,12 +251,12 @@ def render_universe(universe: Universe) -> str:
         f"Universe: {summary['tickers']} tickers, {summary['task']}, "
         f"{summary['horizon']}-day horizon, model {summary['model'] or MODEL}",
     ]
-    if summary["signal"]:
-        lines.append(f"Signal: {summary['signal']}")
-    lines += [
-        _ic_line("IC", summary["ic"], summary["horizon"]),
-        _ic_line("Rank IC", summary["rank_ic"], summary["horizon"]),
-    ]
+    if summary["signal"]:  # a return forecast: IC and portfolios apply
+        lines += [
+            f"Signal: {summary['signal']}",
+            _ic_line("IC", summary["ic"], summary["horizon"]),
+            _ic_line("Rank IC", summary["rank_ic"], summary["horizon"]),
+        ]
     portfolios = summary["portfolios"]
     if portfolios:
         book = portfolios["long_short"]

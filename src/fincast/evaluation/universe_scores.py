@@ -31,7 +31,11 @@ import pandas as pd
 from fincast.evaluation.backtest_record import Backtest
 from fincast.evaluation.cross_section import information_coefficients, summarise_ic
 from fincast.evaluation.forecasters import MODEL
-from fincast.evaluation.multiple_testing import adjust_p_values, significant_count_sentence
+from fincast.evaluation.multiple_testing import (
+    MultipleTests,
+    adjust_p_values,
+    significant_count_sentence,
+)
 from fincast.evaluation.portfolios import quantile_portfolios, summarise_portfolios
 from fincast.evaluation.report import compare_mean_loss
 from fincast.evaluation.stats import DMTest
@@ -248,6 +252,16 @@ def dm_scores(
         ["not tested", "better", "worse"],
         "no significant difference",
     )
+    loss = task_named(next(iter(backtests.values())).task).loss_name
+    summary = {"baseline": baseline, "test": test, "loss": loss, "tested": bh.tested}
+    summary.update(_dm_counts(bh, holm, better, baseline))
+    return table.reindex(columns=PER_TICKER_COLUMNS), summary
+
+
+def _dm_counts(
+    bh: MultipleTests, holm: MultipleTests, better: pd.Series, baseline: str
+) -> dict[str, Any]:
+    """``alpha``, the wins and losses under each control, and the sentence that says so."""
     counts = {
         name: {
             "better": int((tests.rejected & better).sum()),
@@ -260,13 +274,4 @@ def dm_scores(
         + f"; {counts['holm']['better']} after FWER control (Holm); significantly worse "
         f"than {baseline} on {counts['bh']['worse']} (BH)"
     )
-    summary = {
-        "baseline": baseline,
-        "test": test,
-        "loss": task_named(next(iter(backtests.values())).task).loss_name,
-        "tested": bh.tested,
-        "alpha": alpha,
-        **counts,
-        "sentence": sentence,
-    }
-    return table.reindex(columns=PER_TICKER_COLUMNS), summary
+    return {"alpha": bh.alpha, **counts, "sentence": sentence}
