@@ -34,6 +34,7 @@ ON_INVALID = ("raise", "warn", "repair")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 DISTRIBUTIONS = ("none", "data_parallel")
 POOLINGS = ("pooled", "per_ticker")
+NORMALISATIONS = ("global", "ticker")
 EVALUATIONS = ("holdout", "walkforward")
 WINDOW_KINDS = ("expanding", "rolling")
 PROMOTIONS = ("better_on_same_data", "always", "never")
@@ -121,14 +122,26 @@ class FeaturesSpec:
     # learned embeddings of a global model: ticker, sector (fincast.models.identity)
     embeddings: list[str] = field(default_factory=list)
     embedding_dim: int = 4
+    # scaling of the inputs and outputs, fitted on the training slice: global (pooled over
+    # tickers) | ticker (each ticker its own; a global model's windows carry a ticker id).
+    # Per-window scaling is RevIN: model.builder.reversible_norm=true
+    normalise: str = "global"
 
     def __post_init__(self) -> None:
         _check_choice("features.price", self.price, ("adj_close", "close"))
+        _check_choice("features.normalise", self.normalise, NORMALISATIONS)
         from fincast.data.covariates import check_covariates, check_embeddings
 
         check_covariates(self.covariates)
         check_embeddings(self.embeddings)
         _check_at_least("features.embedding_dim", self.embedding_dim, 1)
+
+    @property
+    def identities(self) -> list[str]:
+        """The identity columns (``ticker_id``, ``sector_id``) the model's windows carry."""
+        from fincast.data.covariates import identities_of
+
+        return identities_of(self.embeddings, self.normalise)
 
 
 @dataclass(frozen=True)

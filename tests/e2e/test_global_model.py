@@ -19,12 +19,13 @@ GLOBAL = [
     "data.tickers=sector:Utilities",
     "features.covariates=[market_return,sector_return,future_day_of_week,future_month_end,sessions_to_holiday]",
     "features.embeddings=[ticker,sector]",
+    "features.normalise=ticker",
     "model.builder.units=8",
     "model.builder.reversible_norm=true",
     "training.epochs=1",
     "task.lookback=20",
 ]
-COLUMNS = 3 + 2 + 5 + 5 + 1 + 2  # features, past, per-step future, holiday, identity
+COLUMNS = 3 + 2 + 5 + 5 + 1 + 2  # features, past, per-step future, holiday, ticker and sector ids
 
 
 @pytest.fixture(scope="module")
@@ -75,6 +76,7 @@ def test_training_records_the_recipe_and_one_call_forecasts_the_universe(workdir
     assert len(card["input_columns"]) == COLUMNS
     assert card["covariates"][0] == "market_return" and card["embeddings"] == ["ticker", "sector"]
     assert card["vocabularies"]["ticker"] == sorted(card["covariate_universe"])
+    assert card["normalise"] == "ticker" and card["identities"] == ["ticker", "sector"]
     client = mlflow.MlflowClient(uri, registry_uri=uri)
     run_id = client.get_model_version(card["name"], "1").run_id  # the training run
     logged = pd.read_csv(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import keras
 import numpy as np
+import pandas as pd
 import pytest
 
 from fincast.models.builders import build_lstm, fit_scaling
@@ -56,3 +57,50 @@ def test_bad_settings_are_refused() -> None:
         IdentityEmbedding([2], [4, 3], dim=2)
     with pytest.raises(ValueError, match="at least one column"):
         TakeColumns([])
+
+
+def _panel_windows():
+    """Two tickers of very different scale, ids 1 and 2 in column 2 of every row."""
+    from fincast.data.windows import Windows, concat_windows, make_windows
+
+    rng = np.random.default_rng(5)
+    parts = []
+    for ticker_id, scale in ((1, 0.01), (2, 0.5)):
+        dates = pd.bdate_range("2020-01-01", periods=120)
+        values = rng.normal(scale=scale, size=(120, 2)) + 3 * scale
+        frame = pd.DataFrame(
+            {"r": values[:, 0], "x": values[:, 1], "ticker_id": float(ticker_id)}, index=dates
+        ).astype("float32")
+        parts.append(make_windows(frame, "r", lookback=5, horizon=2, ticker=f"T{ticker_id}"))
+    panel: Windows = concat_windows(parts)
+    return panel
+
+
+def test_per_ticker_scaling_uses_each_tickers_own_training_statistics() -> None:
+    from fincast.models.common import fit_ticker_scaling
+
+    panel = _panel_windows()
+    pooled = fit_scaling(panel.inputs, panel.targets)
+    scaling = fit_ticker_scaling(pooled, panel, ticker_column=2)
+    assert scaling.ticker_column == 2 and len(scaling.ticker_input_mean) == 3
+    assert scaling.ticker_input_mean[0] == pooled.input_mean  # unknown ids: pooled
+    for ticker_id in (1, 2):
+        mask = panel.tickers == f"T{ticker_id}"
+        dense = np.asarray(panel.inputs)[mask].reshape(-1, 3).astype("float64")
+        np.testing.assert_allclose(scaling.ticker_input_mean[ticker_id], dense.mean(axis=0))
+        np.testing.assert_allclose(
+            scaling.ticker_target_scale[ticker_id], panel.targets[mask].std(axis=0), rtol=1e-5
+        )
+    model = build_lstm(lookback=5, num_features=3, horizon=2, scaling=scaling, units=4)
+    head = model.get_layer("head")
+    head.set_weights([np.zeros_like(weight) for weight in head.get_weights()])
+    # a zero head forecasts the normalised 0: each window's own ticker's target mean
+    forecasts = model.predict(np.asarray(panel.inputs), verbose=0)
+    for ticker_id in (1, 2):
+        mask = panel.tickers == f"T{ticker_id}"
+        np.testing.assert_allclose(
+            forecasts[mask],
+            np.tile(scaling.ticker_target_mean[ticker_id], (mask.sum(), 1)),
+            rtol=1e-5,
+        )
+    np.testing.assert_array_equal(model.get_layer("numeric").columns, [0, 1])

@@ -66,22 +66,33 @@ def check_embeddings(names: Sequence[str]) -> None:
         )
 
 
+def identities_of(embeddings: Sequence[str], normalise: str = "global") -> list[str]:
+    """The identity columns a model needs: its embeddings', and the ticker's to normalise
+    per ticker.
+
+    >>> identities_of(["sector"], "ticker")
+    ['ticker', 'sector']
+    """
+    wanted = {*embeddings, *(["ticker"] if normalise == "ticker" else [])}
+    return [name for name in EMBEDDINGS if name in wanted]
+
+
 def model_columns(
-    names: Sequence[str], covariates: Sequence[str], embeddings: Sequence[str], horizon: int
+    names: Sequence[str], covariates: Sequence[str], identities: Sequence[str], horizon: int
 ) -> list[str]:
     """A model's input columns: features, covariates, then identity columns.
 
     >>> model_columns(["log_return"], ["market_return"], ["ticker"], 5)
     ['log_return', 'market_return', 'ticker_id']
     """
-    identity = [f"{name}_id" for name in embeddings]
+    identity = [f"{name}_id" for name in identities]
     return [*names, *covariate_columns(covariates, horizon), *identity]
 
 
-def identity_positions(columns: Sequence[str]) -> list[int]:
-    """Where the identity columns (``ticker_id``, ``sector_id``) are among ``columns``."""
-    identity = {f"{name}_id" for name in EMBEDDINGS}
-    return [position for position, column in enumerate(columns) if column in identity]
+def embedded_positions(columns: Sequence[str], embeddings: Sequence[str]) -> list[int]:
+    """Where the embedded identity columns (``ticker_id``, ``sector_id``) are in ``columns``."""
+    embedded = {f"{name}_id" for name in embeddings}
+    return [position for position, column in enumerate(columns) if column in embedded]
 
 
 def covariate_columns(names: Sequence[str], horizon: int) -> list[str]:
@@ -183,24 +194,25 @@ class FeatureRecipe:
     sectors: dict[str, str] = field(default_factory=dict)
     calendar: str | None = "XNYS"
     calendars: dict[str, str] = field(default_factory=dict)
-    # learned identity embeddings (ticker, sector): ids from 1 in sorted vocabularies
-    embeddings: list[str] = field(default_factory=list)
+    # identity columns (ticker, sector: for embeddings, per-ticker normalisation): ids
+    # from 1 in sorted vocabularies
+    identities: list[str] = field(default_factory=list)
     vocabularies: dict[str, list[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         check_covariates(self.covariates)
-        check_embeddings(self.embeddings)
+        check_embeddings(self.identities)
 
     @property
     def columns(self) -> list[str]:
         """Every input column, in the model's order."""
-        return model_columns(self.names, self.covariates, self.embeddings, self.horizon)
+        return model_columns(self.names, self.covariates, self.identities, self.horizon)
 
     def identity_of(self, ticker: str) -> dict[str, float]:
         """The identity columns of ``ticker``: 1-based ids, 0 where the model never saw it."""
         keys = {"ticker": ticker, "sector": self.sectors.get(ticker, "")}
         ids = {}
-        for name in self.embeddings:
+        for name in self.identities:
             vocabulary = self.vocabularies.get(name, [])
             key = keys[name]
             ids[f"{name}_id"] = float(vocabulary.index(key) + 1) if key in vocabulary else 0.0
@@ -218,8 +230,8 @@ class FeatureRecipe:
             "input_columns": self.columns,
             "covariate_universe": list(self.universe) if self.needs_universe else [],
             "sectors": dict(self.sectors),
-            "embeddings": list(self.embeddings),
-            "vocabularies": {name: list(self.vocabularies[name]) for name in self.embeddings},
+            "identities": list(self.identities),
+            "vocabularies": {name: list(self.vocabularies[name]) for name in self.identities},
         }
 
     @classmethod
@@ -234,7 +246,7 @@ class FeatureRecipe:
             sectors=dict(card.get("sectors") or {}),
             calendar=card.get("calendar", "XNYS"),
             calendars=dict(card.get("calendars") or {}),
-            embeddings=list(card.get("embeddings") or []),
+            identities=list(card.get("identities") or []),
             vocabularies=dict(card.get("vocabularies") or {}),
         )
 
@@ -253,7 +265,7 @@ class FeatureRecipe:
             features = make_features(bars[ticker], self.names, price=self.price)
             if self.covariates:
                 features = self._with_covariates(features, ticker, returns)
-            if self.embeddings:
+            if self.identities:
                 features = features.assign(**self.identity_of(ticker)).astype("float32")
             frames[ticker] = features
         return frames

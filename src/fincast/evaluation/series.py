@@ -37,8 +37,8 @@ def feature_recipe(job: JobSpec, universe: Sequence[str]) -> FeatureRecipe:
         sectors=sectors,
         calendar=data.calendar,
         calendars=dict(data.calendars),
-        embeddings=list(job.features.embeddings),
-        vocabularies={name: vocabularies[name] for name in job.features.embeddings},
+        identities=job.features.identities,
+        vocabularies={name: vocabularies[name] for name in job.features.identities},
     )
 
 

@@ -14,11 +14,12 @@ from dataclasses import dataclass
 
 import keras
 
-from fincast.data.covariates import identity_positions, model_columns
+from fincast.data.covariates import embedded_positions, model_columns
 from fincast.data.windows import Windows, validation_split
 from fincast.fitting.fit import LearningRateSchedule, TrainingResult, set_seed, train_model
 from fincast.fitting.hardware import Hardware, HardwareSetup, training_hardware
 from fincast.models.builders import fit_scaling
+from fincast.models.common import fit_ticker_scaling
 from fincast.models.losses import PinballLoss
 from fincast.specs import FitSpec, JobSpec
 
@@ -83,15 +84,17 @@ def fit_forecaster(
     set_seed(job.seed)
     features = job.features
     columns = model_columns(
-        features.names, features.covariates, features.embeddings, job.task.horizon
+        features.names, features.covariates, features.identities, job.task.horizon
     )
     scaling = fit_scaling(
         train.inputs,
         train.targets,
         target_feature=job.target_feature,
-        identity_sizes=_identity_sizes(train, identity_positions(columns)),
+        identity_sizes=_identity_sizes(train, embedded_positions(columns, features.embeddings)),
         embedding_dim=features.embedding_dim,
     )
+    if features.normalise == "ticker":
+        scaling = fit_ticker_scaling(scaling, train, columns.index("ticker_id"))
     build = job.model.build_function()
     with training_hardware(fit.precision, fit.distribution, hardware) as setup:
         model = build(

@@ -9,14 +9,19 @@ full precision under mixed precision.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import keras
 import numpy as np
 
-from fincast.data.windows import feature_moments
-from fincast.models.identity import IdentityEmbedding, TakeColumns
+from fincast.data.windows import Windows, feature_moments
+from fincast.models.identity import (
+    IdentityEmbedding,
+    TakeColumns,
+    TickerRescale,
+    TickerStandardize,
+)
 from fincast.models.layers import Rescale
 from fincast.models.normalization import InstanceDenorm, ReversibleInstanceNorm
 from fincast.models.quantile import QuantileHead, check_quantiles
@@ -41,6 +46,20 @@ class Scaling:
     # they are embedded (embedding_dim wide each) instead of normalised
     identity_sizes: dict[int, int] = field(default_factory=dict)
     embedding_dim: int = 4
+    # per-ticker scaling (features.normalise=ticker): the ticker_id column and one row of
+    # statistics per ticker id (row 0: every ticker pooled, for a ticker never seen)
+    ticker_column: int | None = None
+    ticker_input_mean: list[list[float]] = field(default_factory=list)
+    ticker_input_variance: list[list[float]] = field(default_factory=list)
+    ticker_target_mean: list[list[float]] = field(default_factory=list)
+    ticker_target_scale: list[list[float]] = field(default_factory=list)
+
+    @property
+    def identity_columns(self) -> set[int]:
+        """Columns that are ids, not numbers: never normalised or fed as values."""
+        return set(self.identity_sizes) | (
+            set() if self.ticker_column is None else {self.ticker_column}
+        )
 
 
 def fit_scaling(
@@ -76,6 +95,39 @@ def fit_scaling(
     )
 
 
+def fit_ticker_scaling(scaling: Scaling, train: Windows, ticker_column: int) -> Scaling:
+    """``scaling`` with each ticker's own training-slice statistics added (by ticker id).
+
+    Row 0 of each table is ``scaling``'s pooled statistics, used for a ticker id the
+    training slice does not hold; ids are read from the windows' ``ticker_column``.
+    """
+    ids = np.rint(np.asarray(train.inputs[:, -1, ticker_column])).astype(int)
+    size = int(np.asarray(train.inputs.rows[:, ticker_column]).max()) + 1
+    tables = {
+        "mean": [list(scaling.input_mean)] * size,
+        "variance": [list(scaling.input_variance)] * size,
+        "target_mean": [list(scaling.target_mean)] * size,
+        "target_scale": [list(scaling.target_scale)] * size,
+    }
+    targets = np.asarray(train.targets).astype("float64")
+    for ticker_id in np.unique(ids):
+        mask = ids == ticker_id
+        mean, variance = feature_moments(train.inputs[mask])
+        tables["mean"][ticker_id] = mean.tolist()
+        tables["variance"][ticker_id] = np.maximum(variance, MIN_SCALE**2).tolist()
+        tables["target_mean"][ticker_id] = targets[mask].mean(axis=0).tolist()
+        scale = np.maximum(targets[mask].std(axis=0), MIN_SCALE)
+        tables["target_scale"][ticker_id] = scale.tolist()
+    return replace(
+        scaling,
+        ticker_column=int(ticker_column),
+        ticker_input_mean=tables["mean"],
+        ticker_input_variance=tables["variance"],
+        ticker_target_mean=tables["target_mean"],
+        ticker_target_scale=tables["target_scale"],
+    )
+
+
 def check_positive(**values: int) -> None:
     """A ValueError naming the first value that is not a positive integer."""
     for name, value in values.items():
@@ -107,16 +159,26 @@ def normalised_input(
     they are embedded and joined to the normalised features at every step.
     """
     window = keras.Input(shape=(lookback, num_features), name="window")
-    normalised = keras.layers.Normalization(
-        axis=-1,
-        mean=scaling.input_mean,
-        variance=scaling.input_variance,
-        name="normalise",
-        dtype="float32",
-    )(window)
+    if scaling.ticker_column is None:
+        normalised = keras.layers.Normalization(
+            axis=-1,
+            mean=scaling.input_mean,
+            variance=scaling.input_variance,
+            name="normalise",
+            dtype="float32",
+        )(window)
+    else:
+        normalised = TickerStandardize(
+            scaling.ticker_column,
+            scaling.ticker_input_mean,
+            scaling.ticker_input_variance,
+            name="normalise",
+            dtype="float32",
+        )(window)
     identity = sorted(scaling.identity_sizes)
-    if identity:
-        numeric = [column for column in range(num_features) if column not in identity]
+    if scaling.identity_columns:
+        ids = scaling.identity_columns
+        numeric = [column for column in range(num_features) if column not in ids]
         normalised = TakeColumns(numeric, name="numeric", dtype="float32")(normalised)
     stats = None
     if reversible_norm:
@@ -149,6 +211,14 @@ def forecast_head(
         outputs = InstanceDenorm(scaling.target_feature, name="denorm", dtype="float32")(
             [outputs, model_input.stats]
         )
+    if scaling.ticker_column is not None:
+        return TickerRescale(
+            scaling.ticker_column,
+            scaling.ticker_target_mean,
+            scaling.ticker_target_scale,
+            name="rescale",
+            dtype="float32",
+        )([outputs, model_input.window])
     return Rescale(
         scaling.target_mean,
         scaling.target_scale,

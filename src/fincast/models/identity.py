@@ -1,4 +1,5 @@
-"""Learned ticker and sector embeddings for global models, read from the window itself.
+"""A global model's per-ticker parts, read from the window itself: learned ticker and sector
+embeddings, and per-ticker normalisation.
 
 A global model's windows carry identity columns (``ticker_id``, ``sector_id``:
 :class:`fincast.data.covariates.FeatureRecipe`), constant over each window and
@@ -6,7 +7,9 @@ numbered from 1 in the card's vocabulary (0: a ticker or sector the model never 
 :class:`IdentityEmbedding` looks each up in its own table and repeats it over the
 lookback; :class:`TakeColumns` keeps the numeric columns for the rest of the model, so
 the model keeps one input and every serving path (``.keras``, pyfunc, fast predict)
-works unchanged.
+works unchanged. :class:`TickerStandardize` and :class:`TickerRescale` normalise each
+window's inputs and restore its outputs with its own ticker's training-slice
+statistics (``features.normalise=ticker``).
 """
 
 from __future__ import annotations
@@ -85,4 +88,112 @@ class IdentityEmbedding(keras.layers.Layer):
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config.update({"columns": self.columns, "sizes": self.sizes, "dim": self.dim})
+        return config
+
+
+def _id_lookup(table: Any, window: Any, column: int) -> Any:
+    """Row ``id`` of ``table`` for each window (its last step's id; unknown ids: row 0)."""
+    ids = ops.cast(ops.round(window[:, -1, column]), "int32")
+    rows = ops.shape(table)[0]
+    ids = ops.where((ids < 0) | (ids >= rows), ops.zeros_like(ids), ids)
+    return ops.take(ops.cast(table, window.dtype), ids, axis=0)
+
+
+def _constant_table(layer: keras.layers.Layer, values: list[list[float]], name: str) -> Any:
+    return layer.add_weight(
+        shape=(len(values), len(values[0])),
+        initializer=keras.initializers.Constant(values),
+        trainable=False,
+        name=name,
+    )
+
+
+@keras.saving.register_keras_serializable(package="fincast")
+class TickerStandardize(keras.layers.Layer):
+    """Standardise each window by its ticker's training-slice mean and variance.
+
+    Args:
+        column: the window's ``ticker_id`` column.
+        mean: one row of per-column means per ticker id (row 0: every ticker pooled,
+            for a ticker the model never saw).
+        variance: the matching variances (positive).
+    """
+
+    def __init__(
+        self,
+        column: int,
+        mean: Sequence[Sequence[float]],
+        variance: Sequence[Sequence[float]],
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.column = int(column)
+        self.mean = [[float(value) for value in row] for row in mean]
+        self.variance = [[float(value) for value in row] for row in variance]
+        if not self.mean or len(self.mean) != len(self.variance):
+            raise ValueError("TickerStandardize needs one mean and one variance row per id.")
+        if any(value <= 0 for row in self.variance for value in row):
+            raise ValueError("Every variance must be positive.")
+
+    def build(self, input_shape: tuple[int | None, ...]) -> None:
+        self.mean_table = _constant_table(self, self.mean, "mean")
+        self.variance_table = _constant_table(self, self.variance, "variance")
+
+    def call(self, inputs: Any) -> Any:
+        mean = _id_lookup(self.mean_table, inputs, self.column)[:, None, :]
+        variance = _id_lookup(self.variance_table, inputs, self.column)[:, None, :]
+        return (inputs - mean) / ops.sqrt(variance)
+
+    def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
+        return input_shape
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        config.update({"column": self.column, "mean": self.mean, "variance": self.variance})
+        return config
+
+
+@keras.saving.register_keras_serializable(package="fincast")
+class TickerRescale(keras.layers.Layer):
+    """Map normalised outputs back to each window's ticker's units: ``y * scale + offset``.
+
+    Called on ``[outputs, window]``: ``outputs`` is ``(batch, horizon)`` or
+    ``(batch, horizon, quantiles)``; ``offset`` and ``scale`` hold one row of
+    ``horizon`` values per ticker id (row 0: every ticker pooled).
+    """
+
+    def __init__(
+        self,
+        column: int,
+        offset: Sequence[Sequence[float]],
+        scale: Sequence[Sequence[float]],
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.column = int(column)
+        self.offset = [[float(value) for value in row] for row in offset]
+        self.scale = [[float(value) for value in row] for row in scale]
+        if not self.offset or len(self.offset) != len(self.scale):
+            raise ValueError("TickerRescale needs one offset and one scale row per id.")
+        if any(value <= 0 for row in self.scale for value in row):
+            raise ValueError("Every scale must be positive.")
+
+    def build(self, input_shape: Any) -> None:
+        self.offset_table = _constant_table(self, self.offset, "offset")
+        self.scale_table = _constant_table(self, self.scale, "scale")
+
+    def call(self, inputs: Any) -> Any:
+        outputs, window = inputs
+        offset = _id_lookup(self.offset_table, window, self.column)
+        scale = _id_lookup(self.scale_table, window, self.column)
+        if len(outputs.shape) == 3:  # quantiles: the same map for every level
+            offset, scale = offset[:, :, None], scale[:, :, None]
+        return outputs * ops.cast(scale, outputs.dtype) + ops.cast(offset, outputs.dtype)
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        return input_shape[0]
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        config.update({"column": self.column, "offset": self.offset, "scale": self.scale})
         return config

@@ -92,7 +92,12 @@ class Rescale(keras.layers.Layer):
 
 # Re-exported so that importing this module registers every fincast layer and loss.
 from fincast.models.attention import TemporalAttentionPooling  # noqa: E402
-from fincast.models.identity import IdentityEmbedding, TakeColumns  # noqa: E402
+from fincast.models.identity import (  # noqa: E402
+    IdentityEmbedding,
+    TakeColumns,
+    TickerRescale,
+    TickerStandardize,
+)
 from fincast.models.losses import PinballLoss, QLikeLoss  # noqa: E402
 from fincast.models.normalization import InstanceDenorm, ReversibleInstanceNorm  # noqa: E402
 from fincast.models.quantile import QuantileHead  # noqa: E402
@@ -108,5 +113,7 @@ __all__ = [
     "ReversibleInstanceNorm",
     "TakeColumns",
     "TemporalAttentionPooling",
+    "TickerRescale",
+    "TickerStandardize",
     "Time2Vec",
 ]

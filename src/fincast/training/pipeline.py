@@ -135,6 +135,9 @@ def _card(job: JobSpec, fitted: FittedForecaster, fold: Fold, scores: pd.DataFra
         # pooled: one model fitted on every ticker; per_ticker: this ticker's own model
         "pooling": job.training.pooling,
         "features": list(job.features.names),
+        # learned embeddings, and the inputs' and outputs' scaling (global | ticker)
+        "embeddings": list(job.features.embeddings),
+        "normalise": job.features.normalise,
         # tickers of the data left out of the fit, with the reason (too little history)
         "left_out": dict(fold.left_out),
         "price": job.features.price,
