@@ -40,7 +40,6 @@ def test_walk_forward_refits_the_global_model_per_fold(workdir):
         "evaluation=walkforward",
         "evaluation.folds=2",
         "evaluation.step=60",
-        "evaluation.mcs_size=null",
         "evaluation.plots=false",
         cwd=workdir,
     )

@@ -198,3 +198,26 @@ def test_the_mcs_drops_a_clearly_worse_forecaster() -> None:
     best = min(losses, key=losses.get)
     assert best in sets.included and worst not in sets.included
     assert sets.mcs_p[worst] < 0.1 <= sets.mcs_p[best]
+
+
+def test_the_mcs_scores_identical_forecasters_as_one() -> None:
+    """The historical median forecasting exactly the random walk's zero broke arch's MCS
+    (IndexError); now the pair gets one verdict, said in a note."""
+    from dataclasses import replace
+
+    from fincast.evaluation.confidence import confidence
+
+    backtest = make_backtest("returns", model_noise=0.0005)
+    zero_quantiles = np.zeros_like(backtest.forecasts["historical_quantiles"])
+    twin = replace(
+        backtest, forecasts={**backtest.forecasts, "historical_quantiles": zero_quantiles}
+    )
+    sets = confidence(twin, size=0.1)
+    assert sets.mcs_p["historical_quantiles"] == sets.mcs_p["naive"]
+    assert ("naive" in sets.included) == ("historical_quantiles" in sets.included)
+    assert "model" in sets.included
+    assert sets.notes == [
+        "historical_quantiles has the same loss as naive at every origin (the same forecasts); "
+        "the MCS scores them as one"
+    ]
+    assert sets.notes[0] in sets.lines()

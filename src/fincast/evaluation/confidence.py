@@ -42,6 +42,7 @@ class Confidence:
             f"Model confidence set (Hansen, {confidence}, stationary bootstrap, blocks of "
             f"{self.block}, {self.reps} reps): {', '.join(self.included)}"
         ]
+        lines += self.notes
         if self.spa_p is not None:
             lines.append(
                 f"SPA test (Hansen; H0: no baseline beats the model): {p_text(self.spa_p)}"
@@ -75,23 +76,48 @@ def confidence(
 
     losses = origin_losses(backtest)
     block = max(backtest.horizon, math.ceil(math.sqrt(len(losses)) / 2))
-    mcs = MCS(losses, size=size, reps=reps, block_size=block, method="R", seed=seed)
-    mcs.compute()
-    pvalues = mcs.pvalues.iloc[:, 0]
+    same_as = identical_losses(losses)
+    distinct = losses.drop(columns=list(same_as))
+    if len(distinct.columns) > 1:
+        mcs = MCS(distinct, size=size, reps=reps, block_size=block, method="R", seed=seed)
+        mcs.compute()
+        pvalues = {str(name): float(value) for name, value in mcs.pvalues.iloc[:, 0].items()}
+        kept = {str(name) for name in mcs.included}
+    else:  # one forecaster (or all alike): nothing to compare
+        pvalues, kept = {str(name): 1.0 for name in distinct.columns}, set(map(str, distinct))
+    for duplicate, original in same_as.items():  # identical losses: the same verdict
+        pvalues[duplicate] = pvalues[original]
+        if original in kept:
+            kept.add(duplicate)
+    notes = [
+        f"{duplicate} has the same loss as {original} at every origin (the same forecasts); "
+        "the MCS scores them as one"
+        for duplicate, original in same_as.items()
+    ]
     spa_p = None
     if MODEL in losses and len(losses.columns) > 1:
         spa = SPA(losses[MODEL], losses.drop(columns=MODEL), block_size=block, reps=reps, seed=seed)
         spa.compute()
         spa_p = float(spa.pvalues["consistent"])
-    included = [name for name in losses.columns if name in set(mcs.included)]
-    return Confidence(
-        size,
-        included,
-        {str(name): float(value) for name, value in pvalues.items()},
-        spa_p,
-        block,
-        reps,
-    )
+    included = [name for name in losses.columns if name in kept]
+    return Confidence(size, included, pvalues, spa_p, block, reps, notes)
+
+
+def identical_losses(losses: pd.DataFrame) -> dict[str, str]:
+    """Each forecaster whose losses equal an earlier one's at every origin, and that one.
+
+    arch's MCS cannot rank two identical loss series (their difference has no variance),
+    as when the historical median forecasts exactly the random walk's zero.
+    """
+    same_as: dict[str, str] = {}
+    for position, name in enumerate(losses.columns):
+        for earlier in losses.columns[:position]:
+            if earlier not in same_as and np.array_equal(
+                losses[name].to_numpy(), losses[earlier].to_numpy()
+            ):
+                same_as[str(name)] = str(earlier)
+                break
+    return same_as
 
 
 def add_to_scores(scores: pd.DataFrame, result: Confidence) -> pd.DataFrame:
