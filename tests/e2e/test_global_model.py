@@ -104,3 +104,18 @@ def test_training_records_the_recipe_and_one_call_forecasts_the_universe(workdir
         expected = logged.loc[logged["ticker"] == ticker, "log_return"].to_numpy()
         values = [step["value"] for step in forecasts[ticker]["forecast"]]
         assert values == pytest.approx(expected, rel=1e-4, abs=1e-7)
+
+
+def test_the_hold_out_score_of_one_ticker_rebuilds_the_covariates_from_its_universe(workdir):
+    uri = f"sqlite:///{workdir}/mlflow.db"
+    (card_file,) = workdir.glob("models/*/*.json")
+    ticker = json.loads(card_file.read_text())["tickers"][0]
+    result = run_cli(
+        "fincast-backtest",
+        *GLOBAL[:3],
+        f"data.tickers=[{ticker}]",
+        f"tracking.uri={uri}",
+        cwd=workdir,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"{ticker}: " in result.stdout and "unseen windows" in result.stdout

@@ -157,10 +157,10 @@ def holdout(job: JobSpec) -> None:
     from fincast.evaluation.backtest import score_unseen
 
     forecasters, bars = load_models_and_bars(job, COMMAND)
-    for ticker, frame in bars.items():
+    for ticker in [name for name in job.data.tickers if name in bars]:
         forecaster = forecasters[ticker]
-        try:
-            scores = score_unseen(forecaster, frame, ticker)
+        try:  # the other tickers' bars: the universe of a model's past covariates
+            scores = score_unseen(forecaster, bars[ticker], ticker, universe=bars)
         except (MarketDataError, ValueError) as error:
             fail(COMMAND, error)
         print(
