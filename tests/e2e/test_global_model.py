@@ -4,6 +4,7 @@ walk-forward that refits it per fold, training, and one batched forecast of the 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import mlflow
 import pandas as pd
@@ -119,3 +120,29 @@ def test_the_hold_out_score_of_one_ticker_rebuilds_the_covariates_from_its_unive
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"{ticker}: " in result.stdout and "unseen windows" in result.stdout
+
+
+def test_mlflow_pyfunc_rebuilds_the_covariates_from_the_bars_it_is_sent(workdir):
+    """The pyfunc flavour serves the global model from bars of its whole universe, as the
+    logged example holds them; a request without some of them is refused by name."""
+    from mlflow.exceptions import MlflowException
+
+    uri = f"sqlite:///{workdir}/mlflow.db"
+    (card_file,) = workdir.glob("models/*/*.json")
+    card = json.loads(card_file.read_text())
+    client = mlflow.MlflowClient(uri, registry_uri=uri)
+    source = client.get_model_version_download_uri(card["name"], "1")
+    folder = mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=str(workdir / "m"))
+    example = json.loads((Path(folder) / "serving_input_example.json").read_text())
+    bars = pd.DataFrame(**example["dataframe_split"])
+    model = mlflow.pyfunc.load_model(folder)
+    served = model.predict(bars)
+    assert set(served["ticker"]) == set(card["covariate_universe"])
+    logged = pd.read_csv(workdir / "logged" / "next_days.csv")
+    for ticker in card["tickers"]:
+        values = served.loc[served["ticker"] == ticker, "value"].to_numpy()
+        expected = logged.loc[logged["ticker"] == ticker, "log_return"].to_numpy()
+        assert values == pytest.approx(expected, rel=1e-4, abs=1e-7)
+    dropped = card["covariate_universe"][-1]
+    with pytest.raises(MlflowException, match=f"bars of {dropped} are missing"):
+        model.predict(bars[bars["ticker"] != dropped])
