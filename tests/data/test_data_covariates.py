@@ -9,12 +9,12 @@ import pandas as pd
 import pytest
 
 from fincast.data.covariates import (
-    FeatureRecipe,
     check_covariates,
     covariate_columns,
     future_covariates,
 )
 from fincast.data.loading import load_bars
+from fincast.data.recipe import FeatureRecipe
 from fincast.data.sources import MarketDataError
 from fincast.data.universe import ticker_sectors
 

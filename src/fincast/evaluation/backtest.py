@@ -7,7 +7,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from fincast.data.covariates import FeatureRecipe
+from fincast.data.recipe import FeatureRecipe
 from fincast.data.windows import split_at
 from fincast.evaluation.holdout import score_forecasts
 from fincast.evaluation.targets import daily_series

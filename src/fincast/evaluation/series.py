@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from fincast.data.covariates import FeatureRecipe
+from fincast.data.recipe import FeatureRecipe
 from fincast.data.universe import ticker_sectors
 from fincast.data.windows import Windows
 from fincast.evaluation.targets import daily_series

@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 
 from fincast.data.calendars import DEFAULT_CALENDAR, calendar_for, next_sessions
-from fincast.data.covariates import FeatureRecipe
 from fincast.data.features import price_series
+from fincast.data.recipe import FeatureRecipe
 from fincast.data.windows import last_window
 from fincast.quantiles import point_forecast
 

@@ -75,7 +75,7 @@ def input_example(bars: dict[str, pd.DataFrame], card: dict[str, Any]) -> pd.Dat
     Each ticker contributes its last ``lookback`` feature rows plus the rows its
     features need to warm up.
     """
-    from fincast.data.covariates import FeatureRecipe
+    from fincast.data.recipe import FeatureRecipe
 
     inputs = FeatureRecipe.of_card(card).frames(bars)
     frames = []
