@@ -2,7 +2,7 @@
 
 ``fincast-train``'s hold-out and the walk-forward backtest both start here, so they
 model the same windows of the same features, covariates and targets. The input
-columns come from :class:`fincast.data.covariates.FeatureRecipe`: the job's features,
+columns come from :class:`fincast.data.recipe.FeatureRecipe`: the job's features,
 then its covariates, computed over the whole universe of the job's bars.
 """
 

@@ -2,7 +2,7 @@
 embeddings, and per-ticker normalisation.
 
 A global model's windows carry identity columns (``ticker_id``, ``sector_id``:
-:class:`fincast.data.covariates.FeatureRecipe`), constant over each window and
+:class:`fincast.data.recipe.FeatureRecipe`), constant over each window and
 numbered from 1 in the card's vocabulary (0: a ticker or sector the model never saw).
 :class:`IdentityEmbedding` looks each up in its own table and repeats it over the
 lookback; :class:`TakeColumns` keeps the numeric columns for the rest of the model, so
