@@ -1,8 +1,8 @@
 """Streamlit glue of the Universe page: the latest forecasts ranked, and a universe backtest.
 
 Both follow the task chosen in the sidebar. The forecasts are a training run's
-``forecast/next_days.csv`` (the sidebar model's run by default, else the newest run of
-the task); the scores are the newest walk-forward backtest run of the task (of the
+``forecast/next_days.csv`` (laid out by :mod:`fincast.dashboard.universe_forecasts_ui`);
+the scores, laid out here, are the newest walk-forward backtest run of the task (of the
 sidebar's model family first) that saved ``backtest/universe/``. Nothing is
 recomputed; the tables and figures come from :mod:`fincast.dashboard.universes`.
 """
@@ -19,48 +19,32 @@ import streamlit as st
 from fincast.dashboard.backtests import SavedBacktest, run_backtests
 from fincast.dashboard.content import Settings, code_span, escape_markdown, one_line
 from fincast.dashboard.formatting import p_values_in_text, significant
-from fincast.dashboard.runs import TRAINING, describe_runs, family_of_uri, join_tickers
-from fincast.dashboard.ui import alias_version, picker_versions, runs_of
+from fincast.dashboard.runs import describe_runs, family_of_uri
+from fincast.dashboard.ui import runs_of
+from fincast.dashboard.universe_forecasts_ui import (
+    TRAIN,
+    sector_filter,
+    show_forecasts,
+    task_command,
+)
 from fincast.dashboard.universes import (
-    FORECASTS_FILE,
     PORTFOLIO_COLUMNS,
     SUMMARY_FILE,
     UNIVERSE_FOLDER,
     UNKNOWN_SECTOR,
-    forecast_columns,
     ic_figure,
-    in_sectors,
     left_out_table,
     per_ticker_columns,
     portfolio_table,
     quantile_figure,
-    ranked_forecasts,
     summary_line,
 )
 from fincast.dashboard.views import show_table
 from fincast.evaluation.tasks import task_named
 from fincast.evaluation.universe import Universe, load_universe
 
-TRAIN = "fincast-train data=stocknet data.tickers=sector:Technology"
 BACKTEST = "fincast-backtest data=stocknet data.tickers=sector:Technology evaluation=walkforward"
 NEWEST = 20  # backtest runs looked into for universe files, newest first
-
-
-def _command(base: str, task: str | None) -> str:
-    """The command that makes what the page misses, for the sidebar's task."""
-    return code_span(base if task in (None, "returns") else f"{base} task={task}")
-
-
-@st.cache_data(ttl=30, show_spinner=False)
-def run_forecasts(tracking_uri: str, run_id: str) -> pd.DataFrame | None:
-    """A training run's ``forecast/next_days.csv`` (``None`` when it logged none)."""
-    from fincast.tracking.browse import download_run_file, list_run_files
-
-    if FORECASTS_FILE not in list_run_files(tracking_uri, run_id, "forecast"):
-        return None
-    with tempfile.TemporaryDirectory(prefix="fincast-forecasts-") as temporary:
-        path = download_run_file(tracking_uri, run_id, FORECASTS_FILE, Path(temporary))
-        return pd.read_csv(path)
 
 
 @st.cache_data(ttl=30, show_spinner=False)
@@ -94,107 +78,11 @@ def described_runs(settings: Settings, task: str | None) -> pd.DataFrame | None:
     if runs is None or runs.empty:
         st.info(
             f"No MLflow runs in {code_span(settings.tracking_uri)} yet. Rank a universe's "
-            f"forecasts after {_command(TRAIN, task)}, and see its walk-forward scores "
-            f"after {_command(BACKTEST, task)}."
+            f"forecasts after {task_command(TRAIN, task)}, and see its walk-forward scores "
+            f"after {task_command(BACKTEST, task)}."
         )
         return None
     return describe_runs(runs)
-
-
-def model_run(model_uri: str | None, versions: pd.DataFrame | None) -> str | None:
-    """The run that logged the sidebar's model (a registered version or ``runs:/``)."""
-    if not model_uri:
-        return None
-    if model_uri.startswith("runs:/"):
-        return model_uri.removeprefix("runs:/").split("/")[0]
-    if not model_uri.startswith("models:/") or versions is None:
-        return None
-    name, _, rest = model_uri.removeprefix("models:/").partition("/")
-    if "@" in name:
-        name, alias = name.split("@", 1)
-        version = alias_version(versions, name, alias)
-    else:
-        version = int(rest) if rest.isdigit() else None
-    rows = versions[(versions["name"] == name) & (versions["version"] == version)]
-    return str(rows["run_id"].iloc[0]) if len(rows) else None
-
-
-def _param(row: pd.Series, name: str) -> str | None:
-    value = row.get(f"params.{name}")
-    text = None if value is None or pd.isna(value) else str(value)
-    return None if text in (None, "", "None", "null") else text
-
-
-def _run_label(row: pd.Series) -> str:
-    tickers = join_tickers(row.get("params.data.tickers"))
-    count = len(tickers.split(", ")) if tickers else 0
-    started = pd.Timestamp(row["start_time"])
-    return " · ".join(
-        [
-            str(row.get("model") or "model unknown"),
-            f"{started:%Y-%m-%d %H:%M} UTC" if not pd.isna(started) else "date unknown",
-            f"{count} tickers" if count != 1 else tickers,
-            str(row.get("run_name") or row["run_id"][:8]),
-        ]
-    )
-
-
-def _sector_filter(table: pd.DataFrame, key: str) -> pd.DataFrame:
-    """A multiselect of the table's sectors (none chosen: every sector) and the rows kept."""
-    sectors = sorted(table["sector"].dropna().unique())
-    chosen = st.multiselect("Sectors", sectors, key=key, placeholder="Every sector")
-    shown = in_sectors(table, chosen)
-    st.caption(f"{len(shown)} of {len(table)} tickers shown.")
-    return shown
-
-
-def show_forecasts(
-    settings: Settings, described: pd.DataFrame, task: str, model_uri: str | None
-) -> None:
-    """The chosen training run's next-days forecasts, ranked, with a sector filter."""
-    from fincast.data.universe import ticker_sectors
-
-    st.header("Latest forecasts, ranked")
-    runs = described[(described["kind"] == TRAINING) & (described["task"] == task)]
-    if runs.empty:
-        st.info(
-            f"No training run of the {escape_markdown(task)} task yet. Run {_command(TRAIN, task)}."
-        )
-        return
-    rows = {str(row["run_id"]): row for _, row in runs.iterrows()}
-    mine = model_run(model_uri, picker_versions(settings))
-    chosen = st.selectbox(
-        "Forecasts of the training run",
-        list(rows),
-        index=list(rows).index(mine) if mine in rows else 0,
-        format_func=lambda run: _run_label(rows[run]),
-        key=f"fincast.universe.forecasts.{task}",
-        help="The sidebar's model's run by default, else the newest run of the task.",
-    )
-    next_days = run_forecasts(settings.tracking_uri, chosen)
-    if next_days is None or next_days.empty:
-        st.info(
-            f"This run logged no {code_span(FORECASTS_FILE)}. Pick another run, "
-            f"or run {_command(TRAIN, task)}."
-        )
-        return
-    row = rows[chosen]
-    tickers = sorted(map(str, next_days["ticker"].unique()))
-    table = ranked_forecasts(
-        next_days,
-        task=task,
-        sectors=ticker_sectors(_param(row, "data.source") or "", tickers),
-        target=_param(row, "task.target"),
-        calendar=_param(row, "data.calendar"),
-    )
-    horizon = int(next_days.groupby("ticker").size().max())
-    shown = _sector_filter(table, f"fincast.universe.forecast_sectors.{chosen}")
-    show_table(shown, forecast_columns(task, horizon), hide_index=True)
-    st.caption(
-        "Ranked by the forecast over the whole horizon (the sum of the daily log returns; "
-        "for volatility, the last day's). Click a header to sort. These are forecasts, "
-        "not scores: how well this ranking has held up is in the walk-forward scores below."
-    )
 
 
 def _universe_runs(
@@ -215,7 +103,7 @@ def show_scores(
     if not found:
         st.info(
             f"No walk-forward backtest of the {escape_markdown(task)} task over several "
-            f"tickers in this experiment. Run {_command(BACKTEST, task)}."
+            f"tickers in this experiment. Run {task_command(BACKTEST, task)}."
         )
         return
     labels = {saved.where: saved.label for saved in found}
@@ -277,7 +165,7 @@ def show_verdicts(result: Universe, key: str) -> None:
     if "sector" not in table:
         table["sector"] = ""
     table["sector"] = table["sector"].fillna("").replace("", UNKNOWN_SECTOR)
-    shown = _sector_filter(table, f"fincast.universe.ticker_sectors.{key}")
+    shown = sector_filter(table, f"fincast.universe.ticker_sectors.{key}")
     show_table(shown, per_ticker_columns(baseline), hide_index=True)
 
 

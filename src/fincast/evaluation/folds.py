@@ -11,12 +11,8 @@ Folds between refits reuse the training slice of the last refit fold, so the mod
 and every baseline always see the same data. A hold-out is a plan of one fold
 (:func:`holdout_fold`): the same cut.
 
-In a panel of several tickers, a ticker a fold would test with fewer than
-``min_train_windows`` training windows of its own (its series starts too late), or
-that no fold tests (its series ends too early), is left out of every fold: the
-remaining tickers keep one set of folds, cut on their days, and
-:attr:`Fold.left_out` names each ticker left out and why (one WARNING is logged). One
-ticker alone, or a panel whose every ticker is short, is refused with the reason.
+In a panel, tickers with too little history for the plan are left out of every fold
+and named in :attr:`Fold.left_out` (:mod:`fincast.evaluation.short_history`).
 """
 
 from __future__ import annotations
@@ -29,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from fincast.data.windows import Windows, split_at
+from fincast.evaluation import short_history
 from fincast.specs import WINDOW_KINDS
 
 logger = logging.getLogger(__name__)
@@ -191,33 +188,14 @@ def make_folds(
         folds, short = _cut(windows, dailies, horizon, plan, embargo)
         if not short:
             break
-        names = [str(name) for name in pd.unique(windows.tickers)]
-        if len(names) < 2 or len(short) == len(names):
-            _refuse(short, names, left_out)
-        left_out.update({ticker: found.reason for ticker, found in short.items()})
-        windows = windows.select(~np.isin(windows.tickers, list(short)))
-        dailies = {ticker: frame for ticker, frame in dailies.items() if ticker not in left_out}
+        windows, dailies, left_out = short_history.leave_out(windows, dailies, short, left_out)
     if left_out:
-        logger.warning(
-            "Left out %d of %d tickers with too little history for folds=%d x step=%d "
-            "(min_train_windows=%d); the other tickers share the folds: %s",
-            len(left_out),
-            len(left_out) + len(folds[0].tickers),
-            plan.folds,
-            plan.step,
-            plan.min_train_windows,
-            "; ".join(f"{ticker}: {reason}" for ticker, reason in left_out.items()),
+        warning = short_history.left_out_warning(
+            left_out, len(folds[0].tickers), plan.folds, plan.step, plan.min_train_windows
         )
+        logger.warning(warning)
         folds = [replace(fold, left_out=dict(left_out)) for fold in folds]
     return folds
-
-
-@dataclass(frozen=True)
-class _Short:
-    """Why one ticker cannot take part in the folds, and the error that says so alone."""
-
-    reason: str
-    error: str
 
 
 def _cut(
@@ -226,13 +204,13 @@ def _cut(
     horizon: int,
     plan: FoldPlan,
     embargo: int,
-) -> tuple[list[Fold], dict[str, _Short]]:
+) -> tuple[list[Fold], dict[str, short_history.ShortTicker]]:
     """The folds of ``windows`` and the tickers too short for them (the first fold that
     finds each); the folds are only meaningful when no ticker is short."""
     days = pd.DatetimeIndex(np.unique(windows.first_target))
     first_test = len(days) - plan.folds * plan.step
     folds: list[Fold] = []
-    short: dict[str, _Short] = {}
+    short: dict[str, short_history.ShortTicker] = {}
     train = windows
     for index in range(plan.folds):
         start = first_test + index * plan.step
@@ -240,37 +218,20 @@ def _cut(
         refit = index == 0 or (plan.refit_every > 0 and index % plan.refit_every == 0)
         if refit:
             train = _training_windows(windows, days, start, embargo, plan)
-            _check_size(train, index, plan, len(days))
-        for ticker, found in _short_of_training(train, test, index, plan, dailies).items():
-            short.setdefault(ticker, found)
+            short_history.check_training_size(
+                len(train), index, plan.min_train_windows, len(days), plan.folds, plan.step
+            )
+        found = short_history.short_of_training(train, test, index, plan.min_train_windows, dailies)
+        for ticker, why in found.items():
+            short.setdefault(ticker, why)
         seen = {
             ticker: _seen(frame, ticker, train, test.as_of.max(), plan)
             for ticker, frame in dailies.items()
         }
         folds.append(Fold(index, train, test, seen, horizon, refit))
-    tested = set(np.concatenate([fold.test.tickers for fold in folds]).tolist())
-    for ticker in pd.unique(windows.tickers):
-        if ticker not in tested and ticker not in short:
-            last = pd.Timestamp(windows.last_target[windows.tickers == ticker].max())
-            first = days[max(first_test, 0)]
-            reason = (
-                f"no test windows: its last target day {last.date()} is before the first "
-                f"test day {first.date()}"
-            )
-            short[str(ticker)] = _Short(reason, f"{ticker!r} has {reason}.")
+    tests = [fold.test for fold in folds]
+    short.update(short_history.untested(windows, tests, short, days[max(first_test, 0) :]))
     return folds, short
-
-
-def _refuse(short: dict[str, _Short], names: list[str], left_out: dict[str, str]) -> None:
-    """Raise the first short ticker's error; for a panel, say every ticker is short."""
-    first = next(iter(short.values())).error
-    if len(names) < 2 and not left_out:
-        raise ValueError(first)
-    every = {**left_out, **{ticker: found.reason for ticker, found in short.items()}}
-    raise ValueError(
-        f"Every ticker of the panel has too little history for this plan; {first} "
-        f"Received: reasons={every}"
-    )
 
 
 def holdout_plan(test_days: int, embargo: int | None = None) -> FoldPlan:
@@ -344,48 +305,3 @@ def _training_windows(
         kept_days = np.unique(train.first_target)[-int(plan.train_windows) :]
         train = train.select(np.isin(train.first_target, kept_days))
     return train
-
-
-def _short_of_training(
-    train: Windows,
-    test: Windows,
-    index: int,
-    plan: FoldPlan,
-    dailies: Mapping[str, pd.DataFrame],
-) -> dict[str, _Short]:
-    """The tickers fold ``index`` tests with fewer than ``min_train_windows`` windows of
-    their own (a ticker's baselines fit on its own past, whatever the pooled count)."""
-    counts = pd.Series(train.tickers).value_counts()
-    needed = max(plan.min_train_windows, 1)
-    found: dict[str, _Short] = {}
-    for name in pd.unique(test.tickers):
-        ticker, count = str(name), int(counts.get(name, 0))
-        if count >= needed:
-            continue
-        first = pd.Timestamp(test.first_target[test.tickers == name].min()).date()
-        daily = dailies.get(ticker)
-        begins = daily.index.min() if daily is not None and len(daily) else None
-        starts = f"; its series starts {begins.date()}" if begins is not None else ""
-        reason = (
-            f"{count} training windows before its first test day {first} (fold {index}), "
-            f"fewer than min_train_windows={plan.min_train_windows}{starts}"
-        )
-        error = (
-            f"Fold {index} tests {ticker!r} from {first}, but {ticker!r} has {count} "
-            f"training windows before it, fewer than min_train_windows={plan.min_train_windows} "
-            "(its series starts too late for this plan). Use fewer folds or a smaller step, "
-            f"or leave {ticker!r} out. Received: training windows of {ticker!r}={count}"
-        )
-        found[ticker] = _Short(reason, error)
-    return found
-
-
-def _check_size(train: Windows, index: int, plan: FoldPlan, count: int) -> None:
-    if len(train) >= plan.min_train_windows:
-        return
-    raise ValueError(
-        f"Fold {index} would train on {len(train)} windows, fewer than "
-        f"min_train_windows={plan.min_train_windows}: {count} days of windows cannot hold "
-        f"folds={plan.folds} x step={plan.step} test days and enough training data. "
-        "Use fewer folds, a smaller step, or more data."
-    )
