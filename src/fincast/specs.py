@@ -35,6 +35,8 @@ PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 DISTRIBUTIONS = ("none", "data_parallel")
 POOLINGS = ("pooled", "per_ticker")
 NORMALISATIONS = ("global", "ticker")
+# covariates that average other tickers (fincast.data.covariates.PAST)
+PAST_COVARIATES = ("market_return", "sector_return")
 EVALUATIONS = ("holdout", "walkforward")
 WINDOW_KINDS = ("expanding", "rolling")
 PROMOTIONS = ("better_on_same_data", "always", "never")
@@ -396,6 +398,14 @@ class JobSpec:
         _check_choice("backend", self.backend, BACKENDS)
         _check_choice("output", self.output, ("table", "json"))
         self.embargo  # noqa: B018 (raises for an embargo shorter than the horizon)
+        past = [name for name in self.features.covariates if name in PAST_COVARIATES]
+        if self.training.pooling == "per_ticker" and past:
+            raise ValueError(
+                f"features.covariates {', '.join(past)} average the universe's returns, and "
+                "training.pooling=per_ticker trains each ticker's model on its bars alone; "
+                "fit one global model (training.pooling=pooled) or keep the calendar "
+                f"covariates only. Received: features.covariates={list(self.features.covariates)}"
+            )
         if self.training.pooling == "per_ticker" and not self.data.tickers:
             raise ValueError(
                 "training.pooling=per_ticker fits one model per ticker; name them, e.g. "

@@ -135,3 +135,48 @@ def test_a_ticker_outside_the_universe_gets_the_universes_means(bars: dict) -> N
     np.testing.assert_array_equal(
         frame.loc[common, "market_return"], msft.loc[common, "market_return"]
     )
+
+
+def test_an_ad_hoc_closure_was_not_known_in_advance() -> None:
+    """Hurricane Sandy closed the NYSE on 2012-10-29 and 30, announced on the 28th: on the
+    24th the horizon's calendar still holds them as sessions."""
+    frame = future_covariates(pd.DatetimeIndex(["2012-10-24"]), ALL[2:], 5, "XNYS")
+    weekdays = frame.loc["2012-10-24", [f"future_day_of_week_{k}" for k in range(1, 6)]]
+    assert weekdays.tolist() == [3, 4, 0, 1, 2]  # Thu 25, Fri 26, Mon 29, Tue 30, Wed 31
+    assert frame.loc["2012-10-24", "sessions_to_holiday"] == 20.0  # Thanksgiving: far off
+
+
+def test_a_ticker_outside_the_universe_gets_its_own_sectors_mean(bars: dict) -> None:
+    """GOOG is not in the universe, but MSFT of its sector (Technology) is."""
+    universe = ["MSFT", "XOM", "CVX"]
+    recipe = _recipe(tickers=universe)
+    card = {"features": recipe.names, "horizon": 3, "data_source": "stocknet", **recipe.card()}
+    card["tickers"] = universe
+    served = FeatureRecipe.of_card(card)
+    goog = served.frames(bars, ["GOOG"])["GOOG"]
+    msft = served.frames(bars, ["MSFT"])["MSFT"]
+    common = goog.index.intersection(msft.index)
+    np.testing.assert_array_equal(
+        goog.loc[common, "sector_return"], msft.loc[common, "sector_return"]
+    )
+
+
+def test_a_ticker_the_model_did_not_train_on_has_the_unknown_ticker_id() -> None:
+    universe = ["GMRE", "MSFT", "XOM"]
+    sectors = ticker_sectors("stocknet", universe)
+    vocabularies = {"ticker": sorted(universe), "sector": sorted(set(sectors.values()))}
+    recipe = FeatureRecipe(
+        names=["log_return"],
+        universe=universe,
+        sectors=sectors,
+        identities=["ticker", "sector"],
+        vocabularies=vocabularies,
+        source="stocknet",
+    )
+    assert recipe.identity_of("GMRE")["ticker_id"] == 1.0  # training: its own id
+    card = {"features": ["log_return"], "data_source": "stocknet", "tickers": ["MSFT", "XOM"]}
+    served = FeatureRecipe.of_card({**card, **recipe.card()})
+    assert served.identity_of("GMRE")["ticker_id"] == 0.0  # left out of the fit: unknown
+    assert served.identity_of("MSFT") == recipe.identity_of("MSFT")
+    technology = vocabularies["sector"].index("Technology") + 1.0
+    assert served.identity_of("GOOG") == {"ticker_id": 0.0, "sector_id": technology}

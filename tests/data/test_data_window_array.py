@@ -103,3 +103,10 @@ def test_rows_are_read_only() -> None:
     with pytest.raises(ValueError, match="read-only"):
         array[0][0, 0] = 1.0
     assert values.flags.writeable  # the caller's array is left as it was
+
+
+def test_indexes_numpy_would_read_differently_are_refused() -> None:
+    array = WindowArray(np.zeros((20, 3), dtype="float32"), np.arange(16), lookback=5)
+    for key in ((Ellipsis, 0), (np.array([0, 1]), np.array([2, 3]))):
+        with pytest.raises(IndexError, match="no Ellipsis, at most one index array"):
+            array[key]

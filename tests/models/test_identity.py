@@ -104,3 +104,15 @@ def test_per_ticker_scaling_uses_each_tickers_own_training_statistics() -> None:
             rtol=1e-5,
         )
     np.testing.assert_array_equal(model.get_layer("numeric").columns, [0, 1])
+
+
+def test_training_hides_some_ids_so_the_unknown_row_is_learned() -> None:
+    inputs, _ = _windows(2000)
+    layer = IdentityEmbedding([2], [4], dim=3, unknown_rate=0.2, seed=1)
+    layer.build(inputs.shape)
+    unknown = keras.ops.convert_to_numpy(layer.tables[0])[0]
+    trained = keras.ops.convert_to_numpy(layer(inputs, training=True))[:, 0, :]
+    share = np.mean(np.all(np.isclose(trained, unknown), axis=1))
+    assert 0.15 < share < 0.25  # about unknown_rate of the windows look up row 0
+    served = keras.ops.convert_to_numpy(layer(inputs))[:, 0, :]
+    assert not np.any(np.all(np.isclose(served, unknown), axis=1))  # never when predicting

@@ -118,14 +118,14 @@ def walk_forward(job: JobSpec, config: DictConfig, backend_tags: dict[str, str])
 
 def _universe(job: JobSpec, walk: WalkForward) -> Universe:
     """The cross-sectional scores of a walk-forward over several tickers."""
-    from fincast.data.universe import ticker_sectors
+    from fincast.data.universe import known_sectors, ticker_sectors
     from fincast.evaluation.universe import evaluate_universe
 
     return evaluate_universe(
         walk.backtests,
         job.evaluation.cross_section,
         model=job.model.name,
-        sectors=ticker_sectors(job.data.source, list(walk.backtests)),
+        sectors=known_sectors(ticker_sectors(job.data.source, list(walk.backtests))),
         left_out=walk.left_out,
         dm_test=job.evaluation.dm_test,  # type: ignore[arg-type]
     )

@@ -54,6 +54,22 @@ def sessions_between(name: str, start: pd.Timestamp, end: pd.Timestamp) -> pd.Da
     return pd.DatetimeIndex(chosen.as_unit("ns"), name="date")
 
 
+def scheduled_sessions(name: str, start: pd.Timestamp, end: pd.Timestamp) -> pd.DatetimeIndex:
+    """Sessions of calendar ``name`` as scheduled in advance: its sessions plus the ad-hoc
+    closures (Hurricane Sandy, national days of mourning), which nobody knew ahead.
+
+    >>> days = scheduled_sessions("XNYS", pd.Timestamp("2012-10-26"), pd.Timestamp("2012-10-31"))
+    >>> [day.strftime("%m-%d") for day in days]
+    ['10-26', '10-29', '10-30', '10-31']
+    """
+    start, end = pd.Timestamp(start).normalize(), pd.Timestamp(end).normalize()
+    sessions = sessions_between(name, start, end)
+    closures = pd.DatetimeIndex(_calendar(name, start.year, end.year).adhoc_holidays)
+    closures = closures.tz_localize(None) if closures.tz is not None else closures
+    closures = closures[(closures >= start) & (closures <= end)]
+    return sessions.union(pd.DatetimeIndex(closures.as_unit("ns"))).rename("date")
+
+
 def next_sessions(name: str, after: pd.Timestamp, count: int) -> pd.DatetimeIndex:
     """The first ``count`` sessions of calendar ``name`` strictly after ``after``.
 

@@ -11,7 +11,8 @@ at day t use returns up to t only:
 
 Known-future covariates describe the ``horizon`` sessions after day t on the
 ticker's exchange calendar, so the model sees the days it forecasts; they depend on
-the calendar alone, which is known in advance:
+the calendar as scheduled in advance (ad-hoc closures such as Hurricane Sandy's count
+as sessions: nobody knew them beforehand):
 
 - ``future_day_of_week``: the weekday (0 = Monday) of each of the next sessions, one
   column per step (``future_day_of_week_1`` .. ``_<horizon>``);
@@ -29,11 +30,12 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from fincast.data.calendars import sessions_between
+from fincast.data.calendars import scheduled_sessions
 from fincast.data.features import log_return
 from fincast.data.sources import MarketDataError
+from fincast.specs import PAST_COVARIATES
 
-PAST = ("market_return", "sector_return")
+PAST = PAST_COVARIATES
 FUTURE = ("future_day_of_week", "future_month_end", "sessions_to_holiday")
 PER_STEP = ("future_day_of_week", "future_month_end")
 # identity columns of a global model's learned embeddings (fincast.models.identity)
@@ -132,8 +134,8 @@ def future_covariates(
 ) -> pd.DataFrame:
     """The known-future covariates of each of ``dates``: the next ``horizon`` sessions."""
     end = dates.max() + pd.Timedelta(days=LOOKAHEAD_DAYS + 2 * horizon)
-    if calendar:
-        sessions = sessions_between(calendar, dates.min(), end)
+    if calendar:  # as scheduled: an ad-hoc closure was not known in advance
+        sessions = scheduled_sessions(calendar, dates.min(), end)
     else:
         sessions = pd.bdate_range(dates.min(), end)
     first = sessions.searchsorted(dates, side="right")  # the first session after each date

@@ -27,6 +27,7 @@ from fincast.data.covariates import (
 )
 from fincast.data.features import make_features
 from fincast.data.sources import MarketDataError
+from fincast.data.universe import ticker_sectors
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,10 @@ class FeatureRecipe:
     # from 1 in sorted vocabularies
     identities: list[str] = field(default_factory=list)
     vocabularies: dict[str, list[str]] = field(default_factory=dict)
+    # the tickers the model was fitted on (from the card); any other gets the unknown id 0
+    trained: list[str] | None = None
+    # where sectors of tickers outside ``sectors`` are looked up (the data source)
+    source: str = ""
 
     def __post_init__(self) -> None:
         check_covariates(self.covariates)
@@ -62,7 +67,8 @@ class FeatureRecipe:
 
     def identity_of(self, ticker: str) -> dict[str, float]:
         """The identity columns of ``ticker``: 1-based ids, 0 where the model never saw it."""
-        keys = {"ticker": ticker, "sector": self.sectors.get(ticker, "")}
+        known = self.trained is None or ticker in self.trained
+        keys = {"ticker": ticker if known else "", "sector": self._sector_of(ticker)}
         ids = {}
         for name in self.identities:
             vocabulary = self.vocabularies.get(name, [])
@@ -74,6 +80,11 @@ class FeatureRecipe:
     def needs_universe(self) -> bool:
         """True when a ticker's inputs depend on other tickers' bars."""
         return any(name in PAST for name in self.covariates)
+
+    def _sector_of(self, ticker: str) -> str:
+        if ticker in self.sectors or not self.source:
+            return self.sectors.get(ticker, "")
+        return ticker_sectors(self.source, [ticker])[ticker]
 
     def card(self) -> dict[str, Any]:
         """The entries a model card records to rebuild these columns."""
@@ -99,6 +110,8 @@ class FeatureRecipe:
             calendar=card.get("calendar", "XNYS"),
             calendars=dict(card.get("calendars") or {}),
             identities=list(card.get("identities") or []),
+            trained=list(card.get("tickers") or []) or None,
+            source=str(card.get("data_source", "")),
             vocabularies=dict(card.get("vocabularies") or {}),
         )
 
@@ -143,7 +156,8 @@ class FeatureRecipe:
     ) -> pd.DataFrame:
         parts = [features]
         if returns is not None:
-            past = past_covariates(returns, ticker, self.covariates, self.sectors)
+            sectors = {**self.sectors, ticker: self._sector_of(ticker)}
+            past = past_covariates(returns, ticker, self.covariates, sectors)
             parts.append(past.reindex(features.index))
         future = [name for name in self.covariates if name in FUTURE]
         if future:

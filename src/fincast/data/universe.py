@@ -127,6 +127,15 @@ def ticker_sectors(source: str, tickers: Iterable[str]) -> dict[str, str]:
     return {name: str(sectors.get(name, "")) for name in names}
 
 
+def known_sectors(sectors: Mapping[str, str]) -> dict[str, str] | None:
+    """``sectors``, or ``None`` where no ticker's sector is known (nothing to neutralise).
+
+    >>> known_sectors({"^GSPC": ""}) is None
+    True
+    """
+    return dict(sectors) if any(sectors.values()) else None
+
+
 def _all_of(source: str, cache_dir: str | Path, options: dict[str, Any]) -> list[str]:
     if source == "yfinance":
         found = cached_tickers(cache_dir)

@@ -63,6 +63,12 @@ class WindowArray:
 
     def __getitem__(self, key: Any) -> Any:
         if isinstance(key, tuple):
+            if any(part is Ellipsis for part in key) or sum(np.ndim(part) > 0 for part in key) > 1:
+                raise IndexError(
+                    "WindowArray takes a window selector, then a step and a feature index "
+                    "(no Ellipsis, at most one index array); use numpy.asarray for more. "
+                    f"Received: {key!r}"
+                )
             picked, *rest = key
             windows = self[picked]
             if not isinstance(windows, WindowArray):  # one window: a plain array

@@ -39,6 +39,7 @@ def feature_recipe(job: JobSpec, universe: Sequence[str]) -> FeatureRecipe:
         calendars=dict(data.calendars),
         identities=job.features.identities,
         vocabularies={name: vocabularies[name] for name in job.features.identities},
+        source=data.source,
     )
 
 

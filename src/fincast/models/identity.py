@@ -20,6 +20,10 @@ from typing import Any
 import keras
 from keras import ops
 
+# share of training windows whose ids are hidden (row 0), so the unknown row is learned:
+# the embedding of an average ticker, used for one the model never trained on
+UNKNOWN_RATE = 0.05
+
 
 @keras.saving.register_keras_serializable(package="fincast")
 class TakeColumns(keras.layers.Layer):
@@ -49,13 +53,29 @@ class IdentityEmbedding(keras.layers.Layer):
         columns: the window's identity columns (ids from 1; 0 is unknown).
         sizes: each column's vocabulary size, unknown included.
         dim: the embedding width of each column.
+        unknown_rate: while training, the share of windows whose ids become 0, so the
+            unknown row learns an average ticker's (or sector's) embedding.
+        seed: the seed of those draws (``None``: from Keras' global seed).
     """
 
-    def __init__(self, columns: Sequence[int], sizes: Sequence[int], dim: int, **kwargs: Any):
+    def __init__(
+        self,
+        columns: Sequence[int],
+        sizes: Sequence[int],
+        dim: int,
+        unknown_rate: float = UNKNOWN_RATE,
+        seed: int | None = None,
+        **kwargs: Any,
+    ):
         super().__init__(**kwargs)
         self.columns = [int(column) for column in columns]
         self.sizes = [int(size) for size in sizes]
         self.dim = int(dim)
+        self.unknown_rate = float(unknown_rate)
+        if not 0 <= self.unknown_rate < 1:
+            raise ValueError(f"unknown_rate must be in [0, 1). Received: {unknown_rate=}")
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
         if len(self.columns) != len(self.sizes) or not self.columns or self.dim < 1:
             raise ValueError(
                 "IdentityEmbedding needs one size per column and dim >= 1. "
@@ -72,12 +92,16 @@ class IdentityEmbedding(keras.layers.Layer):
             for index, size in enumerate(self.sizes)
         ]
 
-    def call(self, inputs: Any) -> Any:
+    def call(self, inputs: Any, training: bool | None = None) -> Any:
         steps = ops.shape(inputs)[1]
         embedded = []
         for column, size, table in zip(self.columns, self.sizes, self.tables, strict=True):
             ids = ops.cast(ops.round(inputs[:, -1, column]), "int32")
-            ids = ops.where((ids < 0) | (ids >= size), ops.zeros_like(ids), ids)
+            unknown = (ids < 0) | (ids >= size)
+            if training and self.unknown_rate > 0:  # train row 0, the unknown ticker's
+                draws = keras.random.uniform(ops.shape(ids), seed=self.seed_generator)
+                unknown = unknown | (draws < self.unknown_rate)
+            ids = ops.where(unknown, ops.zeros_like(ids), ids)
             embedded.append(ops.take(ops.cast(table, inputs.dtype), ids, axis=0))
         joined = ops.concatenate(embedded, axis=-1)[:, None, :]
         return ops.repeat(joined, steps, axis=1)
@@ -87,7 +111,15 @@ class IdentityEmbedding(keras.layers.Layer):
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
-        config.update({"columns": self.columns, "sizes": self.sizes, "dim": self.dim})
+        config.update(
+            {
+                "columns": self.columns,
+                "sizes": self.sizes,
+                "dim": self.dim,
+                "unknown_rate": self.unknown_rate,
+                "seed": self.seed,
+            }
+        )
         return config
 
 
