@@ -187,5 +187,57 @@ def test_real_report_files_are_read(tmp_path: Path) -> None:
 
     assert result.meta["ticker"] == "^GSPC" and result.meta["folds"] == 2
     pd.testing.assert_frame_equal(result.scores, report.scores, check_dtype=False)
+    assert result.probabilistic is not None and report.probabilistic is not None
+    pd.testing.assert_frame_equal(result.probabilistic, report.probabilistic, check_dtype=False)
     assert set(result.folds.index) == {0, 1}
     assert result.equity is not None and list(result.equity.columns)[-1] == "buy_and_hold"
+
+
+def test_a_quantile_backtest_shows_its_probabilistic_scores(
+    served: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    folder = tmp_path / "saved" / "2026-01-01" / "00-00-00" / "backtest" / "GSPC"
+    shutil.copytree(served.backtest_folder, folder)
+    table = pd.DataFrame(
+        {
+            "step": ["all", "all", "h1"],
+            "target": [0.8, 0.9, 0.8],
+            "coverage": [0.79, 0.88, 0.81],
+            "width": [0.025, 0.033, 0.024],
+            "winkler": [0.034, 0.041, 0.033],
+            "crps": [0.0037, 0.0037, 0.0036],
+            "wis": [0.0037, 0.0037, 0.0036],
+        },
+        index=pd.Index(["historical_quantiles"] * 3, name="forecaster"),
+    )
+    table.to_csv(folder / "probabilistic.csv")
+    monkeypatch.setenv("FINCAST_BACKTEST_DIR", str(tmp_path / "saved"))
+    app = run_page(PAGE)
+    app.radio[0].set_value("a saved folder").run()
+
+    assert not app.exception and not app.error
+    assert any(header.value == "Probabilistic scores" for header in app.subheader)
+    overall = next(f for f in frames(app) if "wis" in f.columns and "step" not in f.columns)
+    assert overall["target"].tolist() == [0.8, 0.9]
+    assert overall.iloc[0]["coverage"] == 0.79 and overall.iloc[0]["forecaster"] == (
+        "historical_quantiles"
+    )
+    steps = next(f for f in frames(app) if "step" in f.columns)
+    assert steps["step"].tolist() == ["all", "all", "h1"]
+    element = next(d for d in app.dataframe if "wis" in d.value.columns)
+    headers = {
+        name: value.get("label") for name, value in json.loads(element.proto.columns).items()
+    }
+    assert headers["coverage"] == "coverage (%)" and headers["target"] == "target coverage (%)"
+    assert headers["winkler"] == "Winkler score (% log return)"
+    assert headers["crps"] == "CRPS from quantiles (% log return)"
+    assert headers["wis"] == "WIS (% log return)"
+
+
+def test_a_point_backtest_says_it_has_no_probabilistic_scores(served: Store) -> None:
+    app = run_page(PAGE)
+
+    captions = " ".join(shown(caption.value) for caption in app.caption)
+    assert "no probabilistic scores" in captions

@@ -221,3 +221,59 @@ def test_the_mcs_scores_identical_forecasters_as_one() -> None:
         "the MCS scores them as one"
     ]
     assert sets.notes[0] in sets.lines()
+
+
+def quantile_model_backtest() -> Backtest:
+    """make_backtest's returns backtest with a quantile model (0.1 / 0.5 / 0.9)."""
+    backtest = make_backtest("returns", model_noise=0.002)
+    median = backtest.forecasts["model"]
+    bands = np.stack([median - 0.0128, median, median + 0.0128], axis=-1)
+    return dataclasses.replace(
+        backtest,
+        forecasts={**backtest.forecasts, "model": bands},
+        levels={**backtest.levels, "model": (0.1, 0.5, 0.9)},
+    )
+
+
+def test_quantile_forecasters_get_probabilistic_scores(tmp_path) -> None:
+    from fincast.evaluation.probabilistic import probabilistic_scores
+    from fincast.evaluation.record import report_metrics
+
+    backtest = quantile_model_backtest()
+    report = build_report(backtest)
+    scores = report.scores
+    expected = probabilistic_scores(backtest.actual, backtest.forecasts["model"], (0.1, 0.5, 0.9))
+    for column in ("cover_80", "width_80", "winkler_80", "crps", "wis"):
+        assert scores.loc["model", column] == pytest.approx(expected[column])
+        assert scores.loc["historical_quantiles", column] > 0
+        assert np.isnan(scores.loc["naive", column])
+    assert scores.loc["model", "width_80"] == pytest.approx(0.0256)
+    assert np.isnan(scores.loc["model", "winkler_90"])  # no 90% interval in its levels
+    table = report.probabilistic
+    assert table is not None and set(table.index) == {"model", "historical_quantiles"}
+    model = table.loc["model"]
+    assert list(model["step"]) == ["all", "h1", "h2", "h3"]
+    assert model["target"].tolist() == [0.8] * 4
+    assert model.iloc[0]["crps"] == pytest.approx(expected["crps"])
+    assert model.iloc[1:]["crps"].mean() == pytest.approx(expected["crps"])
+    history = table.loc["historical_quantiles"]
+    assert sorted(set(history["target"])) == [0.8, 0.9]
+    assert "Probabilistic scores over all steps" in render(report)
+    save_report(report, tmp_path)
+    payload = json.loads((tmp_path / "report.json").read_text())
+    rows = [row for row in payload["probabilistic"] if row["forecaster"] == "model"]
+    assert rows[0] == {"forecaster": "model", "step": "all", **dict(model.iloc[0].drop("step"))}
+    assert (tmp_path / "probabilistic.csv").is_file()
+    metrics = report_metrics(report)
+    assert metrics["wf_model_crps"] == pytest.approx(expected["crps"])
+    assert metrics["wf_model_wis_h2"] == pytest.approx(model.iloc[2]["wis"])
+    assert metrics["wf_historical_quantiles_winkler_90_h1"] > 0
+    assert "wf_naive_crps_h1" not in metrics
+
+
+def test_point_forecasts_alone_have_no_probabilistic_table(tmp_path) -> None:
+    report = build_report(make_backtest("volatility", model_noise=0.01))
+    assert report.probabilistic is None and "crps" not in report.scores
+    assert "Probabilistic scores" not in render(report)
+    save_report(report, tmp_path)
+    assert json.loads((tmp_path / "report.json").read_text())["probabilistic"] is None

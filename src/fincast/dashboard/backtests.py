@@ -9,6 +9,8 @@ or among an MLflow run's artifacts::
     loss_by_horizon.csv  mean loss per forecaster and step
     trading.csv          one row per strategy (buy_and_hold included)
     equity.csv           growth of 1 per strategy, indexed by date
+    probabilistic.csv    per quantile forecaster, step (all, h1...) and central interval:
+                         target, coverage, width, winkler, crps, wis
 
 Any file may be missing; the page shows what there is. :class:`SavedBacktest` describes
 one result before it is read (model, task, date, folds), so the page can list only the
@@ -27,9 +29,9 @@ from typing import Any
 import pandas as pd
 
 REPORT_FILE = "report.json"
-TABLES = ("scores", "folds", "loss_by_horizon", "trading", "equity")
+TABLES = ("scores", "folds", "loss_by_horizon", "trading", "equity", "probabilistic")
 # report.json's copies of the tables (the page reads the CSV files)
-JSON_TABLES = ("scores", "loss_by_horizon", "trading", "fold_table")
+JSON_TABLES = ("scores", "loss_by_horizon", "trading", "fold_table", "probabilistic")
 _COVER = re.compile(r"^cover_(\d+)$")
 _DM = re.compile(r"^dm_p_(.+)$")
 
@@ -46,6 +48,7 @@ class BacktestResult:
     loss_by_horizon: pd.DataFrame | None = None
     trading: pd.DataFrame | None = None
     equity: pd.DataFrame | None = None
+    probabilistic: pd.DataFrame | None = None
 
     def summary(self) -> str:
         """One line: ticker, task, horizon, folds, origins and dates (what is known)."""
@@ -147,6 +150,19 @@ def calibration_table(scores: pd.DataFrame) -> pd.DataFrame:
                 }
             )
     return pd.DataFrame(rows, columns=["forecaster", "nominal", "empirical"])
+
+
+def probabilistic_rows(table: pd.DataFrame, step: str | None = "all") -> pd.DataFrame:
+    """The probabilistic scores of one step (``None``: every step), the forecaster a column.
+
+    >>> table = pd.DataFrame({"step": ["all", "h1"], "crps": [0.2, 0.1]}, index=["m", "m"])
+    >>> probabilistic_rows(table).to_dict("records")
+    [{'forecaster': 'm', 'crps': 0.2}]
+    """
+    if step is not None:
+        table = table[table["step"].astype(str) == step].drop(columns="step")
+    rows = table.reset_index()
+    return rows.rename(columns={str(rows.columns[0]): "forecaster"})
 
 
 def verdict_parts(line: str) -> tuple[str, str]:

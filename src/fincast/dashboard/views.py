@@ -7,6 +7,7 @@ data-derived text escaped (see :func:`fincast.dashboard.content.escape_markdown`
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pandas as pd
@@ -15,6 +16,7 @@ import streamlit as st
 from fincast.dashboard.backtests import (
     BacktestResult,
     calibration_table,
+    probabilistic_rows,
     split_scores,
     verdict_parts,
 )
@@ -40,6 +42,7 @@ from fincast.dashboard.content import (
     value_table,
 )
 from fincast.dashboard.formatting import (
+    PERCENT,
     Column,
     column_labels,
     p_value,
@@ -53,6 +56,7 @@ from fincast.evaluation.stats import p_text
 from fincast.evaluation.tasks import task_named
 
 ROW_HEIGHT = 35  # Streamlit's data grid: pixels per row (header included), plus a border
+_INTERVAL_SCORE = re.compile(r"^(width|winkler)_(\d+)$")
 
 
 def show_table(
@@ -212,7 +216,8 @@ def show_backtest(result: BacktestResult) -> None:
     if result.scores is not None:
         metrics, tests = split_scores(result.scores)
         st.subheader("Overall scores")
-        show_table(metrics, default=significant)
+        units = probabilistic_columns(result.meta.get("task"), metrics.columns)
+        show_table(metrics, units, default=significant)
         if not tests.empty:
             st.caption("Diebold-Mariano p-values of the model against each baseline, per step.")
             labels = {str(name): Column(f"DM p-value, {name}", p_value) for name in tests.columns}
@@ -228,11 +233,55 @@ def show_backtest(result: BacktestResult) -> None:
     else:
         st.plotly_chart(calibration_figure(calibration), key="calibration_chart")
         show_table(calibration, hide_index=True)
+    show_probabilistic(result)
     if result.equity is not None:
         st.subheader("Trading the forecast")
         st.plotly_chart(equity_figure(result.equity), key="equity_chart")
     if result.trading is not None:
         show_table(result.trading, default=significant)
+
+
+def probabilistic_columns(task: Any, names: Any = ()) -> dict[str, Column]:
+    """Headers with units for probabilistic scores: the report's long table's columns
+    (``target``, ``coverage``, ``width``...) and the scores table's among ``names``."""
+    unit = {"returns": "% log return", "volatility": "% pts of volatility"}.get(str(task))
+    value = PERCENT if unit else significant
+    unit = unit or "forecast units"
+    columns = {
+        "target": Column("target coverage (%)", lambda share: percent(share, 0)),
+        "coverage": Column("coverage (%)", lambda share: percent(share, 1)),
+        "width": Column(f"mean width ({unit})", value),
+        "winkler": Column(f"Winkler score ({unit})", value),
+        "crps": Column(f"CRPS from quantiles ({unit})", value),
+        "wis": Column(f"WIS ({unit})", value),
+    }
+    for name in map(str, names):
+        matched = _INTERVAL_SCORE.match(name)
+        if matched:
+            what = "mean width" if matched.group(1) == "width" else "Winkler score"
+            columns[name] = Column(f"{matched.group(2)}% interval {what} ({unit})", value)
+    return columns
+
+
+def show_probabilistic(result: BacktestResult) -> None:
+    """Interval coverage against its target, width, Winkler, CRPS and WIS per forecaster."""
+    st.subheader("Probabilistic scores")
+    table = result.probabilistic
+    if table is None or table.empty:
+        st.caption("No quantile forecasts in this backtest, so no probabilistic scores.")
+        return
+    columns = probabilistic_columns(result.meta.get("task"))
+    show_table(probabilistic_rows(table), columns, hide_index=True)
+    st.caption(
+        "Over all steps, one row per central interval. Coverage should be near its target; "
+        "for width, Winkler (Winkler 1972: width plus 2/alpha times any miss), CRPS (twice "
+        "the mean pinball loss over the forecast's quantile levels, an approximation on "
+        "those levels) and WIS (weighted interval score, Bracher et al. 2021) lower is "
+        "better. CRPS and WIS score the whole quantile forecast, so they repeat over a "
+        "forecaster's intervals."
+    )
+    with st.expander("Per horizon step"):
+        show_table(probabilistic_rows(table, None), columns, hide_index=True)
 
 
 def show_holdout(card: dict[str, Any] | None) -> None:

@@ -35,10 +35,38 @@ def table_metrics(table: pd.DataFrame, prefix: str) -> dict[str, float]:
 
 
 def report_metrics(report: Report, prefix: str = "wf_") -> dict[str, float]:
-    """The scores (with DM p-values) and the trading table of one report as flat metrics."""
+    """The scores (with DM p-values), the trading table and the per-step probabilistic
+    scores (:func:`step_metrics`) of one report as flat metrics."""
     metrics = table_metrics(report.scores, prefix)
     if report.trading is not None:
         metrics.update(table_metrics(report.trading, f"{prefix}trading_"))
+    if report.probabilistic is not None:
+        metrics.update(step_metrics(report.probabilistic, prefix))
+    return metrics
+
+
+def step_metrics(table: pd.DataFrame, prefix: str) -> dict[str, float]:
+    """Per-step probabilistic scores as ``<prefix><forecaster>_<score>_h<k>``.
+
+    Interval scores carry the interval's size (``cover_80_h1``, ``winkler_80_h1``); the
+    overall ones are in the scores table already (``wf_model_crps``).
+
+    >>> row = {"step": "h1", "target": 0.8, "coverage": 0.75, "width": 0.02,
+    ...        "winkler": 0.03, "crps": 0.004, "wis": 0.005}
+    >>> sorted(step_metrics(pd.DataFrame([row], index=["model"]), "wf_"))[:2]
+    ['wf_model_cover_80_h1', 'wf_model_crps_h1']
+    """
+    metrics: dict[str, float] = {}
+    names = {"coverage": "cover", "width": "width", "winkler": "winkler"}
+    for forecaster, row in table[table["step"] != "all"].iterrows():
+        start = f"{prefix}{_key(str(forecaster))}_"
+        step = str(row["step"])
+        if pd.notna(row["target"]):
+            size = round(100 * float(row["target"]))
+            for column, name in names.items():
+                metrics[f"{start}{name}_{size}_{step}"] = float(row[column])
+        for column in ("crps", "wis"):
+            metrics[f"{start}{column}_{step}"] = float(row[column])
     return metrics
 
 

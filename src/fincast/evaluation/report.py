@@ -18,6 +18,8 @@ import pandas as pd
 from fincast.evaluation.backtest_record import Backtest
 from fincast.evaluation.confidence import Confidence, add_to_scores, confidence
 from fincast.evaluation.forecasters import MODEL
+from fincast.evaluation.probabilistic import add_to_scores as add_probabilistic
+from fincast.evaluation.probabilistic import probabilistic_lines, probabilistic_table
 from fincast.evaluation.stats import (
     SIGNIFICANCE,
     TEST_NAMES,
@@ -43,6 +45,8 @@ class Report:
     equity: pd.DataFrame | None = None
     meta: dict[str, Any] = field(default_factory=dict)
     confidence: Confidence | None = None
+    # quantile forecasters' interval, CRPS and WIS scores per step (probabilistic_table)
+    probabilistic: pd.DataFrame | None = None
 
 
 def compare(backtest: Backtest, baseline: str, test: DMTest = "hac") -> dict[str, DMResult]:
@@ -83,7 +87,7 @@ def score_table(backtest: Backtest, test: DMTest = "hac") -> tuple[pd.DataFrame,
             verdicts.append(verdict_line(tests, baseline))
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.index.name = "forecaster"
-    return with_loss_ratio(table, backtest), verdicts
+    return with_loss_ratio(add_probabilistic(table, backtest), backtest), verdicts
 
 
 def with_loss_ratio(table: pd.DataFrame, backtest: Backtest) -> pd.DataFrame:
@@ -151,6 +155,7 @@ def build_report(
     if sets is not None:
         scores = add_to_scores(scores, sets)
     report = Report(backtest, scores, loss_table(backtest), verdicts, confidence=sets)
+    report.probabilistic = probabilistic_table(backtest)
     directional = task_named(backtest.task).directional
     if directional:
         one_day = {name: backtest.point(name)[:, 0] for name in backtest.forecasts}
@@ -217,6 +222,7 @@ def save_report(report: Report, directory: str | Path) -> list[Path]:
         "trading": report.trading,
         "equity": report.equity,
         "forecasts": forecast_frame(report.backtest),
+        "probabilistic": report.probabilistic,
     }
     written = []
     for name, table in tables.items():
@@ -228,6 +234,7 @@ def save_report(report: Report, directory: str | Path) -> list[Path]:
         "verdicts": report.verdicts,
         **{name: _json_table(tables[name]) for name in ("scores", "loss_by_horizon", "trading")},
         "fold_table": _json_table(report.backtest.folds, orient="records"),
+        "probabilistic": _json_table(report.probabilistic, orient="records"),
     }
     written.append(folder / "report.json")
     written[-1].write_text(json.dumps(payload, indent=2, default=str))
@@ -295,6 +302,7 @@ def render(report: Report) -> str:
         *(report.confidence.lines() if report.confidence else []),
         *_quirk_lines(meta.get("data_quirks") or {}),
         *(f"Note: {note}" for note in task_named(meta["task"]).notes),
+        *probabilistic_lines(report.probabilistic, units),
     ]
     if report.trading is not None:
         strategy = meta["strategy"]
