@@ -116,11 +116,15 @@ class Forecast:
 
 
 def load_forecaster(model_uri: str, tracking_uri: str | None = None) -> Forecaster:
-    """Load a model from a ``.keras`` file (card beside it) or an MLflow model URI.
+    """Load a model from a ``.keras`` or ``.onnx`` file (card beside it) or an MLflow model URI.
 
     Keras' ``safe_mode`` is on: no lambda or pickled code is executed.
     """
     path = Path(model_uri)
+    if path.suffix == ".onnx":  # onnxruntime, no Keras (fincast.serving.onnx_runtime)
+        from fincast.serving.onnx_runtime import load_onnx_forecaster
+
+        return load_onnx_forecaster(path, model_uri)
     if path.suffix == ".keras":
         if not path.is_file():
             raise FileNotFoundError(f"Model file {model_uri!r} does not exist.")
@@ -290,7 +294,7 @@ def _forecast(
         prices=None if prices is None else [float(value) for value in prices],
         target=target,
         model_uri=forecaster.uri,
-        backend=_active_backend(),
+        backend=_active_backend(forecaster),
         extra={"trained_on_backend": card.get("backend"), "model_family": card.get("model")},
         quantiles=quantiles,
     )
@@ -311,7 +315,11 @@ def _calendar_of(card: dict[str, Any], ticker: str) -> str | None:
     return calendar_for(ticker, card.get("calendar", DEFAULT_CALENDAR), card.get("calendars"))
 
 
-def _active_backend() -> str:
+def _active_backend(forecaster: Forecaster) -> str:
+    """What runs the forecast: the Keras backend, or ``onnxruntime`` for an ONNX model."""
+    runtime = getattr(forecaster, "runtime", None)
+    if runtime:
+        return str(runtime)
     import keras
 
     return str(keras.backend.backend())
