@@ -20,7 +20,8 @@ per horizon step (every step has its own residual scale):
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -109,3 +110,32 @@ def aci_intervals(
             widths[origin] = float(conformal_quantile(calibration_scores[origin], current))
         misses[origin] = float(abs(actual[origin] - predicted[origin]) > widths[origin])
     return widths, levels, misses
+
+
+def interval_of(
+    card: Mapping[str, Any], output: np.ndarray, point: np.ndarray
+) -> dict[str, Any] | None:
+    """A forecast's calibrated interval (lower and upper per step) from the card's entry.
+
+    Args:
+        card: the model card (its ``intervals`` and ``quantiles``).
+        output: the model's output for one window: ``(h,)`` or ``(h, levels)``.
+        point: the point forecast per step.
+    """
+    entry = card.get("intervals")
+    if not entry:
+        return None
+    if entry["method"] == "cqr":
+        levels = [float(level) for level in card["quantiles"]]
+        low, high = levels.index(entry["lower_quantile"]), levels.index(entry["upper_quantile"])
+        correction = np.asarray(entry["correction"])
+        lower, upper = output[:, low] - correction, output[:, high] + correction
+    else:
+        width = np.asarray(entry["half_width"])
+        lower, upper = point - width, point + width
+    return {
+        "level": float(entry["level"]),
+        "method": str(entry["method"]),
+        "lower": [float(value) for value in lower],
+        "upper": [float(value) for value in upper],
+    }

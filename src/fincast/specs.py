@@ -35,6 +35,7 @@ PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 DISTRIBUTIONS = ("none", "data_parallel")
 POOLINGS = ("pooled", "per_ticker")
 NORMALISATIONS = ("global", "ticker")
+INTERVAL_METHODS = ("conformal", "none")
 # covariates that average other tickers (fincast.data.covariates.PAST)
 PAST_COVARIATES = ("market_return", "sector_return")
 EVALUATIONS = ("holdout", "walkforward")
@@ -147,6 +148,29 @@ class FeaturesSpec:
 
 
 @dataclass(frozen=True)
+class IntervalSpec:
+    """Calibrated prediction intervals (``task.intervals``; :mod:`fincast.conformal`).
+
+    ``conformal``: split conformal on the validation windows' residuals for a point
+    model, conformalised quantile regression of its own interval for a quantile model;
+    the calibration lives on the model card, so every serving path gives the same
+    interval. ``none``: no interval.
+    """
+
+    method: str = "conformal"
+    # the central interval's coverage (0.8: an 80% interval)
+    level: float = 0.8
+
+    def __post_init__(self) -> None:
+        _check_choice("task.intervals.method", self.method, INTERVAL_METHODS)
+        if not 0 < self.level < 1:
+            raise ValueError(
+                "task.intervals.level must be in (0, 1), e.g. 0.8 for an 80% interval. "
+                f"Received: task.intervals.level={self.level!r}"
+            )
+
+
+@dataclass(frozen=True)
 class TaskSpec:
     """What is forecast (``task`` group); the task itself is in :mod:`fincast.evaluation.tasks`."""
 
@@ -156,6 +180,7 @@ class TaskSpec:
     horizon: int = 5
     # quantile levels to forecast (must include 0.5, the point forecast); None = point only
     quantiles: list[float] | None = None
+    intervals: IntervalSpec = field(default_factory=IntervalSpec)
 
     def __post_init__(self) -> None:
         if not NAME.fullmatch(self.name):

@@ -45,7 +45,9 @@ def test_forecast_dict_is_json_ready(tiny_outcome):
     _, outcome = tiny_outcome
     payload = json.loads(json.dumps(outcome.forecasts[0].to_dict()))
     assert {"ticker", "as_of", "backend", "model_uri", "forecast"} <= set(payload)
-    assert [set(step) for step in payload["forecast"]] == [{"step", "date", "value", "price"}] * 3
+    steps = [set(step) for step in payload["forecast"]]
+    assert steps == [{"step", "date", "value", "price", "lower", "upper"}] * 3
+    assert payload["interval"] == {"level": 0.8, "method": "split"}  # the default interval
 
 
 def test_garbage_file_is_a_clear_error(tmp_path):

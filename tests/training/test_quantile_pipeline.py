@@ -74,7 +74,13 @@ def test_forecast_has_per_step_quantiles_and_reloads_identically(quantile_outcom
         "q0.1",
         "q0.5",
         "q0.9",
+        "lower",  # the model's 0.1-0.9 interval after conformalised quantile regression
+        "upper",
     ]
+    correction = np.asarray(outcome.card["intervals"]["correction"])
+    np.testing.assert_allclose(
+        forecast.interval["upper"], np.add(forecast.quantiles["0.9"], correction), rtol=1e-9
+    )
     loaded = load_forecaster(str(outcome.model_path))
     again = forecast_ticker(loaded, load_sample(["^GSPC"])["^GSPC"], "^GSPC")
     np.testing.assert_allclose(again.quantiles["0.9"], forecast.quantiles["0.9"], atol=1e-6)

@@ -18,7 +18,8 @@ COMMAND = "fincast-forecast"
 def forecast(config: DictConfig) -> None:
     """The Hydra task of ``fincast-forecast``."""
     job = job_spec(config, COMMAND)
-    start_backend(config, COMMAND)
+    if not str(job.model_uri or "").endswith(".onnx"):  # onnxruntime needs no Keras backend
+        start_backend(config, COMMAND)
     from fincast.data.sources import MarketDataError
     from fincast.serving.forecast import forecast_panel
 
@@ -43,7 +44,7 @@ def forecast(config: DictConfig) -> None:
     for result in results:
         print(
             f"Forecast for {result.ticker} after {result.as_of} from {result.model_uri} "
-            f"(backend {result.backend}):"
+            f"(backend {result.backend}{result.interval_caption}):"
         )
         print(result.to_frame().to_string(float_format=lambda value: f"{value:,.6f}"))
 

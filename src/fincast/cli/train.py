@@ -55,7 +55,7 @@ def print_outcome(outcome: TrainingOutcome) -> None:
     for forecast in outcome.forecasts:
         print(
             f"\nForecast for {forecast.ticker} after {forecast.as_of} "
-            f"(last price {forecast.last_price:,.2f}):"
+            f"(last price {forecast.last_price:,.2f}{forecast.interval_caption}):"
         )
         print(forecast.to_frame().to_string(float_format=lambda value: f"{value:,.6f}"))
 

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from fincast.conformal import interval_of
 from fincast.data.calendars import DEFAULT_CALENDAR, calendar_for, next_sessions
 from fincast.data.features import price_series
 from fincast.data.recipe import FeatureRecipe
@@ -85,11 +86,15 @@ class Forecast:
     extra: dict[str, Any] = field(default_factory=dict)
     # a quantile model's per-step quantiles of the target by level, e.g. {"0.1": [...]}
     quantiles: dict[str, list[float]] | None = None
+    # the calibrated interval (fincast.conformal): level, method, lower and upper per step
+    interval: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form: ``forecast`` is a list of ``{date, value[, price]}`` per step.
 
-        A quantile model's steps also carry ``quantiles``: ``{level: value}``.
+        A quantile model's steps also carry ``quantiles``: ``{level: value}``; with a
+        calibrated interval every step has ``lower`` and ``upper`` and the top level an
+        ``interval``: ``{level, method}``.
         """
         steps: list[dict[str, Any]] = [
             {"step": step + 1, "date": date, "value": value}
@@ -99,19 +104,38 @@ class Forecast:
             entry["price"] = price
         for step, entry in enumerate(steps if self.quantiles else []):
             entry["quantiles"] = {lvl: vals[step] for lvl, vals in (self.quantiles or {}).items()}
+        interval = self.interval or {}
+        for step, entry in enumerate(steps if interval else []):
+            entry["lower"], entry["upper"] = interval["lower"][step], interval["upper"][step]
         base = {
             key: value
             for key, value in asdict(self).items()
-            if key not in ("dates", "values", "prices", "extra", "quantiles")
+            if key not in ("dates", "values", "prices", "extra", "quantiles", "interval")
         }
+        if interval:
+            base["interval"] = {"level": interval["level"], "method": interval["method"]}
         return {**base, **self.extra, "forecast": steps}
 
+    @property
+    def interval_caption(self) -> str:
+        """What the ``lower`` and ``upper`` columns are, in words ("" without an interval)."""
+        if not self.interval:
+            return ""
+        method = {"split": "split conformal", "cqr": "conformalised quantile regression"}
+        return (
+            f"; lower, upper: the {self.interval['level']:.0%} interval of {self.target} "
+            f"({method.get(self.interval['method'], self.interval['method'])})"
+        )
+
     def to_frame(self) -> pd.DataFrame:
-        """One row per step: date, the forecast target, the implied price (and quantiles)."""
+        """One row per step: date, the forecast target, the implied price (and quantiles, and
+        the calibrated interval's ``lower`` and ``upper``)."""
         columns: dict[str, Any] = {"date": self.dates, self.target: self.values}
         if self.prices is not None:
             columns["price"] = self.prices
         columns.update({f"q{level}": values for level, values in (self.quantiles or {}).items()})
+        if self.interval:
+            columns.update(lower=self.interval["lower"], upper=self.interval["upper"])
         return pd.DataFrame(columns, index=pd.RangeIndex(1, len(self.dates) + 1, name="step"))
 
 
@@ -281,6 +305,7 @@ def _forecast(
 ) -> Forecast:
     card = forecaster.card
     values, quantiles = _point_and_quantiles(output, forecaster.quantiles)
+    interval = interval_of(card, np.asarray(output, dtype="float64"), np.asarray(values))
     last_price = float(price_series(bars, card.get("price", "adj_close")).loc[as_of])
     target = str(card.get("target", PRICE_TARGET))
     # only log returns of the price compound into a price path
@@ -297,6 +322,7 @@ def _forecast(
         backend=_active_backend(forecaster),
         extra={"trained_on_backend": card.get("backend"), "model_family": card.get("model")},
         quantiles=quantiles,
+        interval=interval,
     )
 
 

@@ -66,6 +66,8 @@ def signature(card: dict[str, Any]) -> ModelSignature:
     if card.get("target", "log_return") == "log_return":
         outputs.append(ColSpec(DataType.double, "price"))
     outputs += [ColSpec(DataType.double, f"q{level}") for level in card.get("quantiles") or []]
+    if card.get("intervals"):
+        outputs += [ColSpec(DataType.double, "lower"), ColSpec(DataType.double, "upper")]
     return ModelSignature(inputs=Schema(inputs), outputs=Schema(outputs))
 
 
@@ -192,6 +194,8 @@ def _records(forecast: Any) -> pd.DataFrame:
         steps["price"] = forecast.prices
     for level, values in (forecast.quantiles or {}).items():
         steps[f"q{level}"] = values
+    if forecast.interval:  # the calibrated interval, in the target's units
+        steps["lower"], steps["upper"] = forecast.interval["lower"], forecast.interval["upper"]
     return steps
 
 

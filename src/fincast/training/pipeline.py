@@ -31,6 +31,7 @@ from fincast.evaluation.holdout import score_forecasts
 from fincast.evaluation.series import feature_recipe, prepare_universe
 from fincast.evaluation.tasks import task_named
 from fincast.fitting.batches import predict_windows
+from fincast.fitting.calibration import calibrate_intervals
 from fincast.fitting.fit import TrainingResult, jit_compile_setting, save_model
 from fincast.fitting.forecaster import FittedForecaster, fit_forecaster
 from fincast.fitting.hardware import check_hardware
@@ -196,6 +197,8 @@ def run_training(
     card = {**_card(job, fitted, fold, scores), **fitted.setup.as_card()}
     # covariates, embeddings, the input columns and the universe they use (FeatureRecipe)
     card.update(feature_recipe(job, list(bars)).card())
+    # the calibrated interval (split conformal or CQR on the validation windows)
+    card["intervals"] = calibrate_intervals(job, fitted)
     card["data_fingerprint"] = data_fingerprint(bars)
     card["jit_compile"] = fitted.result.jit_compile
     card["lstm_shards"] = fitted.result.lstm_shards
