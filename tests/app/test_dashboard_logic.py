@@ -22,6 +22,7 @@ from fincast.dashboard.content import (
 )
 from fincast.dashboard.model_choices import ModelChoice, model_choices, registry_choices
 from fincast.dashboard.runs import compare_params, table_metrics
+from fincast.dashboard.views import band_caption
 from fincast.serving.forecast import Forecast
 
 EVIL = "<img src=x onerror=alert(1)>"
@@ -128,6 +129,22 @@ def test_point_forecast_has_no_bands() -> None:
         pd.Series([99.0, 100.0], index=pd.to_datetime(["2018-12-28", "2018-12-31"])), forecast
     )
     assert [trace.name for trace in figure.data] == ["^GSPC price", "forecast"]
+
+
+def test_a_point_forecasts_conformal_interval_becomes_its_band() -> None:
+    forecast = a_forecast()
+    forecast.interval = {
+        "level": 0.8,
+        "method": "split",
+        "lower": [-0.01, -0.012, -0.025],
+        "upper": [0.03, 0.012, 0.005],
+    }
+    bands = forecast_bands(forecast)
+    assert bands is not None and list(bands.columns) == ["q0.1", "q0.5", "q0.9"]
+    # step 1 is the interval itself, as prices
+    np.testing.assert_allclose(bands.loc[1, ["q0.1", "q0.9"]], 100.0 * np.exp([-0.01, 0.03]))
+    np.testing.assert_allclose(bands["q0.5"], forecast.prices)  # centred on the forecast path
+    assert "calibrated 80% interval (split conformal)" in band_caption(0.8, forecast.interval)
 
 
 def test_quantile_log_returns_become_price_bands() -> None:

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from fincast.bands import price_quantiles
+from fincast.conformal import interval_levels
 from fincast.serving.forecast import Forecast
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
@@ -197,14 +198,23 @@ def _levels(raw: Any) -> dict[float, list[float]]:
 def step_quantiles(
     forecast: Forecast, card: Mapping[str, Any] | None = None
 ) -> tuple[list[float], np.ndarray] | None:
-    """A quantile forecast's levels and per-step log-return quantiles ``(horizon, levels)``.
+    """A forecast's levels and per-step log-return quantiles ``(horizon, levels)``.
 
     Reads ``forecast.quantiles``: ``{level: log returns per step}``, or an array
-    ``(horizon, levels)`` with the levels in ``card["quantiles"]``. ``None`` for a point
-    forecast.
+    ``(horizon, levels)`` with the levels in ``card["quantiles"]``. A calibrated interval
+    (``forecast.interval``, :mod:`fincast.conformal`) gives the outer pair: a point
+    model's band is its conformal interval around the forecast, and a quantile model's
+    outer quantiles become their conformalised bounds. ``None`` for a point forecast
+    without an interval.
     """
     raw = getattr(forecast, "quantiles", None)
     returns = _levels(raw)
+    interval = getattr(forecast, "interval", None)
+    if interval:  # the calibrated interval replaces (or is) the outer pair
+        low, high = interval_levels(float(interval["level"]))
+        returns = {level: values for level, values in returns.items() if low < level < high}
+        returns.update({low: interval["lower"], high: interval["upper"]})
+        returns.setdefault(0.5, list(forecast.values))
     if returns:
         levels = sorted(returns)
         return levels, np.column_stack([returns[level] for level in levels])

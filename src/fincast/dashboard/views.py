@@ -110,18 +110,22 @@ def show_forecast(forecast: Any, card: dict[str, Any], bars: pd.DataFrame, days:
     if band is None:
         st.caption("Point forecast: this model has no quantile output, so no interval is drawn.")
     else:
-        st.caption(band_caption(band[2]))
+        st.caption(band_caption(band[2], getattr(forecast, "interval", None)))
     table = forecast_table(forecast, bands)
     st.subheader("Forecast table")
     show_table(table, all_rows=True)
     download(table, forecast, card)
 
 
-def band_caption(coverage: float) -> str:
+def band_caption(coverage: float, interval: dict[str, Any] | None = None) -> str:
     """How the price band was made, under the chart."""
+    source = "the model's per-step quantiles"
+    if interval:
+        method = "split conformal" if interval["method"] == "split" else "conformalised"
+        source = f"the per-step calibrated {interval['level']:.0%} interval ({method})"
     return (
         f"{coverage:.0%} band: at step k, the quantiles of the cumulative k-day log return, "
-        "from the model's per-step quantiles by a normal approximation of independent daily "
+        f"from {source} by a normal approximation of independent daily "
         "steps (centre: the sum of the daily medians; spread: the root of the summed squared "
         "daily spreads). The price q columns of the table are these quantiles as prices; "
         "the day's log-return q columns are the model's own per-step quantiles."
