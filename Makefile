@@ -60,6 +60,7 @@ bench: install-dev $(BENCH_VENV)/.installed ## Speed vs peers: training, forecas
 	$(BIN)/python benchmarks/backtest_speed.py --backends torch --repeats 3 --skip-default
 	$(BIN)/python benchmarks/backtest_speed.py --output benchmarks/results/backtest_speed_backends.json
 	$(BIN)/python benchmarks/cache_panel.py
+	$(BIN)/python benchmarks/universe_scale.py
 
 evidence: install ## The README's evaluation figures: both 10-fold walk-forward backtests of the default LSTM on the bundled ^GSPC (TensorFlow, ~5 min) -> outputs/evidence/
 	$(BIN)/fincast-backtest experiment=sp500_returns backend=tensorflow tracking=none hydra.run.dir=outputs/evidence/returns
