@@ -143,7 +143,16 @@ def test_the_models_fits_follow_the_jobs_jit_compile(gspc_bars, setting) -> None
     model = candidates_for(job)[0].forecast
     forecasts = model(fold)
     assert model.model.jit_compile is (setting == "auto")  # XLA is JAX's "auto"
-    assert forecasts.shape == (len(fold.test), job.task.horizon) and np.isfinite(forecasts).all()
+    # lower, point, upper: the fold's split-conformal 80% interval around the point forecast
+    assert forecasts.shape == (len(fold.test), job.task.horizon, 3)
+    assert np.isfinite(forecasts).all()
+    width = np.asarray(model.intervals["half_width"])
+    np.testing.assert_allclose(
+        forecasts[..., 2] - forecasts[..., 1], np.tile(width, (len(fold.test), 1))
+    )
+    np.testing.assert_allclose(
+        forecasts[..., 1] - forecasts[..., 0], forecasts[..., 2] - forecasts[..., 1]
+    )
 
 
 @pytest.fixture(scope="module")
@@ -204,8 +213,9 @@ def test_the_model_is_refitted_by_the_one_fit_as_the_job_pools_it(
         assert labels == [ticker for ticker in tickers for _ in range(2)]
         assert all(backtests[ticker].fitted_on == (ticker,) for ticker in tickers)
     for backtest in backtests.values():
-        forecast = backtest.forecasts[MODEL]
+        forecast = backtest.point(MODEL)  # the point inside the conformal interval
         assert forecast.shape == backtest.actual.shape and np.isfinite(forecast).all()
+        assert backtest.forecasts[MODEL].shape == (*backtest.actual.shape, 3)
 
 
 def scramble_before(bars: pd.DataFrame, cutoff: pd.Timestamp, seed: int = 1) -> pd.DataFrame:

@@ -97,8 +97,11 @@ def test_the_refit_fold_is_the_hold_out_and_forecasts_alike(trained_and_refitted
     assert str(fold.test.first_target.min().date()) == card["test_start"]
     assert str(fold.test.last_target.max().date()) == card["test_end"]
     assert sorted(set(fold.test.tickers)) == sorted(TICKERS) == sorted(card["tickers"])
-    deployed = outcome.training.model.predict(fold.test.inputs, verbose=0)
-    np.testing.assert_array_equal(result.forecasts["model"], deployed)
+    deployed = outcome.training.model.predict(np.asarray(fold.test.inputs), verbose=0)
+    np.testing.assert_array_equal(result.forecasts["model"][..., 1], deployed)
+    # and the walk-forward's interval is the deployed card's: the same calibration
+    width = np.asarray(card["intervals"]["half_width"])
+    np.testing.assert_allclose(result.forecasts["model"][..., 2], deployed + width, rtol=1e-12)
 
 
 def test_another_precision_gives_other_weights(trained_and_refitted, tmp_path):
@@ -120,7 +123,7 @@ def test_a_pooled_backtest_fits_one_model_on_every_ticker(tmp_path):
     assert list(backtests) == TICKERS
     for ticker, backtest in backtests.items():
         assert backtest.fitted_on == tuple(TICKERS) and backtest.ticker == ticker
-        assert backtest.forecasts["model"].shape == backtest.actual.shape
+        assert backtest.point("model").shape == backtest.actual.shape
         assert sorted(set(backtest.fold.tolist())) == [0, 1]
         assert backtest.folds["test_windows"].sum() == len(backtest.origins)  # its own folds
     folds = backtests["^GSPC"].folds

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from fincast.conformal import interval_levels
 from fincast.evaluation.folds import Fold
 from fincast.specs import JobSpec
 
@@ -51,25 +52,68 @@ class ModelForecaster:
     job: JobSpec
     model: Any = field(default=None, repr=False)
     history: dict[str, list[float]] = field(default_factory=dict, repr=False)
+    # the fold's calibrated interval (fincast.fitting.calibration), as training stores it
+    intervals: dict[str, Any] | None = field(default=None, repr=False)
 
     def __call__(self, fold: Fold) -> np.ndarray:
-        """Fit on ``fold`` when it is a refit fold (or nothing is fitted), then forecast."""
+        """Fit on ``fold`` when it is a refit fold (or nothing is fitted), then forecast.
+
+        With ``task.intervals`` the forecasts carry the fold's calibrated interval, as the
+        deployed model's card does: a point model's become ``(n, horizon, 3)`` quantiles
+        (lower, point, upper at :func:`interval_levels`), a quantile model's outer pair
+        its conformalised bounds. Too few validation windows for a finite interval give
+        infinite bounds (coverage 1, infinite width), never a made-up one.
+        """
         from fincast.fitting.batches import predict_windows
 
         if fold.refit or self.model is None:
             self.fit(fold)
-        return predict_windows(self.model, fold.test.inputs)
+        predicted = np.asarray(predict_windows(self.model, fold.test.inputs), dtype="float64")
+        return with_interval(self.job, predicted, self.intervals)
 
     def fit(self, fold: Fold) -> None:
         """Fit normalisation and weights on the fold's training windows only."""
+        from fincast.fitting.calibration import calibrate_intervals
         from fincast.fitting.forecaster import fit_forecaster
 
         fitted = fit_forecaster(self.job, fold.train, verbose=0)
         self.model, self.history = fitted.model, fitted.result.history
+        self.intervals = calibrate_intervals(self.job, fitted)
+
+
+def model_levels(job: JobSpec) -> tuple[float, ...] | None:
+    """The quantile levels of the model's walk-forward forecasts: its own, or those of its
+    calibrated interval around the point forecast, or ``None`` (a plain point forecast)."""
+    if job.task.quantiles:
+        return tuple(job.task.quantiles)
+    if job.task.intervals.method == "none":
+        return None
+    low, high = interval_levels(job.task.intervals.level)
+    return (low, 0.5, high)
+
+
+def with_interval(
+    job: JobSpec, predicted: np.ndarray, intervals: dict[str, Any] | None
+) -> np.ndarray:
+    """The model's forecasts at :func:`model_levels`, with the calibrated interval."""
+    levels = model_levels(job)
+    if levels is None:
+        return predicted
+    if job.task.quantiles:  # conformalised quantile regression of the outer pair
+        if not intervals:
+            return predicted
+        low = list(levels).index(intervals["lower_quantile"])
+        high = list(levels).index(intervals["upper_quantile"])
+        correction = np.asarray(intervals["correction"])
+        widened = predicted.copy()
+        widened[..., low] -= correction
+        widened[..., high] += correction
+        return widened
+    width = np.asarray(intervals["half_width"]) if intervals else np.inf
+    return np.stack([predicted - width, predicted, predicted + width], axis=-1)
 
 
 def model_candidate(job: JobSpec) -> Candidate:
     """The job's model as a candidate: pooled over the fold's tickers for a pooled job."""
-    quantiles = tuple(job.task.quantiles) if job.task.quantiles else None
     pooled = job.training.pooling == "pooled"
-    return Candidate(MODEL, ModelForecaster(job), quantiles, pooled=pooled)
+    return Candidate(MODEL, ModelForecaster(job), model_levels(job), pooled=pooled)
