@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from fincast.models.builders import BUILDERS, fit_scaling
+from fincast.serving.onnx_export import default_output
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("tf2onnx")
@@ -135,7 +136,7 @@ def test_onnx_forecasts_equal_the_keras_model(exported, name):
     models, results = exported
     model, path = models[name]
     assert results[str(path)] <= TOLERANCE  # checked by the export itself, on TensorFlow
-    forecaster = load_forecaster(str(path.with_suffix(".onnx")))
+    forecaster = load_forecaster(str(default_output(path)))
     assert forecaster.card["format"] == "onnx"
     assert forecaster.card["exported_from"] == str(path)
     for count in (1, 7):
@@ -160,7 +161,7 @@ def test_an_unexportable_layer_is_named_in_one_line(exported):
 @pytest.mark.slow
 def test_an_onnx_model_is_served_with_no_keras_imported(exported):
     models, _ = exported
-    onnx_path = models["lstm"][1].with_suffix(".onnx")
+    onnx_path = default_output(models["lstm"][1])
     script = textwrap.dedent(
         f"""
         import sys
@@ -203,7 +204,7 @@ def test_an_onnx_file_without_its_card_is_a_clear_error(exported, tmp_path):
 
     models, _ = exported
     lonely = tmp_path / "lonely.onnx"
-    lonely.write_bytes(models["mlp"][1].with_suffix(".onnx").read_bytes())
+    lonely.write_bytes(default_output(models["mlp"][1]).read_bytes())
     with pytest.raises(ValueError, match="no fincast card entry 'features'"):
         load_forecaster(str(lonely))
 
@@ -239,15 +240,21 @@ def test_cli_exports_and_forecasts_from_the_onnx_file(tiny_outcome, tmp_path):
     source = tmp_path / "model.keras"
     source.write_bytes(outcome.model_path.read_bytes())
     source.with_suffix(".json").write_text(json.dumps(outcome.card))
+    keras_card = source.with_suffix(".json").read_text()
     exported = run_cli("fincast-export", f"model_uri={source}", "format=onnx", cwd=tmp_path)
     assert exported.returncode == 0, exported.stderr[-3000:]
     assert "forecasts equal the Keras model's within" in exported.stdout
+    assert source.with_suffix(".json").read_text() == keras_card  # never overwritten
+    beside = run_cli(
+        "fincast-export", f"model_uri={source}", f"output={tmp_path / 'model.onnx'}", cwd=tmp_path
+    )
+    assert beside.returncode == 2 and "would write its card over model.keras's" in beside.stderr
     payloads = {}
-    for suffix in (".keras", ".onnx"):
-        model_uri = f"model_uri={source.with_suffix(suffix)}"
+    for path in (source, default_output(source)):
+        model_uri = f"model_uri={path}"
         done = run_cli("fincast-forecast", model_uri, "output=json", "backend=jax", cwd=tmp_path)
         assert done.returncode == 0, done.stderr[-3000:]
-        payloads[suffix] = json.loads(done.stdout)
+        payloads[path.suffix] = json.loads(done.stdout)
     assert payloads[".onnx"]["backend"] == "onnxruntime"
     np.testing.assert_allclose(
         [step["value"] for step in payloads[".onnx"]["forecast"]],

@@ -1,8 +1,8 @@
 """``fincast-export``: a saved or registered model in another format, its card beside it.
 
 ``fincast-export model_uri=models/lstm/<stamp>.keras format=onnx`` writes
-``models/lstm/<stamp>.onnx`` and ``<stamp>.json`` beside it, checked to forecast as the
-Keras model does; ``fincast-forecast model_uri=models/lstm/<stamp>.onnx`` serves it with
+``models/lstm/onnx/<stamp>.onnx`` and its ``<stamp>.json`` card, checked to forecast as the
+Keras model does; ``fincast-forecast model_uri=models/lstm/onnx/<stamp>.onnx`` serves it with
 onnxruntime. The export runs on TensorFlow (tf2onnx), whatever ``KERAS_BACKEND`` says.
 """
 

@@ -54,8 +54,8 @@ def export_model(
 
     Args:
         model_uri: a ``.keras`` file (card beside it) or an MLflow model URI.
-        output: the ``.onnx`` file to write; default: the ``.keras`` file's path with
-            ``.onnx`` (required for an MLflow URI).
+        output: the ``.onnx`` file to write (required for an MLflow URI); default:
+            ``onnx/<stem>.onnx`` beside the ``.keras`` file (:func:`default_output`).
         tracking_uri: the MLflow tracking URI of a registered model.
 
     Raises:
@@ -93,11 +93,24 @@ def _output_path(model_uri: str, output: str | Path | None) -> Path:
                 f"output must be set to export {model_uri!r} (not a .keras file). "
                 "Received: output=None"
             )
-        return source.with_suffix(ONNX_SUFFIX)
+        return default_output(source)
     target = Path(output)
     if target.suffix != ONNX_SUFFIX:
         raise ValueError(f"output must be a path ending in .onnx. Received: output={str(output)!r}")
+    sibling = target.with_suffix(".keras")
+    if sibling.exists():  # the two would share one card file
+        raise ValueError(
+            f"output={str(output)!r} would write its card over {sibling.name}'s "
+            f"({target.with_suffix(CARD_SUFFIX).name}); choose another name or folder, "
+            f"e.g. output={default_output(sibling)}"
+        )
     return target
+
+
+def default_output(source: Path) -> Path:
+    """Where an export of ``source`` goes by default: ``onnx/<stem>.onnx`` beside it, so its
+    card never replaces the ``.keras`` file's (both are ``<stem>.json``)."""
+    return source.parent / "onnx" / f"{source.stem}{ONNX_SUFFIX}"
 
 
 def export_onnx(
