@@ -35,7 +35,7 @@ PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 DISTRIBUTIONS = ("none", "data_parallel")
 POOLINGS = ("pooled", "per_ticker")
 NORMALISATIONS = ("global", "ticker")
-INTERVAL_METHODS = ("conformal", "none")
+INTERVAL_METHODS = ("conformal", "aci", "none")
 # covariates that average other tickers (fincast.data.covariates.PAST)
 PAST_COVARIATES = ("market_return", "sector_return")
 EVALUATIONS = ("holdout", "walkforward")
@@ -154,15 +154,25 @@ class IntervalSpec:
     ``conformal``: split conformal on the validation windows' residuals for a point
     model, conformalised quantile regression of its own interval for a quantile model;
     the calibration lives on the model card, so every serving path gives the same
-    interval. ``none``: no interval.
+    interval. ``aci``: in a walk-forward, adaptive conformal inference (Gibbs & Candes
+    2021) moves a point model's level online with its misses, each known ``horizon``
+    sessions later (``gamma``: the step); a trained model's card holds the split
+    interval, as with ``conformal``. ``none``: no interval.
     """
 
     method: str = "conformal"
     # the central interval's coverage (0.8: an 80% interval)
     level: float = 0.8
+    # ACI's step size (Gibbs & Candes use 0.005)
+    gamma: float = 0.005
 
     def __post_init__(self) -> None:
         _check_choice("task.intervals.method", self.method, INTERVAL_METHODS)
+        if not 0 < self.gamma < 1:
+            raise ValueError(
+                "task.intervals.gamma must be in (0, 1). "
+                f"Received: task.intervals.gamma={self.gamma!r}"
+            )
         if not 0 < self.level < 1:
             raise ValueError(
                 "task.intervals.level must be in (0, 1), e.g. 0.8 for an 80% interval. "
@@ -423,6 +433,12 @@ class JobSpec:
         _check_choice("backend", self.backend, BACKENDS)
         _check_choice("output", self.output, ("table", "json"))
         self.embargo  # noqa: B018 (raises for an embargo shorter than the horizon)
+        if self.task.intervals.method == "aci" and self.evaluation.n_jobs != 1:
+            raise ValueError(
+                "task.intervals.method=aci updates its level from fold to fold, so the folds "
+                "run one after another: set evaluation.n_jobs=1. "
+                f"Received: evaluation.n_jobs={self.evaluation.n_jobs}"
+            )
         past = [name for name in self.features.covariates if name in PAST_COVARIATES]
         if self.training.pooling == "per_ticker" and past:
             raise ValueError(

@@ -14,6 +14,8 @@ import pandas as pd
 import pytest
 from browser_helpers import ARTIFACTS, EVIL, Deployment
 
+from fincast.dashboard.charts import band_name
+
 MODEL = "models:/fincast-returns-lstm@champion"
 SNIPPET = "<img/src=x/onerror=alert(1)>"  # an HTML payload with no spaces, as tickers have
 
@@ -101,7 +103,9 @@ def test_pick_a_ticker_and_see_the_chart(page, app_url: str, deployment: Deploym
     expect(metric(page, f"Forecast for {ixic.dates[-1]}")).to_have_text(f"{ixic.prices[-1]:,.2f}")
     expect(page.locator("[data-testid='stPlotlyChart'] .gtitle").first).to_contain_text("^IXIC")
     legend = page.locator("[data-testid='stPlotlyChart'] .legendtext")
-    expect(legend).to_have_text(["^IXIC price", "forecast"])  # the old chart is gone
+    # the old chart is gone; the point model's conformal 80% interval is drawn as its band
+    # (a filled trace makes Plotly list the legend in reverse)
+    expect(legend).to_have_text(["forecast", band_name(0.8), "^IXIC price"])
     no_exceptions(page)
 
 

@@ -11,6 +11,7 @@ identity with the quantile CRPS, and on a case worked by hand.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import scoringrules
 
@@ -116,3 +117,28 @@ def test_interval_scores_take_alpha_from_the_levels() -> None:
     inside = (actual >= lower) & (actual <= upper)
     assert scores["cover_95"] == float(np.mean(inside))
     assert scores["width_95"] == pytest.approx(float(np.mean(upper - lower)), rel=1e-12)
+
+
+def test_stretch_coverage_counts_each_block_of_origins_in_time_order() -> None:
+    from types import SimpleNamespace
+
+    from fincast.evaluation.probabilistic import stretch_coverage, stretch_lines
+
+    count = 600
+    origins = pd.bdate_range("2015-01-01", periods=count)[::-1]  # given newest first
+    actual = np.zeros((count, 1))
+    forecast = np.tile([-1.0, 0.0, 1.0], (count, 1, 1))
+    # in time order the first 250 origins miss on 50, the next 250 on 100
+    chronological = np.arange(count)[::-1]
+    actual[chronological[:50]] = 5.0
+    actual[chronological[250:350]] = -5.0
+    backtest = SimpleNamespace(
+        origins=origins,
+        actual=actual,
+        forecasts={"model": forecast},
+        levels={"model": (0.1, 0.5, 0.9)},
+    )
+    assert stretch_coverage(backtest, "model") == {80: [0.8, 0.6]}  # the last 100 dropped
+    assert stretch_lines(backtest) == [
+        "Coverage of the model's 80% interval per 250 test origins, in time order: 80.0%, 60.0%"
+    ]

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from fincast.conformal import interval_levels
+from fincast.evaluation.adaptive import AdaptiveIntervals
 from fincast.evaluation.folds import Fold
 from fincast.specs import JobSpec
 
@@ -54,6 +55,9 @@ class ModelForecaster:
     history: dict[str, list[float]] = field(default_factory=dict, repr=False)
     # the fold's calibrated interval (fincast.fitting.calibration), as training stores it
     intervals: dict[str, Any] | None = field(default=None, repr=False)
+    # the fitting fold's validation scores |y - y_hat| and the ACI state (method aci)
+    scores: np.ndarray | None = field(default=None, repr=False)
+    adaptive: AdaptiveIntervals | None = field(default=None, repr=False)
 
     def __call__(self, fold: Fold) -> np.ndarray:
         """Fit on ``fold`` when it is a refit fold (or nothing is fitted), then forecast.
@@ -61,24 +65,35 @@ class ModelForecaster:
         With ``task.intervals`` the forecasts carry the fold's calibrated interval, as the
         deployed model's card does: a point model's become ``(n, horizon, 3)`` quantiles
         (lower, point, upper at :func:`interval_levels`), a quantile model's outer pair
-        its conformalised bounds. Too few validation windows for a finite interval give
-        infinite bounds (coverage 1, infinite width), never a made-up one.
+        its conformalised bounds; with ``method=aci`` a point model's half widths move
+        online (:mod:`fincast.evaluation.adaptive`). Too few validation windows for a
+        finite interval give infinite bounds (coverage 1, infinite width), never a
+        made-up one.
         """
         from fincast.fitting.batches import predict_windows
 
         if fold.refit or self.model is None:
             self.fit(fold)
         predicted = np.asarray(predict_windows(self.model, fold.test.inputs), dtype="float64")
+        if self.adaptive is not None and self.scores is not None:
+            widths = self.adaptive.half_widths(fold.test, predicted, self.scores)
+            return np.stack([predicted - widths, predicted, predicted + widths], axis=-1)
         return with_interval(self.job, predicted, self.intervals)
 
     def fit(self, fold: Fold) -> None:
         """Fit normalisation and weights on the fold's training windows only."""
-        from fincast.fitting.calibration import calibrate_intervals
+        from fincast.fitting.calibration import calibrate_intervals, validation_scores
         from fincast.fitting.forecaster import fit_forecaster
 
         fitted = fit_forecaster(self.job, fold.train, verbose=0)
         self.model, self.history = fitted.model, fitted.result.history
         self.intervals = calibrate_intervals(self.job, fitted)
+        spec = self.job.task.intervals
+        if spec.method == "aci" and not self.job.task.quantiles and len(fitted.validation):
+            self.scores = validation_scores(fitted)
+            if self.adaptive is None:
+                horizon = self.job.task.horizon
+                self.adaptive = AdaptiveIntervals(1 - spec.level, spec.gamma, horizon)
 
 
 def model_levels(job: JobSpec) -> tuple[float, ...] | None:

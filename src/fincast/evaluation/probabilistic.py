@@ -210,3 +210,36 @@ def probabilistic_lines(table: pd.DataFrame | None, units: str) -> list[str]:
         f"CRPS from the quantiles and WIS in {units}; lower is better):",
         overall.to_string(float_format=lambda value: f"{value:.4g}", na_rep="-"),
     ]
+
+
+STRETCH = 250  # test origins per stretch: about a trading year
+
+
+def stretch_coverage(
+    backtest: Backtest, name: str, length: int = STRETCH
+) -> dict[int, list[float]]:
+    """Coverage of each central interval of ``name`` over consecutive stretches of ``length``
+    test origins (in time order, every step pooled; a last, shorter stretch is dropped
+    unless it is the only one): where an interval's coverage drifts, a stretch shows it."""
+    levels = backtest.levels.get(name)
+    if not levels:
+        return {}
+    order = np.argsort(np.asarray(backtest.origins), kind="stable")
+    actual = np.asarray(backtest.actual, dtype="float64")[order]
+    forecast = np.asarray(backtest.forecasts[name], dtype="float64")[order]
+    found = {}
+    for size, (low, high) in central_intervals(levels).items():
+        inside = (actual >= forecast[..., low]) & (actual <= forecast[..., high])
+        starts = range(0, max(len(inside) - length + 1, 1), length)
+        found[size] = [float(inside[start : start + length].mean()) for start in starts]
+    return found
+
+
+def stretch_lines(backtest: Backtest, name: str = "model") -> list[str]:
+    """The report's line of :func:`stretch_coverage` for the model's intervals."""
+    return [
+        f"Coverage of the {name}'s {size}% interval per {STRETCH} test origins, in time "
+        f"order: {', '.join(f'{share:.1%}' for share in shares)}"
+        for size, shares in stretch_coverage(backtest, name).items()
+        if len(backtest.origins) >= STRETCH
+    ]

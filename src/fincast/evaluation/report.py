@@ -19,7 +19,11 @@ from fincast.evaluation.backtest_record import Backtest
 from fincast.evaluation.confidence import Confidence, add_to_scores, confidence
 from fincast.evaluation.forecasters import MODEL
 from fincast.evaluation.probabilistic import add_to_scores as add_probabilistic
-from fincast.evaluation.probabilistic import probabilistic_lines, probabilistic_table
+from fincast.evaluation.probabilistic import (
+    probabilistic_lines,
+    probabilistic_table,
+    stretch_lines,
+)
 from fincast.evaluation.stats import (
     SIGNIFICANCE,
     TEST_NAMES,
@@ -303,6 +307,7 @@ def render(report: Report) -> str:
         *_quirk_lines(meta.get("data_quirks") or {}),
         *(f"Note: {note}" for note in task_named(meta["task"]).notes),
         *probabilistic_lines(report.probabilistic, units),
+        *stretch_lines(report.backtest),
     ]
     if report.trading is not None:
         strategy = meta["strategy"]

@@ -33,6 +33,12 @@ def interval_bounds(quantiles: list[float], level: float) -> tuple[int, int]:
     return int(np.argmin(quantiles)), int(np.argmax(quantiles))
 
 
+def validation_scores(fitted: FittedForecaster) -> np.ndarray:
+    """``|y - y_hat|`` of a point model on its validation windows, ``(n, horizon)``."""
+    predicted = predict_windows(fitted.model, fitted.validation.inputs).astype("float64")
+    return np.abs(np.asarray(fitted.validation.targets, dtype="float64") - predicted)
+
+
 def calibrate_intervals(job: JobSpec, fitted: FittedForecaster) -> dict[str, Any] | None:
     """The card's ``intervals`` entry, or ``None`` (no interval asked for, or too few
     validation windows for a finite one: logged)."""
