@@ -46,9 +46,11 @@ def test_the_cli_shows_annualised_volatility_and_no_price_or_hit_rate(volatility
     assert "mae" in scores and "hit_rate" not in scores
     table = out.split("Forecast for ^GSPC", 1)[1].splitlines()
     header = table[1].split()
-    assert header == ["date", "realised_vol"], header
-    values = [float(line.split()[-1]) for line in table[3:6]]
-    assert all(0.03 < value < 1.5 for value in values), values  # annualised volatility
+    # no price; the conformal 80% interval of the volatility (lower, upper) beside it
+    assert header == ["date", "realised_vol", "lower", "upper"], header
+    rows = [[float(value) for value in line.split()[-3:]] for line in table[3:6]]
+    assert all(0.03 < value < 1.5 for value, _, _ in rows), rows  # annualised volatility
+    assert all(lower < value < upper for value, lower, upper in rows), rows
 
 
 def test_mlflow_holds_volatility_and_the_config_that_ran(volatility_run):
