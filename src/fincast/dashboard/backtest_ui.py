@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
+import pandas as pd
 import streamlit as st
 
 from fincast.dashboard.backtests import (
@@ -65,8 +66,8 @@ def described_folder(folder: str, stamp: float) -> SavedBacktest:
     return folder_backtest(folder)
 
 
-def _run_backtests(settings: Settings) -> list[SavedBacktest] | None:
-    """The store's backtest runs, or ``None`` with a message when there is no store or run."""
+def stored_runs(settings: Settings) -> pd.DataFrame | None:
+    """The store's runs (``None`` without a store), saying why under the page if unread."""
     runs, why = (
         (None, None)
         if settings.store_missing()
@@ -74,6 +75,12 @@ def _run_backtests(settings: Settings) -> list[SavedBacktest] | None:
     )
     if why:
         st.caption(escape_markdown(why))
+    return runs
+
+
+def _run_backtests(settings: Settings) -> list[SavedBacktest] | None:
+    """The store's backtest runs, or ``None`` with a message when there is no store or run."""
+    runs = stored_runs(settings)
     if runs is None or runs.empty:
         st.info(
             f"No MLflow runs in {code_span(settings.tracking_uri)} yet. Run {HOW}, "

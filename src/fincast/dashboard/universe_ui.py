@@ -16,11 +16,11 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from fincast.dashboard.backtest_ui import stored_runs
 from fincast.dashboard.backtests import SavedBacktest, run_backtests
 from fincast.dashboard.content import Settings, code_span, escape_markdown, one_line
 from fincast.dashboard.formatting import p_values_in_text, significant
 from fincast.dashboard.runs import describe_runs, family_of_uri
-from fincast.dashboard.ui import runs_of
 from fincast.dashboard.universe_forecasts_ui import (
     TRAIN,
     sector_filter,
@@ -68,13 +68,7 @@ def run_universe(tracking_uri: str, run_id: str) -> Universe:
 
 def described_runs(settings: Settings, task: str | None) -> pd.DataFrame | None:
     """The experiment's runs with kind, task and model; ``None`` with a message when none."""
-    runs, why = (
-        (None, None)
-        if settings.store_missing()
-        else runs_of(settings.tracking_uri, settings.experiment)
-    )
-    if why:
-        st.caption(escape_markdown(why))
+    runs = stored_runs(settings)
     if runs is None or runs.empty:
         st.info(
             f"No MLflow runs in {code_span(settings.tracking_uri)} yet. Rank a universe's "
