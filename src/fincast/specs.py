@@ -36,12 +36,15 @@ DISTRIBUTIONS = ("none", "data_parallel")
 POOLINGS = ("pooled", "per_ticker")
 NORMALISATIONS = ("global", "ticker")
 INTERVAL_METHODS = ("conformal", "aci", "none")
+INTERVAL_SCALES = ("recent_volatility", "none")
 # covariates that average other tickers (fincast.data.covariates.PAST)
 PAST_COVARIATES = ("market_return", "sector_return")
 EVALUATIONS = ("holdout", "walkforward")
 WINDOW_KINDS = ("expanding", "rolling")
 PROMOTIONS = ("better_on_same_data", "always", "never")
 DM_TESTS = ("hac", "bootstrap", "hln")
+# where a walk-forward's units run: this process | joblib worker processes | a Ray cluster
+EXECUTORS = ("local", "joblib", "ray")
 VERBOSITIES = ("auto", 0, 1, 2)
 # a model family is part of registered names (fincast-<task>-<family>): no "-" in it
 NAME = re.compile(r"[A-Za-z0-9_.]+")
@@ -158,6 +161,10 @@ class IntervalSpec:
     2021) moves a point model's level online with its misses, each known ``horizon``
     sessions later (``gamma``: the step); a trained model's card holds the split
     interval, as with ``conformal``. ``none``: no interval.
+
+    ``scale``: ``recent_volatility`` normalises a point model's scores by each window's
+    root mean square log return over its last ``scale_window`` sessions, so the width
+    follows the volatility regime; ``none``: one width per step.
     """
 
     method: str = "conformal"
@@ -165,9 +172,17 @@ class IntervalSpec:
     level: float = 0.8
     # ACI's step size (Gibbs & Candes use 0.005)
     gamma: float = 0.005
+    scale: str = "recent_volatility"
+    scale_window: int = 20
 
     def __post_init__(self) -> None:
         _check_choice("task.intervals.method", self.method, INTERVAL_METHODS)
+        _check_choice("task.intervals.scale", self.scale, INTERVAL_SCALES)
+        if self.scale_window < 2:
+            raise ValueError(
+                "task.intervals.scale_window must be at least 2 sessions, e.g. 20. "
+                f"Received: task.intervals.scale_window={self.scale_window!r}"
+            )
         if not 0 < self.gamma < 1:
             raise ValueError(
                 "task.intervals.gamma must be in (0, 1). "
@@ -327,6 +342,40 @@ class CrossSectionSpec:
 
 
 @dataclass(frozen=True)
+class RaySpec:
+    """The cluster a walk-forward runs on under ``evaluation.executor=ray`` (``evaluation.ray``).
+
+    Each unit (the folds between two refits, of one model: one ticker's for a per-ticker
+    job) is one Ray task with these resource requests, retried on a lost worker or node.
+    """
+
+    # auto (the cluster this machine is part of, or RAY_ADDRESS) | the head's host:port
+    address: str = "auto"
+    # resources each task asks for (a GPU task: num_gpus=1)
+    num_cpus: float = 1.0
+    num_gpus: float = 0.0
+    # times a task is rerun after its worker process or node dies (never after an error)
+    max_retries: int = 3
+    # seconds to wait for the head before failing
+    connect_timeout_s: float = 10.0
+
+    def __post_init__(self) -> None:
+        _check_at_least("evaluation.ray.num_cpus", self.num_cpus, 0)
+        _check_at_least("evaluation.ray.num_gpus", self.num_gpus, 0)
+        _check_at_least("evaluation.ray.max_retries", self.max_retries, 0)
+        if self.connect_timeout_s <= 0:
+            raise ValueError(
+                "evaluation.ray.connect_timeout_s must be > 0. "
+                f"Received: evaluation.ray.connect_timeout_s={self.connect_timeout_s!r}"
+            )
+        if not self.address.strip():
+            raise ValueError(
+                "evaluation.ray.address must be auto or the head's host:port, e.g. "
+                f"10.0.0.5:6379. Received: evaluation.ray.address={self.address!r}"
+            )
+
+
+@dataclass(frozen=True)
 class EvaluationSpec:
     """How a model is scored (``evaluation`` group): a hold-out, or a walk-forward backtest.
 
@@ -349,7 +398,10 @@ class EvaluationSpec:
     train_windows: int | None = None
     min_train_windows: int = 250
     refit_every: int = 1
+    # local (this process) | joblib (n_jobs worker processes) | ray (a cluster, see RaySpec)
+    executor: str = "joblib"
     n_jobs: int = 1
+    ray: RaySpec = field(default_factory=RaySpec)
     baselines: list[str] | None = None
     trading: TradingSpec = field(default_factory=TradingSpec)
     cross_section: CrossSectionSpec = field(default_factory=CrossSectionSpec)
@@ -363,6 +415,7 @@ class EvaluationSpec:
         _check_choice("evaluation.name", self.name, EVALUATIONS)
         _check_choice("evaluation.window", self.window, WINDOW_KINDS)
         _check_choice("evaluation.dm_test", self.dm_test, DM_TESTS)
+        _check_choice("evaluation.executor", self.executor, EXECUTORS)
         if self.mcs_size is not None and not 0 < self.mcs_size < 1:
             raise ValueError(
                 "evaluation.mcs_size must be in (0, 1) or null. "
@@ -374,6 +427,12 @@ class EvaluationSpec:
         if self.n_jobs == 0 or self.n_jobs < -1:
             raise ValueError(
                 "evaluation.n_jobs must be >= 1, or -1 for one worker per core. "
+                f"Received: evaluation.n_jobs={self.n_jobs!r}"
+            )
+        if self.executor == "local" and self.n_jobs != 1:
+            raise ValueError(
+                "evaluation.executor=local runs every fold in this process; for worker "
+                "processes set evaluation.executor=joblib. "
                 f"Received: evaluation.n_jobs={self.n_jobs!r}"
             )
         if self.window == "rolling" and not (self.train_windows and self.train_windows > 0):
@@ -438,6 +497,12 @@ class JobSpec:
                 "task.intervals.method=aci updates its level from fold to fold, so the folds "
                 "run one after another: set evaluation.n_jobs=1. "
                 f"Received: evaluation.n_jobs={self.evaluation.n_jobs}"
+            )
+        if self.task.intervals.method == "aci" and self.evaluation.executor == "ray":
+            raise ValueError(
+                "task.intervals.method=aci updates its level from fold to fold, so the folds "
+                "run one after another in one process: set evaluation.executor=local. "
+                "Received: evaluation.executor=ray"
             )
         past = [name for name in self.features.covariates if name in PAST_COVARIATES]
         if self.training.pooling == "per_ticker" and past:

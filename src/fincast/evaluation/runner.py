@@ -127,8 +127,17 @@ def refit_groups(folds: Sequence[Fold]) -> list[list[Fold]]:
     return groups
 
 
-def _run_group(folds: Sequence[Fold], candidates: Sequence[Candidate], loss: Loss) -> list:
+def run_group(
+    folds: Sequence[Fold], candidates: Sequence[Candidate], loss: Loss
+) -> list[FoldResult]:
+    """Run consecutive folds that share one fit, in order, in this process."""
     return [run_fold(fold, candidates, loss) for fold in folds]
+
+
+def active_backend() -> str:
+    """The Keras backend of this process (or the one ``KERAS_BACKEND`` asks for), for workers."""
+    keras = sys.modules.get("keras")
+    return keras.backend.backend() if keras else os.environ.get("KERAS_BACKEND", "auto")
 
 
 def _run_group_in_worker(backend: str, payload: bytes) -> list[FoldResult]:
@@ -137,7 +146,7 @@ def _run_group_in_worker(backend: str, payload: bytes) -> list[FoldResult]:
 
     select_backend(backend)
     folds, candidates, loss = pickle.loads(payload)  # noqa: S301 (our own payload)
-    return _run_group(folds, candidates, loss)
+    return run_group(folds, candidates, loss)
 
 
 def historical_forecasts(
@@ -175,12 +184,11 @@ def _group_results(
     workers = min(len(groups), requested)
     if workers <= 1:
         for group in groups:
-            yield _run_group(group, candidates, loss)
+            yield run_group(group, candidates, loss)
         return
     from joblib import Parallel, delayed
 
-    keras = sys.modules.get("keras")
-    backend = keras.backend.backend() if keras else os.environ.get("KERAS_BACKEND", "auto")
+    backend = active_backend()
     payloads = [pickle.dumps((group, list(candidates), loss)) for group in groups]
     parallel = Parallel(n_jobs=workers, backend="loky", return_as="generator_unordered")
     yield from parallel(delayed(_run_group_in_worker)(backend, payload) for payload in payloads)

@@ -7,8 +7,9 @@ windows; a per-ticker job deploys one model per ticker and is backtested ticker 
 ticker. Either way every refit is :func:`fincast.fitting.forecaster.fit_forecaster`,
 the fit of the main job, and the baselines are fitted per ticker on the same folds.
 
-``historical_forecasts`` (see :mod:`fincast.evaluation.runner`) gives every
-forecaster's forecasts fold by fold; this module cuts the folds and gathers the
+:func:`fincast.evaluation.executors.run_groups` gives every forecaster's forecasts
+fold by fold, in this process, joblib workers or on a Ray cluster
+(``evaluation.executor``); this module cuts the folds and gathers the
 forecasts into one :class:`Backtest` per ticker, which
 :mod:`fincast.evaluation.report` scores. Plain values only (no Hydra).
 
@@ -30,15 +31,15 @@ import pandas as pd
 from fincast.data.loading import load_checked_bars
 from fincast.data.windows import concat_windows
 from fincast.evaluation.backtest_record import Backtest
+from fincast.evaluation.executors import ModelGroup, Progress, run_groups
 from fincast.evaluation.folds import Fold, FoldPlan, make_folds
 from fincast.evaluation.forecasters import MODEL, Candidate, model_candidate
 from fincast.evaluation.metrics import naive_scale
-from fincast.evaluation.runner import FoldResult, historical_forecasts
+from fincast.evaluation.runner import FoldResult
 from fincast.evaluation.series import prepare_universe
 from fincast.evaluation.tasks import Task, task_named
 from fincast.specs import EvaluationSpec, JobSpec
 
-Progress = Callable[[str, FoldResult, int], None]
 QUIRKS = ("stale_open", "zero_range")
 
 
@@ -111,19 +112,19 @@ def walk_forward_panel(
     )
     left_out.update(panel_folds[0].left_out)
     tested = [ticker for ticker in bars if ticker not in left_out]
-    backtests: dict[str, Backtest] = {}
-    for tickers in model_groups(job, tested):
-        folds = panel_folds if len(tickers) == len(tested) else _own_folds(panel_folds, tickers)
-        candidates = candidates_for(job, with_model=with_model)
-        label = tickers[0] if len(tickers) == 1 else f"pooled ({len(tickers)} tickers)"
-        results = historical_forecasts(
-            folds,
-            candidates,
-            task.mean_loss,
-            n_jobs=job.evaluation.n_jobs,
-            progress=None if progress is None else _labelled(progress, label, len(folds)),
+    groups = [
+        ModelGroup(
+            label=tickers[0] if len(tickers) == 1 else f"pooled ({len(tickers)} tickers)",
+            folds=panel_folds if len(tickers) == len(tested) else _own_folds(panel_folds, tickers),
+            candidates=candidates_for(job, with_model=with_model),
         )
-        backtests.update(gather(task, folds, results, candidates))
+        for tickers in model_groups(job, tested)
+    ]
+    backtests: dict[str, Backtest] = {}
+    for group, results in zip(
+        groups, run_groups(groups, task.mean_loss, job.evaluation, progress), strict=True
+    ):
+        backtests.update(gather(task, group.folds, results, group.candidates))
     return WalkForward({ticker: backtests[ticker] for ticker in tested}, left_out)
 
 
@@ -155,13 +156,6 @@ def backtest_panel(
 ) -> dict[str, Backtest]:
     """The backtests of :func:`walk_forward_panel`: one per ticker tested."""
     return walk_forward_panel(bars, job, with_model=with_model, progress=progress).backtests
-
-
-def _labelled(progress: Progress, label: str, total: int) -> Callable[[FoldResult], None]:
-    def show(result: FoldResult) -> None:
-        progress(label, result, total)
-
-    return show
 
 
 def gather(

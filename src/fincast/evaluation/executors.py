@@ -1,0 +1,101 @@
+"""Where a walk-forward's units run: this process, joblib workers, or a Ray cluster.
+
+A walk-forward fits one model per *model group* (every ticker for a pooled job, one
+ticker each for a per-ticker job) over the same folds. Within a group, the folds
+between two refits share one fit, so a *unit* of work is those folds of one group:
+a fold (or a run of folds without refit) for a global model, a fold x ticker for
+per-ticker models. ``evaluation.executor`` picks where the units run:
+
+- ``local``: one after another in this process;
+- ``joblib``: in ``evaluation.n_jobs`` local worker processes (one: this process);
+- ``ray``: as Ray tasks on an existing cluster (:mod:`fincast.evaluation.ray_executor`).
+
+Every executor returns the same :class:`~fincast.evaluation.runner.FoldResult` per
+fold, and calls ``progress`` in this process as each fold completes, so whatever the
+caller records (printing, MLflow) happens once per fold, on the driver.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from fincast.evaluation.folds import Fold
+from fincast.evaluation.forecasters import Candidate
+from fincast.evaluation.runner import FoldResult, Loss, historical_forecasts
+from fincast.specs import EvaluationSpec
+
+# called with the group's label, a fold's result and the group's fold count
+Progress = Callable[[str, FoldResult, int], None]
+
+
+@dataclass(frozen=True)
+class ModelGroup:
+    """The folds one model (and the baselines beside it) is backtested on.
+
+    Attributes:
+        label: a ticker, or ``pooled (<n> tickers)``, for progress lines and logs.
+        folds: the group's folds, in order.
+        candidates: the model and the baselines, unfitted.
+    """
+
+    label: str
+    folds: list[Fold]
+    candidates: list[Candidate]
+
+
+def refit_positions(folds: Sequence[Fold]) -> list[list[int]]:
+    """Positions of the folds of each unit: consecutive folds sharing one fit.
+
+    >>> from types import SimpleNamespace
+    >>> refit_positions([SimpleNamespace(refit=flag) for flag in (True, False, True)])
+    [[0, 1], [2]]
+    """
+    units: list[list[int]] = []
+    for position, fold in enumerate(folds):
+        if fold.refit or not units:
+            units.append([])
+        units[-1].append(position)
+    return units
+
+
+def run_groups(
+    groups: Sequence[ModelGroup],
+    loss: Loss,
+    evaluation: EvaluationSpec,
+    progress: Progress | None = None,
+) -> list[list[FoldResult]]:
+    """Every group's fold results (sorted by fold), run where ``evaluation.executor`` says.
+
+    Args:
+        groups: the model groups of one walk-forward.
+        loss: ``loss(actual, point_forecast)`` for the progress line.
+        evaluation: ``executor``, ``n_jobs`` and the ``ray`` settings.
+        progress: called in this process with each fold's result as it completes.
+
+    Raises:
+        ClusterUnreachable: ``executor=ray`` and no cluster answers at
+            ``evaluation.ray.address`` (before any unit runs).
+    """
+    if evaluation.executor == "ray":
+        from fincast.evaluation.ray_executor import run_on_ray
+
+        return run_on_ray(groups, loss, evaluation.ray, progress)
+    n_jobs = 1 if evaluation.executor == "local" else evaluation.n_jobs
+    return [
+        historical_forecasts(
+            group.folds,
+            group.candidates,
+            loss,
+            n_jobs=n_jobs,
+            progress=None if progress is None else _labelled(progress, group),
+        )
+        for group in groups
+    ]
+
+
+def _labelled(progress: Progress, group: ModelGroup) -> Callable[[FoldResult], None]:
+    def show(result: FoldResult) -> None:
+        progress(group.label, result, len(group.folds))
+
+    return show
