@@ -179,3 +179,26 @@ def test_the_ray_executor_is_chosen_by_run_groups(monkeypatch) -> None:
     spec = RaySpec(address="10.0.0.5:6379")
     assert run_groups([], np.subtract, EvaluationSpec(executor="ray", ray=spec)) == []
     assert calls == [spec]
+
+
+@pytest.mark.e2e
+def test_the_cli_refuses_an_unreachable_cluster_in_one_line(tmp_path) -> None:
+    from fincast_cli import run_cli
+
+    address = f"127.0.0.1:{closed_port()}"
+    result = run_cli(
+        "fincast-backtest",
+        "evaluation=walkforward",
+        "evaluation.executor=ray",
+        f"evaluation.ray.address={address}",
+        "backend=jax",
+        "tracking=none",
+        cwd=tmp_path,
+        timeout=300,
+    )
+    assert result.returncode == 2, result.stderr[-3000:]
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith(
+        f"fincast-backtest: error: no Ray cluster answers at evaluation.ray.address={address} ("
+    )
+    assert " fold " not in result.stderr  # nothing ran

@@ -1,0 +1,170 @@
+"""A walk-forward on a real three-node Ray cluster on loopback, against a local run.
+
+Run by tests/cluster/test_ray_cluster.py inside a private network namespace, where
+loopback is the only address Ray can pick (``unshare -n``, then ``ip link set lo up``):
+
+    python tests/cluster/ray_scenario.py equal|fault OUTPUT.json
+
+It starts a head (no CPUs for tasks: the driver and the ledger live there) and two
+worker nodes of one CPU each with ``ray.cluster_utils.Cluster``, checks every node's
+address is 127.0.0.1, backtests three tickers of the bundled stocknet panel over two
+folds with ``evaluation.executor=local`` and ``evaluation.executor=ray``, and writes
+what it found as JSON. ``fault`` removes one worker node when the first fold result
+comes back, while units are still running on it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("KERAS_BACKEND", "jax")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: jobs.make_job
+
+import numpy as np
+import ray
+from ray.cluster_utils import Cluster
+
+from fincast.data.loading import load_bars
+from fincast.evaluation.report import build_report
+from fincast.evaluation.trading import Strategy
+from fincast.evaluation.walkforward import backtest_panel
+from fincast.specs import JobSpec, RaySpec
+from jobs import make_job
+
+TICKERS = ["AAPL", "MSFT", "GOOG"]
+LOOPBACK = "127.0.0.1"
+# notice a removed node within a few seconds (defaults: tens of seconds)
+FAST_HEALTH_CHECKS = {
+    "health_check_initial_delay_ms": 0,
+    "health_check_period_ms": 500,
+    "health_check_timeout_ms": 500,
+    "health_check_failure_threshold": 3,
+}
+
+
+def tiny_job(pooling: str) -> JobSpec:
+    return make_job(
+        model="lstm",
+        units=4,
+        tickers=TICKERS,
+        source="stocknet",
+        pooling=pooling,
+        lookback=10,
+        horizon=3,
+        folds=2,
+        step=60,
+        min_train_windows=100,
+        epochs=2,
+        patience=0,
+        seed=3,
+        verbose=0,
+        baselines=["naive", "historical_mean"],
+    )
+
+
+def on_executor(job: JobSpec, executor: str, address: str = "auto") -> JobSpec:
+    evaluation = dataclasses.replace(
+        job.evaluation, executor=executor, ray=RaySpec(address=address, max_retries=3)
+    )
+    return dataclasses.replace(job, evaluation=evaluation)
+
+
+def start_cluster() -> tuple[Cluster, list]:
+    cluster = Cluster(
+        initialize_head=True,
+        head_node_args={
+            "num_cpus": 0,
+            "include_dashboard": False,
+            "_system_config": FAST_HEALTH_CHECKS,
+        },
+    )
+    workers = [cluster.add_node(num_cpus=1) for _ in range(2)]
+    cluster.wait_for_nodes()
+    return cluster, workers
+
+
+def compare(local: dict, remote: dict) -> dict[str, float | bool]:
+    """Whether every forecast is bit for bit equal, and the largest difference."""
+    largest, identical = 0.0, True
+    for ticker, backtest in local.items():
+        for name, forecast in backtest.forecasts.items():
+            other = remote[ticker].forecasts[name]
+            identical = identical and np.array_equal(forecast, other)
+            largest = max(largest, float(np.max(np.abs(forecast - other))))
+    return {"identical": identical, "largest_difference": largest}
+
+
+def complete(backtests: dict) -> bool:
+    """Every ticker has both folds, finite forecasts, and a full report."""
+    for backtest in backtests.values():
+        if sorted(set(backtest.fold.tolist())) != [0, 1]:
+            return False
+        if not all(np.isfinite(values).all() for values in backtest.forecasts.values()):
+            return False
+        build_report(backtest, Strategy())
+    return len(backtests) == len(TICKERS)
+
+
+class Remember(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+def backtest_both_ways(
+    bars: dict, job: JobSpec, cluster: Cluster, workers: list, found: dict
+) -> None:
+    """Backtest ``job`` locally, then on the cluster (``fault``: losing a worker node)."""
+    pooling = job.training.pooling
+    began = time.perf_counter()
+    local = backtest_panel(bars, on_executor(job, "local"))
+    found[f"{pooling}_local_s"] = time.perf_counter() - began
+    seen: list[str] = []
+
+    def progress(label: str, result, total: int) -> None:
+        seen.append(f"{label} fold {result.index + 1}")
+        if found["mode"] == "fault" and len(seen) == 1:
+            cluster.remove_node(workers[1], allow_graceful=False)
+            found["removed_after"] = seen[0]
+
+    began = time.perf_counter()
+    remote = backtest_panel(bars, on_executor(job, "ray", cluster.address), progress=progress)
+    found[f"{pooling}_ray_s"] = time.perf_counter() - began
+    found[pooling] = compare(local, remote)
+    found[f"{pooling}_complete"] = complete(remote)
+    found[f"{pooling}_progress"] = sorted(seen)
+
+
+def main(mode: str, output: Path) -> None:
+    bars = load_bars("stocknet", TICKERS)
+    log = Remember()
+    logging.getLogger("fincast.evaluation.ray_executor").addHandler(log)
+    cluster, workers = start_cluster()
+    found: dict = {"mode": mode, "head": cluster.address}
+    try:
+        ray.init(address=cluster.address, log_to_driver=False)
+        found["nodes"] = sorted(node["NodeManagerAddress"] for node in ray.nodes())
+        assert cluster.address.startswith(f"{LOOPBACK}:"), cluster.address
+        assert found["nodes"] == [LOOPBACK] * 3, found["nodes"]
+        pools = ["per_ticker", "pooled"] if mode == "equal" else ["per_ticker"]
+        for pooling in pools:
+            backtest_both_ways(bars, tiny_job(pooling), cluster, workers, found)
+        found["alive_nodes"] = sum(node["Alive"] for node in ray.nodes())
+        found["log"] = log.lines
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
+    output.write_text(json.dumps(found, indent=2))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], Path(sys.argv[2]))
