@@ -13,6 +13,7 @@ from fincast.conformal import (
     conformal_quantile,
     cqr_corrections,
     interval_levels,
+    interval_of,
     split_half_widths,
 )
 
@@ -87,3 +88,26 @@ def test_aci_keeps_coverage_where_the_scale_drifts() -> None:
     stretches = [coverage[start : start + 250].mean() for start in range(0, count, 250)]
     assert split_coverage < 0.7
     assert all(0.7 <= share <= 0.9 for share in stretches), stretches
+
+
+def test_a_scaled_interval_needs_its_window_and_follows_its_volatility() -> None:
+    entry = {
+        "method": "split",
+        "level": 0.8,
+        "half_width": [1.0, 2.0],
+        "scale": {"column": "log_return", "position": 0, "window": 2, "floor": 0.001},
+    }
+    card = {"intervals": entry}
+    point = np.array([0.0, 0.1])
+    with pytest.raises(ValueError, match="scales with the input window"):
+        interval_of(card, point, point)
+    calm = np.array([[0.5, 9.0], [0.01, 9.0], [-0.01, 9.0]])  # only the last 2 rows count
+    stormy = calm * 3
+    narrow, wide = interval_of(card, point, point, calm), interval_of(card, point, point, stormy)
+    np.testing.assert_allclose(narrow["upper"], point + np.array([0.01, 0.02]))
+    np.testing.assert_allclose(wide["lower"], point - np.array([0.03, 0.06]))
+    assert narrow["scale_window"] == 2
+    flat = np.zeros((3, 2))  # a stale quote: the floor, never a zero width
+    np.testing.assert_allclose(
+        interval_of(card, point, point, flat)["upper"], point + np.array([0.001, 0.002])
+    )

@@ -26,6 +26,10 @@ from typing import Any
 import numpy as np
 
 METHODS = ("none", "split", "aci")
+SCALE_COLUMN = "log_return"
+# the smallest scale, as a share of the calibration windows' median (a flat window of a
+# stale quote must not give a zero-width interval)
+SCALE_FLOOR = 0.1
 
 
 def conformal_quantile(scores: np.ndarray, alpha: float) -> np.ndarray:
@@ -45,6 +49,39 @@ def conformal_quantile(scores: np.ndarray, alpha: float) -> np.ndarray:
     if count == 0 or rank > count:
         return np.full(values.shape[1:], np.inf)
     return values[rank - 1]
+
+
+def recent_scale(inputs: Any, position: int, window: int, floor: float = 0.0) -> np.ndarray:
+    """Each input window's scale ``(n,)``: the root mean square of column ``position``
+    over its last ``window`` steps, at least ``floor``.
+
+    ``inputs``: ``(n, lookback, features)``, a numpy array or a lazy
+    :class:`fincast.data.windows.WindowArray` (only the tail is gathered).
+
+    >>> recent_scale(np.array([[[3.0], [-4.0]]]), 0, 2).round(4).tolist()
+    [3.5355]
+    """
+    tail = np.asarray(inputs[:, -window:, position], dtype="float64")
+    return np.maximum(np.sqrt(np.mean(tail**2, axis=1)), floor)
+
+
+def scale_entry(inputs: Any, position: int, window: int) -> dict[str, Any]:
+    """The card's ``scale`` entry: which column and window give ``s``, and its floor
+    (:data:`SCALE_FLOOR` of the calibration windows' median scale)."""
+    median = float(np.median(recent_scale(inputs, position, window))) if len(inputs) else 0.0
+    return {
+        "column": SCALE_COLUMN,
+        "position": int(position),
+        "window": int(window),
+        "floor": max(SCALE_FLOOR * median, 1e-12),
+    }
+
+
+def scales_of(entry: Mapping[str, Any] | None, inputs: Any) -> np.ndarray | None:
+    """The windows' scales under a card's ``scale`` entry (``None``: unscaled)."""
+    if not entry:
+        return None
+    return recent_scale(inputs, int(entry["position"]), int(entry["window"]), entry["floor"])
 
 
 def split_half_widths(actual: np.ndarray, predicted: np.ndarray, alpha: float) -> np.ndarray:
@@ -113,7 +150,10 @@ def aci_intervals(
 
 
 def interval_of(
-    card: Mapping[str, Any], output: np.ndarray, point: np.ndarray
+    card: Mapping[str, Any],
+    output: np.ndarray,
+    point: np.ndarray,
+    window: np.ndarray | None = None,
 ) -> dict[str, Any] | None:
     """A forecast's calibrated interval (lower and upper per step) from the card's entry.
 
@@ -121,6 +161,8 @@ def interval_of(
         card: the model card (its ``intervals`` and ``quantiles``).
         output: the model's output for one window: ``(h,)`` or ``(h, levels)``.
         point: the point forecast per step.
+        window: the input window ``(lookback, features)`` (needed when the interval is
+            scaled by the window's recent volatility).
     """
     entry = card.get("intervals")
     if not entry:
@@ -132,10 +174,21 @@ def interval_of(
         lower, upper = output[:, low] - correction, output[:, high] + correction
     else:
         width = np.asarray(entry["half_width"])
+        if entry.get("scale"):
+            if window is None:
+                raise ValueError("This model's interval scales with the input window: pass it.")
+            scale = entry["scale"]
+            width = width * float(
+                recent_scale(
+                    np.asarray(window)[None], scale["position"], scale["window"], scale["floor"]
+                )[0]
+            )
         lower, upper = point - width, point + width
+    described = {"level": float(entry["level"]), "method": str(entry["method"])}
+    if entry.get("scale"):
+        described["scale_window"] = int(entry["scale"]["window"])
     return {
-        "level": float(entry["level"]),
-        "method": str(entry["method"]),
+        **described,
         "lower": [float(value) for value in lower],
         "upper": [float(value) for value in upper],
     }

@@ -73,3 +73,37 @@ def test_aci_needs_the_folds_in_turn() -> None:
         )
     with pytest.raises(ValueError, match="task.intervals.method must be one of conformal, aci"):
         IntervalSpec(method="mapie")
+
+
+def test_scaled_aci_runs_on_the_normalised_values_and_scales_its_widths_back() -> None:
+    """With scales s, the miss of an origin is |y - y_hat| > w s: ACI on y / s and y_hat / s."""
+    rng = np.random.default_rng(1)
+    test = _windows("A", "2021-01-01", 60, rng)
+    predicted = rng.normal(size=(60, H)) * 0.1
+    scales = np.linspace(0.5, 2.0, 60)
+    scores = np.abs(rng.normal(size=(50, H)))
+    got = AdaptiveIntervals(0.2, 0.05, H).half_widths(test, predicted, scores, scales)
+    for step in range(H):
+        normalised, levels, misses = aci_intervals(
+            predicted[:, step] / scales,
+            test.targets[:, step] / scales,
+            [scores[:, step]] * 60,
+            0.2,
+            0.05,
+            H,
+        )
+        np.testing.assert_allclose(got[:, step], normalised * scales, rtol=1e-12)
+        # each miss is the scaled interval's own miss
+        outside = np.abs(test.targets[:, step] - predicted[:, step]) > got[:, step]
+        np.testing.assert_array_equal(misses.astype(bool), outside)
+        assert levels.min() < 0.2 == levels[0]  # the misses moved the level
+    # unscaled ACI gives other widths on the same origins
+    plain = AdaptiveIntervals(0.2, 0.05, H).half_widths(test, predicted, scores)
+    assert not np.allclose(plain, got)
+
+
+def test_interval_scale_settings_are_checked() -> None:
+    with pytest.raises(ValueError, match="task.intervals.scale must be one of recent_volatility"):
+        IntervalSpec(scale="garch")
+    with pytest.raises(ValueError, match="scale_window must be at least 2 sessions"):
+        IntervalSpec(scale_window=1)

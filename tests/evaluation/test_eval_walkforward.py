@@ -146,10 +146,12 @@ def test_the_models_fits_follow_the_jobs_jit_compile(gspc_bars, setting) -> None
     # lower, point, upper: the fold's split-conformal 80% interval around the point forecast
     assert forecasts.shape == (len(fold.test), job.task.horizon, 3)
     assert np.isfinite(forecasts).all()
-    width = np.asarray(model.intervals["half_width"])
-    np.testing.assert_allclose(
-        forecasts[..., 2] - forecasts[..., 1], np.tile(width, (len(fold.test), 1))
-    )
+    # scaled by each test window's root mean square log return over its last sessions
+    scale = model.intervals["scale"]
+    recent = np.asarray(fold.test.inputs, dtype="float64")[:, -scale["window"] :, 0]
+    scales = np.maximum(np.sqrt(np.mean(recent**2, axis=1)), scale["floor"])
+    width = np.asarray(model.intervals["half_width"]) * scales[:, None]
+    np.testing.assert_allclose(forecasts[..., 2] - forecasts[..., 1], width, rtol=1e-6)
     np.testing.assert_allclose(
         forecasts[..., 1] - forecasts[..., 0], forecasts[..., 2] - forecasts[..., 1]
     )

@@ -122,7 +122,11 @@ def test_interval_scores_take_alpha_from_the_levels() -> None:
 def test_stretch_coverage_counts_each_block_of_origins_in_time_order() -> None:
     from types import SimpleNamespace
 
-    from fincast.evaluation.probabilistic import stretch_coverage, stretch_lines
+    from fincast.evaluation.probabilistic import (
+        rolling_coverage_range,
+        stretch_coverage,
+        stretch_lines,
+    )
 
     count = 600
     origins = pd.bdate_range("2015-01-01", periods=count)[::-1]  # given newest first
@@ -139,6 +143,10 @@ def test_stretch_coverage_counts_each_block_of_origins_in_time_order() -> None:
         levels={"model": (0.1, 0.5, 0.9)},
     )
     assert stretch_coverage(backtest, "model") == {80: [0.8, 0.6]}  # the last 100 dropped
+    # every run of 250 dates: 100 misses at worst (dates 100..349), none from date 350 on
+    assert rolling_coverage_range(backtest, "model") == {80: (0.6, 1.0)}
     assert stretch_lines(backtest) == [
-        "Coverage of the model's 80% interval per 250 test origins, in time order: 80.0%, 60.0%"
+        "Coverage of the model's 80% interval per 250 test origins, in time order: 80.0%, "
+        "60.0%; over every 250 consecutive test dates: 60.0% to 100.0%"
     ]
+    assert rolling_coverage_range(backtest, "model", length=601) == {}

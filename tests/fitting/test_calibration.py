@@ -17,7 +17,7 @@ from fincast.training.pipeline import job_holdout_fold
 from jobs import make_job
 
 
-def _fitted(quantiles=None, level=0.8):
+def _fitted(quantiles=None, level=0.8, scale="recent_volatility"):
     job = make_job(
         model="mlp",
         units=[8],
@@ -27,7 +27,7 @@ def _fitted(quantiles=None, level=0.8):
         test_days=60,
         verbose=0,
         quantiles=quantiles,
-        intervals=IntervalSpec(level=level),
+        intervals=IntervalSpec(level=level, scale=scale),
     )
     bars, _ = load_checked_bars(job.data, job.features.price)
     fold = job_holdout_fold(bars, job)
@@ -40,9 +40,49 @@ def _by_hand(scores: np.ndarray, alpha: float) -> np.ndarray:
     return np.sort(scores, axis=0)[rank - 1]
 
 
-def test_split_conformal_half_width_is_the_validation_residual_quantile() -> None:
+def _recent_volatility(returns: np.ndarray) -> np.ndarray:
+    """Root mean square of each row's log returns."""
+    return np.sqrt(np.mean(np.square(returns, dtype="float64"), axis=-1))
+
+
+def test_scaled_split_conformal_is_the_quantile_of_volatility_normalised_residuals() -> None:
     job, bars, fitted = _fitted()
     entry = calibrate_intervals(job, fitted)
+    column = list(job.features.names).index("log_return")
+    inputs = np.asarray(fitted.validation.inputs, dtype="float64")
+    scales = _recent_volatility(inputs[:, -10:, column])  # scale_window 20 > lookback 10
+    assert entry["scale"]["window"] == 10 and entry["scale"]["column"] == "log_return"
+    np.testing.assert_allclose(entry["scale"]["floor"], 0.1 * np.median(scales), rtol=1e-6)
+    predicted = predict_windows(fitted.model, fitted.validation.inputs)
+    residuals = np.abs(fitted.validation.targets - predicted) / scales[:, None]
+    np.testing.assert_allclose(entry["half_width"], _by_hand(residuals, 0.2), rtol=1e-5)
+    card = {
+        "features": list(job.features.names),
+        "lookback": 10,
+        "horizon": 3,
+        "tickers": ["^GSPC"],
+        "intervals": entry,
+    }
+    forecast = forecast_ticker(Forecaster(fitted.model, card, "memory"), bars["^GSPC"], "^GSPC")
+    # the scale of the forecast: the last 10 daily log returns of the price, from the bars
+    latest = np.diff(np.log(bars["^GSPC"]["adj_close"].to_numpy(dtype="float64")))[-10:]
+    width = np.asarray(entry["half_width"]) * max(
+        _recent_volatility(latest), entry["scale"]["floor"]
+    )
+    np.testing.assert_allclose(
+        np.subtract(forecast.interval["upper"], forecast.values), width, rtol=1e-5
+    )
+    np.testing.assert_allclose(
+        np.subtract(forecast.values, forecast.interval["lower"]), width, rtol=1e-5
+    )
+    assert forecast.to_dict()["interval"] == {"level": 0.8, "method": "split", "scale_window": 10}
+    assert "scaled by the last 10 sessions' volatility" in forecast.interval_caption
+
+
+def test_unscaled_split_conformal_half_width_is_the_validation_residual_quantile() -> None:
+    job, bars, fitted = _fitted(scale="none")
+    entry = calibrate_intervals(job, fitted)
+    assert "scale" not in entry
     predicted = predict_windows(fitted.model, fitted.validation.inputs)
     residuals = np.abs(fitted.validation.targets - predicted)
     assert entry["method"] == "split" and entry["level"] == 0.8

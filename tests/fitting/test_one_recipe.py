@@ -14,6 +14,7 @@ import dataclasses
 import numpy as np
 import pytest
 
+from fincast.conformal import interval_of
 from fincast.data.loading import load_checked_bars
 from fincast.data.windows import concat_windows
 from fincast.evaluation.folds import make_folds
@@ -100,8 +101,12 @@ def test_the_refit_fold_is_the_hold_out_and_forecasts_alike(trained_and_refitted
     deployed = outcome.training.model.predict(np.asarray(fold.test.inputs), verbose=0)
     np.testing.assert_array_equal(result.forecasts["model"][..., 1], deployed)
     # and the walk-forward's interval is the deployed card's: the same calibration
-    width = np.asarray(card["intervals"]["half_width"])
-    np.testing.assert_allclose(result.forecasts["model"][..., 2], deployed + width, rtol=1e-12)
+    windows = np.asarray(fold.test.inputs)
+    served = [
+        interval_of(card, point, point, window)["upper"]
+        for point, window in zip(deployed.astype("float64"), windows, strict=True)
+    ]
+    np.testing.assert_allclose(result.forecasts["model"][..., 2], served, rtol=1e-9)
 
 
 def test_another_precision_gives_other_weights(trained_and_refitted, tmp_path):

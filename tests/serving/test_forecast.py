@@ -47,7 +47,8 @@ def test_forecast_dict_is_json_ready(tiny_outcome):
     assert {"ticker", "as_of", "backend", "model_uri", "forecast"} <= set(payload)
     steps = [set(step) for step in payload["forecast"]]
     assert steps == [{"step", "date", "value", "price", "lower", "upper"}] * 3
-    assert payload["interval"] == {"level": 0.8, "method": "split"}  # the default interval
+    # the default interval: split conformal, scaled by the last sessions (lookback 10)
+    assert payload["interval"] == {"level": 0.8, "method": "split", "scale_window": 10}
 
 
 def test_garbage_file_is_a_clear_error(tmp_path):

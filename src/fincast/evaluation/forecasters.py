@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from fincast.conformal import interval_levels
+from fincast.conformal import interval_levels, scales_of
 from fincast.evaluation.adaptive import AdaptiveIntervals
 from fincast.evaluation.folds import Fold
 from fincast.specs import JobSpec
@@ -55,8 +55,10 @@ class ModelForecaster:
     history: dict[str, list[float]] = field(default_factory=dict, repr=False)
     # the fold's calibrated interval (fincast.fitting.calibration), as training stores it
     intervals: dict[str, Any] | None = field(default=None, repr=False)
-    # the fitting fold's validation scores |y - y_hat| and the ACI state (method aci)
+    # the fitting fold's validation scores |y - y_hat| / s, the scale s's card entry (None:
+    # unscaled) and the ACI state (method aci)
     scores: np.ndarray | None = field(default=None, repr=False)
+    scale: dict[str, Any] | None = field(default=None, repr=False)
     adaptive: AdaptiveIntervals | None = field(default=None, repr=False)
 
     def __call__(self, fold: Fold) -> np.ndarray:
@@ -76,13 +78,18 @@ class ModelForecaster:
             self.fit(fold)
         predicted = np.asarray(predict_windows(self.model, fold.test.inputs), dtype="float64")
         if self.adaptive is not None and self.scores is not None:
-            widths = self.adaptive.half_widths(fold.test, predicted, self.scores)
+            scales = scales_of(self.scale, fold.test.inputs)
+            widths = self.adaptive.half_widths(fold.test, predicted, self.scores, scales)
             return np.stack([predicted - widths, predicted, predicted + widths], axis=-1)
-        return with_interval(self.job, predicted, self.intervals)
+        return with_interval(self.job, predicted, self.intervals, fold.test.inputs)
 
     def fit(self, fold: Fold) -> None:
         """Fit normalisation and weights on the fold's training windows only."""
-        from fincast.fitting.calibration import calibrate_intervals, validation_scores
+        from fincast.fitting.calibration import (
+            calibrate_intervals,
+            interval_scale,
+            validation_scores,
+        )
         from fincast.fitting.forecaster import fit_forecaster
 
         fitted = fit_forecaster(self.job, fold.train, verbose=0)
@@ -90,7 +97,8 @@ class ModelForecaster:
         self.intervals = calibrate_intervals(self.job, fitted)
         spec = self.job.task.intervals
         if spec.method == "aci" and not self.job.task.quantiles and len(fitted.validation):
-            self.scores = validation_scores(fitted)
+            self.scale = interval_scale(self.job, fitted)
+            self.scores = validation_scores(fitted, self.scale)
             if self.adaptive is None:
                 horizon = self.job.task.horizon
                 self.adaptive = AdaptiveIntervals(1 - spec.level, spec.gamma, horizon)
@@ -108,9 +116,12 @@ def model_levels(job: JobSpec) -> tuple[float, ...] | None:
 
 
 def with_interval(
-    job: JobSpec, predicted: np.ndarray, intervals: dict[str, Any] | None
+    job: JobSpec, predicted: np.ndarray, intervals: dict[str, Any] | None, inputs: Any = None
 ) -> np.ndarray:
-    """The model's forecasts at :func:`model_levels`, with the calibrated interval."""
+    """The model's forecasts at :func:`model_levels`, with the calibrated interval.
+
+    ``inputs``: the forecast windows, for an interval scaled by their recent volatility.
+    """
     levels = model_levels(job)
     if levels is None:
         return predicted
@@ -125,6 +136,9 @@ def with_interval(
         widened[..., high] += correction
         return widened
     width = np.asarray(intervals["half_width"]) if intervals else np.inf
+    scales = scales_of(intervals.get("scale") if intervals else None, inputs)
+    if scales is not None:
+        width = width * scales[:, None]
     return np.stack([predicted - width, predicted, predicted + width], axis=-1)
 
 

@@ -235,11 +235,37 @@ def stretch_coverage(
     return found
 
 
+def rolling_coverage_range(
+    backtest: Backtest, name: str, length: int = STRETCH
+) -> dict[int, tuple[float, float]]:
+    """The lowest and highest coverage of each central interval of ``name`` over every run
+    of ``length`` consecutive test dates (each date's coverage pooled over its tickers and
+    steps); empty with fewer dates."""
+    levels = backtest.levels.get(name)
+    if not levels:
+        return {}
+    actual = np.asarray(backtest.actual, dtype="float64")
+    forecast = np.asarray(backtest.forecasts[name], dtype="float64")
+    found = {}
+    for size, (low, high) in central_intervals(levels).items():
+        inside = (actual >= forecast[..., low]) & (actual <= forecast[..., high])
+        per_row = inside.reshape(len(inside), -1).mean(axis=1)
+        per_date = pd.Series(per_row).groupby(np.asarray(backtest.origins)).mean().sort_index()
+        if len(per_date) < length:
+            continue
+        rolling = per_date.rolling(length).mean().dropna()
+        found[size] = (float(rolling.min()), float(rolling.max()))
+    return found
+
+
 def stretch_lines(backtest: Backtest, name: str = "model") -> list[str]:
-    """The report's line of :func:`stretch_coverage` for the model's intervals."""
+    """The report's lines of :func:`stretch_coverage` and :func:`rolling_coverage_range`
+    for the model's intervals."""
+    ranges = rolling_coverage_range(backtest, name)
     return [
         f"Coverage of the {name}'s {size}% interval per {STRETCH} test origins, in time "
-        f"order: {', '.join(f'{share:.1%}' for share in shares)}"
+        f"order: {', '.join(f'{share:.1%}' for share in shares)}; over every {STRETCH} "
+        f"consecutive test dates: {ranges[size][0]:.1%} to {ranges[size][1]:.1%}"
         for size, shares in stretch_coverage(backtest, name).items()
-        if len(backtest.origins) >= STRETCH
+        if size in ranges
     ]

@@ -3,8 +3,11 @@
 The validation windows are the latest part of the training slice, cut off with a purge
 and an embargo and never fitted on (they only choose the epoch by early stopping). Their
 scores give, per horizon step, the split-conformal half width of a point model or the
-CQR correction of a quantile model's interval (:mod:`fincast.conformal`). The result
-goes on the model card, so every serving path gives the same interval.
+CQR correction of a quantile model's interval (:mod:`fincast.conformal`). A point
+model's scores are normalised by each window's recent volatility unless
+``task.intervals.scale=none`` (the card's ``scale`` entry says how, so a serving path
+rebuilds the scale from the window it forecasts). The result goes on the model card, so
+every serving path gives the same interval.
 """
 
 from __future__ import annotations
@@ -14,7 +17,14 @@ from typing import Any
 
 import numpy as np
 
-from fincast.conformal import cqr_corrections, interval_levels, split_half_widths
+from fincast.conformal import (
+    SCALE_COLUMN,
+    cqr_corrections,
+    interval_levels,
+    scale_entry,
+    scales_of,
+    split_half_widths,
+)
 from fincast.fitting.batches import predict_windows
 from fincast.fitting.forecaster import FittedForecaster
 from fincast.specs import JobSpec
@@ -33,10 +43,32 @@ def interval_bounds(quantiles: list[float], level: float) -> tuple[int, int]:
     return int(np.argmin(quantiles)), int(np.argmax(quantiles))
 
 
-def validation_scores(fitted: FittedForecaster) -> np.ndarray:
-    """``|y - y_hat|`` of a point model on its validation windows, ``(n, horizon)``."""
+def interval_scale(job: JobSpec, fitted: FittedForecaster) -> dict[str, Any] | None:
+    """The card's ``scale`` entry of a point model's interval, or ``None`` (unscaled:
+    ``task.intervals.scale=none``, or no log return among the inputs, logged)."""
+    spec = job.task.intervals
+    if spec.scale == "none" or job.task.quantiles:
+        return None
+    names = list(job.features.names)
+    if SCALE_COLUMN not in names:
+        logger.info(
+            "The interval is not scaled by recent volatility: %r is not among the "
+            "features %s (add it to features.names to scale it).",
+            SCALE_COLUMN,
+            names,
+        )
+        return None
+    window = min(spec.scale_window, job.task.lookback)
+    return scale_entry(fitted.validation.inputs, names.index(SCALE_COLUMN), window)
+
+
+def validation_scores(fitted: FittedForecaster, scale: dict[str, Any] | None = None) -> np.ndarray:
+    """``|y - y_hat|`` of a point model on its validation windows, ``(n, horizon)``,
+    divided by each window's scale under a ``scale`` entry."""
     predicted = predict_windows(fitted.model, fitted.validation.inputs).astype("float64")
-    return np.abs(np.asarray(fitted.validation.targets, dtype="float64") - predicted)
+    scores = np.abs(np.asarray(fitted.validation.targets, dtype="float64") - predicted)
+    scales = scales_of(scale, fitted.validation.inputs)
+    return scores if scales is None else scores / scales[:, None]
 
 
 def calibrate_intervals(job: JobSpec, fitted: FittedForecaster) -> dict[str, Any] | None:
@@ -60,8 +92,14 @@ def calibrate_intervals(job: JobSpec, fitted: FittedForecaster) -> dict[str, Any
         entry.update(method="cqr", lower_quantile=quantiles[low], upper_quantile=quantiles[high])
         entry["correction"] = values.tolist()
     else:
+        scale = interval_scale(job, fitted)
+        scales = scales_of(scale, validation.inputs)
+        if scales is not None:
+            actual, predicted = actual / scales[:, None], predicted / scales[:, None]
         values = split_half_widths(actual, predicted, alpha)
         entry.update(method="split", half_width=values.tolist())
+        if scale is not None:  # the half width is in units of each window's scale
+            entry["scale"] = scale
     if not np.all(np.isfinite(values)):
         logger.warning(
             "No %g%% interval: %d validation windows are too few for a finite conformal "

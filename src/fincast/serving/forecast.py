@@ -113,7 +113,9 @@ class Forecast:
             if key not in ("dates", "values", "prices", "extra", "quantiles", "interval")
         }
         if interval:
-            base["interval"] = {"level": interval["level"], "method": interval["method"]}
+            base["interval"] = {
+                key: value for key, value in interval.items() if key not in ("lower", "upper")
+            }
         return {**base, **self.extra, "forecast": steps}
 
     @property
@@ -122,10 +124,10 @@ class Forecast:
         if not self.interval:
             return ""
         method = {"split": "split conformal", "cqr": "conformalised quantile regression"}
-        return (
-            f"; lower, upper: the {self.interval['level']:.0%} interval of {self.target} "
-            f"({method.get(self.interval['method'], self.interval['method'])})"
-        )
+        how = method.get(self.interval["method"], self.interval["method"])
+        if self.interval.get("scale_window"):
+            how += f", scaled by the last {self.interval['scale_window']} sessions' volatility"
+        return f"; lower, upper: the {self.interval['level']:.0%} interval of {self.target} ({how})"
 
     def to_frame(self) -> pd.DataFrame:
         """One row per step: date, the forecast target, the implied price (and quantiles, and
@@ -282,8 +284,8 @@ def forecast_panel(
     windows = np.concatenate([last_window(frames[ticker], forecaster.lookback) for ticker in ready])
     outputs = forecaster.predict_window(windows).astype("float64")
     return [
-        _forecast(forecaster, bars[ticker], frames[ticker].index[-1], ticker, output)
-        for ticker, output in zip(ready, outputs, strict=True)
+        _forecast(forecaster, bars[ticker], frames[ticker].index[-1], ticker, output, window)
+        for ticker, output, window in zip(ready, outputs, windows, strict=True)
     ]
 
 
@@ -301,11 +303,17 @@ def forecast_ticker(
 
 
 def _forecast(
-    forecaster: Forecaster, bars: pd.DataFrame, as_of: pd.Timestamp, ticker: str, output: Any
+    forecaster: Forecaster,
+    bars: pd.DataFrame,
+    as_of: pd.Timestamp,
+    ticker: str,
+    output: Any,
+    window: np.ndarray,
 ) -> Forecast:
     card = forecaster.card
     values, quantiles = _point_and_quantiles(output, forecaster.quantiles)
-    interval = interval_of(card, np.asarray(output, dtype="float64"), np.asarray(values))
+    output = np.asarray(output, dtype="float64")
+    interval = interval_of(card, output, np.asarray(values), window)
     last_price = float(price_series(bars, card.get("price", "adj_close")).loc[as_of])
     target = str(card.get("target", PRICE_TARGET))
     # only log returns of the price compound into a price path
