@@ -10,7 +10,9 @@ worker nodes of one CPU each with ``ray.cluster_utils.Cluster``, checks every no
 address is 127.0.0.1, backtests three tickers of the bundled stocknet panel over two
 folds with ``evaluation.executor=local`` and ``evaluation.executor=ray``, and writes
 what it found as JSON. ``fault`` removes one worker node when the first fold result
-comes back, while units are still running on it.
+comes back, while units are still running on it. ``equal`` then runs
+``fincast-backtest`` against the cluster, recording to a fresh MLflow store, as a user
+points it at a cluster (``evaluation.ray.address``).
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ import dataclasses
 import json
 import logging
 import os
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -144,6 +148,47 @@ def backtest_both_ways(
     found[f"{pooling}_progress"] = sorted(seen)
 
 
+def backtest_command(address: str) -> dict:
+    """``fincast-backtest`` on the cluster; what its MLflow run holds."""
+    import mlflow
+
+    workdir = Path(tempfile.mkdtemp(prefix="fincast-ray-cli-"))
+    store = f"sqlite:///{workdir / 'mlflow.db'}"
+    overrides = [
+        "evaluation=walkforward",
+        "data=stocknet",
+        "data.tickers=[AAPL,MSFT]",
+        "training.pooling=per_ticker",
+        "backend=jax",
+        "model.builder.units=4",
+        "task.lookback=10",
+        "task.horizon=3",
+        "training.epochs=1",
+        "evaluation.folds=2",
+        "evaluation.step=60",
+        "evaluation.plots=false",
+        "evaluation.executor=ray",
+        f"evaluation.ray.address={address}",
+        f"tracking.uri={store}",
+    ]
+    command = Path(sys.executable).with_name("fincast-backtest")
+    done = subprocess.run(
+        [str(command), *overrides], cwd=workdir, capture_output=True, text=True, timeout=400
+    )
+    found: dict = {"returncode": done.returncode, "stderr_tail": done.stderr[-2000:]}
+    found["fold_lines"] = sorted(line for line in done.stderr.splitlines() if " fold " in line)
+    if done.returncode == 0:
+        client = mlflow.MlflowClient(store)
+        runs = client.search_runs([exp.experiment_id for exp in client.search_experiments()])
+        found["runs"] = [run.info.status for run in runs]
+        found["metrics"] = sorted(runs[0].data.metrics)
+        found["fold_rows"] = {}
+        for ticker in ("AAPL", "MSFT"):
+            table = client.download_artifacts(runs[0].info.run_id, f"backtest/{ticker}/folds.csv")
+            found["fold_rows"][ticker] = len(Path(table).read_text().strip().splitlines()) - 1
+    return found
+
+
 def main(mode: str, output: Path) -> None:
     bars = load_bars("stocknet", TICKERS)
     log = Remember()
@@ -160,6 +205,8 @@ def main(mode: str, output: Path) -> None:
             backtest_both_ways(bars, tiny_job(pooling), cluster, workers, found)
         found["alive_nodes"] = sum(node["Alive"] for node in ray.nodes())
         found["log"] = log.lines
+        if mode == "equal":
+            found["cli"] = backtest_command(cluster.address)
     finally:
         ray.shutdown()
         cluster.shutdown()

@@ -80,6 +80,13 @@ def test_a_three_node_loopback_cluster_gives_the_local_forecasts(scenario) -> No
     ]
     assert found["pooled_progress"] == ["pooled (3 tickers) fold 1", "pooled (3 tickers) fold 2"]
     assert found["log"] == []
+    # fincast-backtest pointed at the cluster: one MLflow run, recorded by the driver once
+    cli = found["cli"]
+    assert cli["returncode"] == 0, cli["stderr_tail"]
+    assert len(cli["fold_lines"]) == 4 and len(set(cli["fold_lines"])) == 4
+    assert cli["runs"] == ["FINISHED"]
+    assert {"wf_AAPL_model_mse", "wf_MSFT_naive_mse"} <= set(cli["metrics"])
+    assert cli["fold_rows"] == {"AAPL": 2, "MSFT": 2}
 
 
 def test_a_worker_node_lost_mid_run_loses_nothing(scenario) -> None:
