@@ -53,7 +53,7 @@ $(BENCH_VENV)/.installed: $(CONSTRAINTS) benchmarks/requirements-peers.txt
 	$(BENCH_VENV)/bin/python -m pip install --quiet -c $(CONSTRAINTS) -r benchmarks/requirements-peers.txt
 	@touch $@
 
-bench: install-dev $(BENCH_VENV)/.installed ## Speed vs peers: training, forecast latency, backtest vs Darts, cache panel (~35 min) -> benchmarks/results/
+bench: install-dev $(BENCH_VENV)/.installed ## Speed and accuracy vs peers: training, forecast latency, backtest vs Darts, cache panel, accuracy vs Darts/NeuralForecast (~70 min) -> benchmarks/results/
 	$(BIN)/python benchmarks/train_speed.py --peer-python $(BENCH_VENV)/bin/python
 	$(BIN)/python benchmarks/train_speed.py --peer-python $(BENCH_VENV)/bin/python --size large
 	$(BIN)/python benchmarks/latency.py
@@ -61,6 +61,7 @@ bench: install-dev $(BENCH_VENV)/.installed ## Speed vs peers: training, forecas
 	$(BIN)/python benchmarks/backtest_speed.py --output benchmarks/results/backtest_speed_backends.json
 	$(BIN)/python benchmarks/cache_panel.py
 	$(BIN)/python benchmarks/universe_scale.py
+	$(BIN)/python benchmarks/accuracy_vs_peers.py --peer-python $(BENCH_VENV)/bin/python
 
 evidence: install ## The README's evaluation figures: both 10-fold walk-forward backtests of the default LSTM on the bundled ^GSPC (TensorFlow, ~5 min) -> outputs/evidence/
 	$(BIN)/fincast-backtest experiment=sp500_returns backend=tensorflow tracking=none hydra.run.dir=outputs/evidence/returns
