@@ -10,8 +10,9 @@ each fold's training days with the same epochs, batch size and learning rate, no
 early stopping and no validation split.
 
 * fincast: ``lstm`` (LSTM(64) + dense multi-horizon head) and ``mlp`` (Dense 64-64),
-  fitted by fincast's walk-forward ``ModelForecaster`` (``fit_forecaster``) on the
-  TensorFlow backend, in this process.
+  fitted by fincast's walk-forward ``ModelForecaster`` (``fit_forecaster``) in this
+  process, on ``--backend`` (default torch: fincast's fastest LSTM on a CPU, as in
+  ``backtest_speed.py``).
 * peers (``peers_accuracy.py``, run by ``--peer-python``, the ``.venv-bench``
   interpreter): Darts ``BlockRNNModel(LSTM, 64)`` and ``NBEATSModel``; NeuralForecast
   ``LSTM`` and ``NHITS`` when it is installed there. They model the daily series
@@ -26,7 +27,7 @@ fincast's best model (negative statistic: that model has the lower loss). Fit ti
 is the wall time of the fits over all folds (forecasting excluded), 2 threads each.
 
     .venv/bin/python benchmarks/accuracy_vs_peers.py --peer-python .venv-bench/bin/python \
-        [--folds 5] [--step 250] [--epochs 3] [--tasks returns volatility]
+        [--folds 5] [--step 250] [--epochs 3] [--backend torch] [--tasks returns volatility]
 
 Writes ``benchmarks/results/accuracy_vs_peers.json`` and prints a markdown table.
 """
@@ -297,12 +298,13 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--tasks", nargs="+", default=list(REFERENCE), choices=list(REFERENCE))
     parser.add_argument("--peers", nargs="+", default=list(PEERS), choices=PEERS)
+    parser.add_argument("--backend", default="torch", choices=("torch", "tensorflow", "jax"))
     parser.add_argument("--output", default="accuracy_vs_peers")
     arguments = parser.parse_args()
-    os.environ.update({**thread_environment(THREADS), "KERAS_BACKEND": "tensorflow"})
+    os.environ.update({**thread_environment(THREADS), "KERAS_BACKEND": arguments.backend})
     from fincast.backend import select_backend
 
-    select_backend("tensorflow")
+    select_backend(arguments.backend)
     payload: dict[str, Any] = {
         "machine": machine_info(THREADS),
         "settings": {
@@ -314,7 +316,7 @@ def main() -> None:
             "epochs": arguments.epochs,
             "batch_size": BATCH,
             "learning_rate": LEARNING_RATE,
-            "fincast_backend": "tensorflow",
+            "fincast_backend": arguments.backend,
             "dm_test": "hac",
         },
         "tasks": {},
