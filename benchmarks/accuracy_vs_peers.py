@@ -324,7 +324,9 @@ def main() -> None:
     for task in arguments.tasks:
         payload["tasks"][task] = run_task(task, arguments)
         print(table(task, payload["tasks"][task]) + "\n", flush=True)
-    print(f"wrote {write_results(arguments.output, payload)}")
+        payload["machine"]["load_average_1m_at_end"] = round(os.getloadavg()[0], 2)
+        path = write_results(arguments.output, payload)  # after each task: a partial run counts
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":
