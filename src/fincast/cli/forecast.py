@@ -19,11 +19,13 @@ def forecast(config: DictConfig) -> None:
     """The Hydra task of ``fincast-forecast``."""
     job = job_spec(config, COMMAND)
     if not str(job.model_uri or "").endswith(".onnx"):  # onnxruntime needs no Keras backend
-        start_backend(config, COMMAND)
+        start_lean_backend(config)
     from fincast.data.sources import MarketDataError
     from fincast.serving.forecast import forecast_panel
 
     forecasters, bars = load_models_and_bars(job, COMMAND)
+    for forecaster in forecasters.values():
+        forecaster.once = True  # one predict per model: no fast path to compile and check
     wanted = [ticker for ticker in job.data.tickers if ticker in bars]
     groups: dict[int, list[str]] = {}  # the tickers of each model: one batched predict each
     for ticker in wanted:
@@ -47,6 +49,20 @@ def forecast(config: DictConfig) -> None:
             f"(backend {result.backend}{result.interval_caption}):"
         )
         print(result.to_frame().to_string(float_format=lambda value: f"{value:,.6f}"))
+
+
+def start_lean_backend(config: DictConfig) -> None:
+    """:func:`start_backend`, Keras imported without the extras a forecast never uses
+    (matplotlib, scikit-learn, JAX on another backend: :mod:`fincast.serving.lean_keras`)."""
+    from fincast.backend import BackendError, resolve_backend
+    from fincast.serving.lean_keras import keras_extras_left_out
+
+    try:
+        backend = resolve_backend(str(config.backend))
+    except BackendError as error:
+        fail(COMMAND, error)
+    with keras_extras_left_out(backend):
+        start_backend(config, COMMAND)
 
 
 def main() -> None:

@@ -34,6 +34,9 @@ class Forecaster:
     model: Any
     card: dict[str, Any]
     uri: str
+    # a process that forecasts once (fincast-forecast): Keras' own predict_on_batch, one
+    # compile, costs less than compiling the fast path and checking it against that
+    once: bool = field(default=False, repr=False, compare=False)
     # the model compiled for this backend on the first forecast (fincast.serving.fast_predict)
     _predict: Any = field(default=None, init=False, repr=False, compare=False)
 
@@ -56,12 +59,14 @@ class Forecaster:
 
         The model is compiled for the active backend on the first call (see
         :mod:`fincast.serving.fast_predict`: equal to ``model.predict`` within float32
-        round-off, checked on each new input shape).
+        round-off, checked on each new input shape); with ``once``, Keras'
+        ``predict_on_batch`` serves instead.
         """
         if self._predict is None:
-            from fincast.serving.fast_predict import compile_predict
+            from fincast.serving.fast_predict import compile_predict, reference_predict
 
-            self._predict = compile_predict(self.model)
+            make = reference_predict if self.once else compile_predict
+            self._predict = make(self.model)
         return np.asarray(self._predict(window))
 
 
@@ -176,6 +181,7 @@ def forecaster_from_file(model_file: Path, card: dict[str, Any], model_uri: str)
     import keras
 
     from fincast.models.serializable import register_keras_objects
+    from fincast.serving.fast_load import weights_from_file
 
     register_keras_objects()
     if not zipfile.is_zipfile(model_file):
@@ -185,7 +191,8 @@ def forecaster_from_file(model_file: Path, card: dict[str, Any], model_uri: str)
         )
     _refuse_escaping_members(model_file, model_uri)
     try:
-        model = keras.saving.load_model(model_file, compile=False, safe_mode=True)
+        with weights_from_file():  # no random weights drawn only to be replaced
+            model = keras.saving.load_model(model_file, compile=False, safe_mode=True)
     except Exception as error:  # Keras raises ValueError, OSError, zipfile errors...
         reason = str(error).strip().rstrip(".").replace("\n", " ")
         raise ValueError(
