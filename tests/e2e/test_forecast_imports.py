@@ -1,5 +1,8 @@
 """``fincast-forecast`` imports only what it uses: no TensorFlow, MLflow or matplotlib on JAX.
 
+A store only MLflow can read (a tracking server) still goes through MLflow: see
+tests/tracking/test_server.py and tests/tracking/test_local_registry.py.
+
 The command runs in a subprocess as a user runs it (the console script's ``main`` with
 its arguments), and writes the modules it imported when it exits.
 """
@@ -61,3 +64,23 @@ def test_forecast_from_a_keras_file_on_jax_imports_only_what_it_uses(tiny_outcom
         trained.values, rel=1e-5, abs=1e-7
     )
     assert [step["date"] for step in payload["forecast"]] == trained.dates
+
+
+def test_forecast_of_the_champion_in_a_local_store_starts_no_mlflow(tiny_outcome, tmp_path):
+    from fincast.tracking.run_tracker import RunTracker
+    from fincast.tracking.store import resolve_uri
+    from fincast.training.record import record_training
+
+    _, outcome = tiny_outcome
+    store = resolve_uri("sqlite:///mlflow.db", tmp_path)
+    tracker = RunTracker(store, "unit")
+    record_training(tracker, outcome, params={}, config_yaml="", tags={})
+    tracker.finish()
+    done, imported = forecast_in_subprocess(tmp_path, "backend=jax", "output=json")
+    assert "mlflow" not in imported and "tensorflow" not in imported
+    payload = json.loads(done.stdout)
+    assert payload["model_uri"] == "models:/fincast-returns-lstm@champion"
+    (trained,) = [forecast for forecast in outcome.forecasts if forecast.ticker == "^GSPC"]
+    assert [step["value"] for step in payload["forecast"]] == pytest.approx(
+        trained.values, rel=1e-5, abs=1e-7
+    )

@@ -106,8 +106,9 @@ def download_model(
         TrackingError: the URI names no model in this store.
     """
     os.environ["MLFLOW_ALLOW_PICKLE_DESERIALIZATION"] = "false"
-    import mlflow
-    from mlflow.models import Model
+    import yaml
+
+    from fincast.tracking.local_registry import find_local_model
 
     database = tracking_uri.removeprefix("sqlite:///")
     if database != tracking_uri and not Path(database).is_file():
@@ -115,10 +116,27 @@ def download_model(
             f"No tracking store at {database!r} yet, so no model {model_uri!r}. "
             "Train one with `make run` or `fincast-train`."
         )
+    # a local store's model is read in place, without starting MLflow (seconds)
+    local = None if destination else find_local_model(model_uri, tracking_uri)
+    if local is None:
+        local = _download_with_mlflow(model_uri, tracking_uri, destination)
+    model_file = local / MODEL_FILE
+    if not model_file.is_file():
+        raise TrackingError(
+            f"{model_uri!r} is not a Keras model logged by fincast (no {MODEL_FILE})."
+        )
+    metadata = yaml.safe_load((local / "MLmodel").read_text()).get("metadata") or {}
+    return model_file, json.loads(json.dumps(metadata))
+
+
+def _download_with_mlflow(model_uri: str, tracking_uri: str, destination: Path | None) -> Path:
+    """MLflow's copy of the logged model's folder."""
+    import mlflow
+
     connect(tracking_uri)
     try:
         with quiet_mlflow():
-            local = Path(
+            return Path(
                 mlflow.artifacts.download_artifacts(
                     artifact_uri=model_uri, dst_path=str(destination) if destination else None
                 )
@@ -130,13 +148,6 @@ def download_model(
             "Train one with `make run` or `fincast-train`, or choose another model URI "
             "(models:/<name>@<alias>, models:/<name>/<version> or a .keras file)."
         ) from error
-    model_file = local / MODEL_FILE
-    if not model_file.is_file():
-        raise TrackingError(
-            f"{model_uri!r} is not a Keras model logged by fincast (no {MODEL_FILE})."
-        )
-    metadata = Model.load(str(local / "MLmodel")).metadata or {}
-    return model_file, json.loads(json.dumps(metadata))
 
 
 def list_model_versions(uri: str, prefix: str = PREFIX) -> pd.DataFrame:
