@@ -57,6 +57,7 @@ bench: install-dev $(BENCH_VENV)/.installed ## Speed and accuracy vs peers: trai
 	$(BIN)/python benchmarks/train_speed.py --peer-python $(BENCH_VENV)/bin/python
 	$(BIN)/python benchmarks/train_speed.py --peer-python $(BENCH_VENV)/bin/python --size large
 	$(BIN)/python benchmarks/latency.py
+	$(BIN)/python benchmarks/forecast_startup.py
 	$(BIN)/python benchmarks/backtest_speed.py --backends torch --repeats 3 --skip-default
 	$(BIN)/python benchmarks/backtest_speed.py --output benchmarks/results/backtest_speed_backends.json
 	$(BIN)/python benchmarks/cache_panel.py
