@@ -148,6 +148,24 @@ def backtest_both_ways(
     found[f"{pooling}_progress"] = sorted(seen)
 
 
+def failing_unit(bars: dict, address: str) -> dict:
+    """A unit that raises (a model Keras refuses to build): raised as itself, never retried."""
+    job = tiny_job("per_ticker")
+    builder = {**job.model.builder, "units": -1}
+    job = dataclasses.replace(job, model=dataclasses.replace(job.model, builder=builder))
+    began = time.perf_counter()
+    try:
+        backtest_panel(bars, on_executor(job, "ray", address))
+    except ValueError as error:
+        return {
+            "type": type(error).__name__,
+            "message": str(error),
+            "notes": getattr(error, "__notes__", []),
+            "seconds": time.perf_counter() - began,
+        }
+    return {"type": None}
+
+
 def backtest_command(address: str) -> dict:
     """``fincast-backtest`` on the cluster; what its MLflow run holds."""
     import mlflow
@@ -206,6 +224,7 @@ def main(mode: str, output: Path) -> None:
         found["alive_nodes"] = sum(node["Alive"] for node in ray.nodes())
         found["log"] = log.lines
         if mode == "equal":
+            found["error"] = failing_unit(bars, cluster.address)
             found["cli"] = backtest_command(cluster.address)
     finally:
         ray.shutdown()

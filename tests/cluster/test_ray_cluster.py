@@ -80,6 +80,11 @@ def test_a_three_node_loopback_cluster_gives_the_local_forecasts(scenario) -> No
     ]
     assert found["pooled_progress"] == ["pooled (3 tickers) fold 1", "pooled (3 tickers) fold 2"]
     assert found["log"] == []
+    # a unit that raises: the error itself, in one line, naming the unit; not retried
+    error = found["error"]
+    assert error["type"] == "ValueError"
+    assert error["message"] == "units must be a positive integer. Received: units=-1"
+    assert error["notes"][0].startswith("raised by the Ray task of unit ")
     # fincast-backtest pointed at the cluster: one MLflow run, recorded by the driver once
     cli = found["cli"]
     assert cli["returncode"] == 0, cli["stderr_tail"]

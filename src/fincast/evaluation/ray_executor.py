@@ -11,7 +11,8 @@ local run's.
 Results come back to the driver in completion order; ``progress`` is called here, once
 per fold, so whatever records them (the CLI's MLflow run) never sees a fold twice,
 even when a task ran twice. A task whose worker process or node dies is rerun by Ray
-(``evaluation.ray.max_retries``; an exception raised by the code is never retried).
+(``evaluation.ray.max_retries``; an exception raised by the code is never retried: it
+cancels the units still pending and reaches the caller as itself).
 Every task first signs a ledger actor that lives on the driver's node, so the driver
 can tell which units ran more than once, and where, and logs one line naming them.
 """
@@ -133,22 +134,43 @@ def _run(
         retry_exceptions=False,
     )
     backend = active_backend()
-    pending: dict[Any, int] = {}
+    pending: dict[Any, tuple[int, str]] = {}
     for number, group in enumerate(groups):
         payload = ray.put(pickle.dumps((group.folds, group.candidates, loss)))
         for positions in refit_positions(group.folds):
             name = unit_name(group, positions)
-            pending[task.remote(backend, payload, positions, name, ledger)] = number
+            pending[task.remote(backend, payload, positions, name, ledger)] = (number, name)
     results: list[list[FoldResult]] = [[] for _ in groups]
-    while pending:
-        (done,), _ = ray.wait(list(pending), num_returns=1)
-        number = pending.pop(done)
-        for result in ray.get(done):
-            results[number].append(result)
-            if progress is not None:
-                progress(groups[number].label, result, len(groups[number].folds))
+    try:
+        while pending:
+            (done,), _ = ray.wait(list(pending), num_returns=1)
+            number, name = pending.pop(done)
+            for result in _unit_results(done, name):
+                results[number].append(result)
+                if progress is not None:
+                    progress(groups[number].label, result, len(groups[number].folds))
+    except BaseException:
+        for unfinished in pending:  # a failed unit (or Ctrl-C) stops the rest on the cluster
+            ray.cancel(unfinished, force=True)
+        raise
     log_reruns(ray.get(ledger.report.remote()), _node_addresses())
     return [sorted(found, key=lambda result: result.index) for found in results]
+
+
+def _unit_results(done: Any, name: str) -> list[FoldResult]:
+    """The unit's results; an error raised in it is raised here as itself (one line)."""
+    import ray
+    from ray.exceptions import RayTaskError
+
+    try:
+        found: list[FoldResult] = ray.get(done)
+    except RayTaskError as error:
+        cause = error.cause
+        if not isinstance(cause, Exception):
+            raise
+        cause.add_note(f"raised by the Ray task of unit {name}")
+        raise cause from error
+    return found
 
 
 def unit_name(group: ModelGroup, positions: Sequence[int]) -> str:
