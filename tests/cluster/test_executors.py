@@ -202,3 +202,13 @@ def test_the_cli_refuses_an_unreachable_cluster_in_one_line(tmp_path) -> None:
         f"fincast-backtest: error: no Ray cluster answers at evaluation.ray.address={address} ("
     )
     assert " fold " not in result.stderr  # nothing ran
+
+
+def test_doctests_pass() -> None:
+    import doctest
+
+    from fincast.evaluation import executors, ray_executor
+
+    for module in (executors, ray_executor):
+        result = doctest.testmod(module, verbose=False)
+        assert result.attempted > 0 and result.failed == 0, module.__name__
