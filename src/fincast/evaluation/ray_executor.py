@@ -127,6 +127,21 @@ def _run(
         .options(num_cpus=0, scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=False))
         .remote()
     )
+    try:
+        pending = _submit(groups, loss, spec, ledger)
+        results = _collect(groups, pending, progress)
+        log_reruns(ray.get(ledger.report.remote()), _node_addresses())
+    finally:
+        ray.kill(ledger)
+    return [sorted(found, key=lambda result: result.index) for found in results]
+
+
+def _submit(
+    groups: Sequence[ModelGroup], loss: Loss, spec: RaySpec, ledger: Any
+) -> dict[Any, tuple[int, str]]:
+    """Put each group's payload into the object store once; one task per unit."""
+    import ray
+
     task = ray.remote(run_unit).options(
         num_cpus=spec.num_cpus,
         num_gpus=spec.num_gpus,
@@ -140,6 +155,15 @@ def _run(
         for positions in refit_positions(group.folds):
             name = unit_name(group, positions)
             pending[task.remote(backend, payload, positions, name, ledger)] = (number, name)
+    return pending
+
+
+def _collect(
+    groups: Sequence[ModelGroup], pending: dict[Any, tuple[int, str]], progress: Progress | None
+) -> list[list[FoldResult]]:
+    """Each group's fold results, taken in completion order, ``progress`` called per fold."""
+    import ray
+
     results: list[list[FoldResult]] = [[] for _ in groups]
     try:
         while pending:
@@ -153,8 +177,7 @@ def _run(
         for unfinished in pending:  # a failed unit (or Ctrl-C) stops the rest on the cluster
             ray.cancel(unfinished, force=True)
         raise
-    log_reruns(ray.get(ledger.report.remote()), _node_addresses())
-    return [sorted(found, key=lambda result: result.index) for found in results]
+    return results
 
 
 def _unit_results(done: Any, name: str) -> list[FoldResult]:
