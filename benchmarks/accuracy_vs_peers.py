@@ -27,7 +27,7 @@ fincast's best model (negative statistic: that model has the lower loss). Fit ti
 is the wall time of the fits over all folds (forecasting excluded), 2 threads each.
 
     .venv/bin/python benchmarks/accuracy_vs_peers.py --peer-python .venv-bench/bin/python \
-        [--folds 5] [--step 250] [--epochs 3] [--backend torch] [--tasks returns volatility]
+        [--folds 3] [--step 250] [--epochs 2] [--backend torch] [--tasks returns volatility]
 
 Writes ``benchmarks/results/accuracy_vs_peers.json`` and prints a markdown table.
 """
@@ -293,9 +293,9 @@ def table(task: str, result: dict[str, Any]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--peer-python", type=Path, default=BENCH_PYTHON)
-    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--folds", type=int, default=3)
     parser.add_argument("--step", type=int, default=250)
-    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--tasks", nargs="+", default=list(REFERENCE), choices=list(REFERENCE))
     parser.add_argument("--peers", nargs="+", default=list(PEERS), choices=PEERS)
     parser.add_argument("--backend", default="torch", choices=("torch", "tensorflow", "jax"))
