@@ -16,7 +16,8 @@ from hydra import compose, initialize_config_dir
 from fincast.cli.common import job_spec
 from fincast.cli.schema import register_schemas
 from fincast.data.loading import load_bars
-from fincast.evaluation.executors import refit_positions, run_groups
+from fincast.evaluation.executors import run_groups
+from fincast.evaluation.runner import refit_positions
 from fincast.evaluation.walkforward import backtest_panel
 from fincast.paths import config_dir
 from fincast.specs import EvaluationSpec, IntervalSpec, JobSpec, RaySpec, TaskSpec
@@ -207,8 +208,8 @@ def test_the_cli_refuses_an_unreachable_cluster_in_one_line(tmp_path) -> None:
 def test_doctests_pass() -> None:
     import doctest
 
-    from fincast.evaluation import executors, ray_executor
+    from fincast.evaluation import ray_executor, runner
 
-    for module in (executors, ray_executor):
+    for module in (runner, ray_executor):
         result = doctest.testmod(module, verbose=False)
         assert result.attempted > 0 and result.failed == 0, module.__name__

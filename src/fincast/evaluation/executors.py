@@ -18,45 +18,15 @@ caller records (printing, MLflow) happens once per fold, on the driver.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
-from fincast.evaluation.folds import Fold
-from fincast.evaluation.forecasters import Candidate
-from fincast.evaluation.runner import FoldResult, Loss, historical_forecasts
+from fincast.evaluation.runner import (
+    FoldResult,
+    Loss,
+    ModelGroup,
+    Progress,
+    historical_forecasts,
+)
 from fincast.specs import EvaluationSpec
-
-# called with the group's label, a fold's result and the group's fold count
-Progress = Callable[[str, FoldResult, int], None]
-
-
-@dataclass(frozen=True)
-class ModelGroup:
-    """The folds one model (and the baselines beside it) is backtested on.
-
-    Attributes:
-        label: a ticker, or ``pooled (<n> tickers)``, for progress lines and logs.
-        folds: the group's folds, in order.
-        candidates: the model and the baselines, unfitted.
-    """
-
-    label: str
-    folds: list[Fold]
-    candidates: list[Candidate]
-
-
-def refit_positions(folds: Sequence[Fold]) -> list[list[int]]:
-    """Positions of the folds of each unit: consecutive folds sharing one fit.
-
-    >>> from types import SimpleNamespace
-    >>> refit_positions([SimpleNamespace(refit=flag) for flag in (True, False, True)])
-    [[0, 1], [2]]
-    """
-    units: list[list[int]] = []
-    for position, fold in enumerate(folds):
-        if fold.refit or not units:
-            units.append([])
-        units[-1].append(position)
-    return units
 
 
 def run_groups(

@@ -25,8 +25,15 @@ import socket
 from collections.abc import Sequence
 from typing import Any
 
-from fincast.evaluation.executors import ModelGroup, Progress, refit_positions
-from fincast.evaluation.runner import FoldResult, Loss, active_backend, run_group
+from fincast.evaluation.runner import (
+    FoldResult,
+    Loss,
+    ModelGroup,
+    Progress,
+    active_backend,
+    refit_positions,
+    run_group,
+)
 from fincast.specs import RaySpec
 
 log = logging.getLogger(__name__)

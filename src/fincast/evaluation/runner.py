@@ -117,14 +117,43 @@ def forecast_fold(candidate: Candidate, fold: Fold) -> np.ndarray:
     return forecast
 
 
+# called with the group's label, a fold's result and the group's fold count
+Progress = Callable[[str, FoldResult, int], None]
+
+
+@dataclass(frozen=True)
+class ModelGroup:
+    """The folds one model (and the baselines beside it) is backtested on.
+
+    Attributes:
+        label: a ticker, or ``pooled (<n> tickers)``, for progress lines and logs.
+        folds: the group's folds, in order.
+        candidates: the model and the baselines, unfitted.
+    """
+
+    label: str
+    folds: list[Fold]
+    candidates: list[Candidate]
+
+
+def refit_positions(folds: Sequence[Fold]) -> list[list[int]]:
+    """Positions of the folds of each unit: consecutive folds sharing one fit.
+
+    >>> from types import SimpleNamespace
+    >>> refit_positions([SimpleNamespace(refit=flag) for flag in (True, False, True)])
+    [[0, 1], [2]]
+    """
+    units: list[list[int]] = []
+    for position, fold in enumerate(folds):
+        if fold.refit or not units:
+            units.append([])
+        units[-1].append(position)
+    return units
+
+
 def refit_groups(folds: Sequence[Fold]) -> list[list[Fold]]:
     """Consecutive folds that share one fit: each group starts at a refit fold."""
-    groups: list[list[Fold]] = []
-    for fold in folds:
-        if fold.refit or not groups:
-            groups.append([])
-        groups[-1].append(fold)
-    return groups
+    return [[folds[position] for position in unit] for unit in refit_positions(folds)]
 
 
 def run_group(

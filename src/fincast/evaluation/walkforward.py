@@ -31,11 +31,11 @@ import pandas as pd
 from fincast.data.loading import load_checked_bars
 from fincast.data.windows import concat_windows
 from fincast.evaluation.backtest_record import Backtest
-from fincast.evaluation.executors import ModelGroup, Progress, run_groups
+from fincast.evaluation.executors import run_groups
 from fincast.evaluation.folds import Fold, FoldPlan, make_folds
 from fincast.evaluation.forecasters import MODEL, Candidate, model_candidate
 from fincast.evaluation.metrics import naive_scale
-from fincast.evaluation.runner import FoldResult
+from fincast.evaluation.runner import FoldResult, ModelGroup, Progress
 from fincast.evaluation.series import prepare_universe
 from fincast.evaluation.tasks import Task, task_named
 from fincast.specs import EvaluationSpec, JobSpec
