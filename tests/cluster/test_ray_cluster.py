@@ -12,34 +12,18 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from loopback import namespace_problem
+
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
 SCENARIO = Path(__file__).with_name("ray_scenario.py")
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def namespace_problem() -> str | None:
-    """Why a loopback-only cluster cannot be started here, or None."""
-    try:
-        import ray  # noqa: F401
-    except ImportError:
-        return "ray is not installed (pip install 'fincast[ray]')"
-    missing = [tool for tool in ("unshare", "ip") if shutil.which(tool) is None]
-    if missing:
-        return f"{' and '.join(missing)} not found (util-linux, iproute2)"
-    check = subprocess.run(
-        ["unshare", "-n", "ip", "link", "set", "lo", "up"], capture_output=True, text=True
-    )
-    if check.returncode != 0:
-        return f"cannot make a private network namespace: {check.stderr.strip()[:200]}"
-    return None
 
 
 @pytest.fixture(scope="module")

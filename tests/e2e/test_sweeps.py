@@ -7,6 +7,7 @@ nothing, and when it ends it registers its best child once.
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import mlflow
@@ -15,6 +16,7 @@ import pytest
 import yaml
 
 from fincast_cli import run_cli
+from loopback import loopback_only, namespace_problem
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -22,9 +24,16 @@ TINY = ["backend=jax", "data.tickers=[^GSPC]", "training.epochs=1", "evaluation.
 NAME = "fincast-returns-lstm"
 
 
-def train(*overrides: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+def train(
+    *overrides: str, cwd: Path, wrap: Callable[[list[str]], list[str]] | None = None
+) -> subprocess.CompletedProcess[str]:
     result = run_cli(
-        "fincast-train", *overrides, cwd=cwd, timeout=900, extra_env={"RAY_DEDUP_LOGS": "0"}
+        "fincast-train",
+        *overrides,
+        cwd=cwd,
+        timeout=900,
+        extra_env={"RAY_DEDUP_LOGS": "0", "RAY_ADDRESS": ""},
+        wrap=wrap,
     )
     assert result.returncode == 0, result.stderr[-4000:]
     return result
@@ -120,7 +129,13 @@ def test_joblib_launcher_runs_jobs_in_parallel(tmp_path):
 
 
 def test_ray_launcher_on_a_local_ray_instance(tmp_path):
+    """Hydra's Ray launcher, in a network namespace where only loopback exists (Ray would
+    bind the host's address otherwise): every Ray process is on 127.0.0.1."""
     pytest.importorskip("hydra_plugins.hydra_ray_launcher")
+    problem = namespace_problem()
+    if problem is not None:
+        pytest.skip(f"the Ray launcher test needs a loopback-only network namespace: {problem}")
+    addresses = tmp_path / "addresses.txt"
     result = train(
         "-m",
         "hydra/launcher=ray_cluster",
@@ -128,7 +143,11 @@ def test_ray_launcher_on_a_local_ray_instance(tmp_path):
         "task.lookback=20",
         *TINY,
         cwd=tmp_path,
+        wrap=lambda line: loopback_only(line, str(addresses)),
     )
+    # the only address the sweep (and Ray) could bind: loopback
+    (interface,) = addresses.read_text().strip().splitlines()
+    assert interface.split()[1] == "lo" and " 127.0.0.1/8 " in interface
     assert "Ray Launcher is launching 2 jobs" in result.stdout + result.stderr
     _, children = assert_best_child_registered_once(tmp_path, result.stdout)
     assert sorted(run.data.params["model.name"] for run in children) == ["lstm", "mlp"]
