@@ -34,6 +34,18 @@ def _fitted(quantiles=None, level=0.8, scale="recent_volatility"):
     return job, bars, fit_forecaster(job, fold.train)
 
 
+def _served(job, bars, fitted, entry):
+    """The ^GSPC forecast of the fitted model served with ``entry`` on its card."""
+    card = {
+        "features": list(job.features.names),
+        "lookback": 10,
+        "horizon": 3,
+        "tickers": ["^GSPC"],
+        "intervals": entry,
+    }
+    return forecast_ticker(Forecaster(fitted.model, card, "memory"), bars["^GSPC"], "^GSPC")
+
+
 def _by_hand(scores: np.ndarray, alpha: float) -> np.ndarray:
     """The ceil((n + 1)(1 - alpha))-th smallest score of each column."""
     rank = math.ceil((len(scores) + 1) * (1 - alpha))
@@ -56,14 +68,7 @@ def test_scaled_split_conformal_is_the_quantile_of_volatility_normalised_residua
     predicted = predict_windows(fitted.model, fitted.validation.inputs)
     residuals = np.abs(fitted.validation.targets - predicted) / scales[:, None]
     np.testing.assert_allclose(entry["half_width"], _by_hand(residuals, 0.2), rtol=1e-5)
-    card = {
-        "features": list(job.features.names),
-        "lookback": 10,
-        "horizon": 3,
-        "tickers": ["^GSPC"],
-        "intervals": entry,
-    }
-    forecast = forecast_ticker(Forecaster(fitted.model, card, "memory"), bars["^GSPC"], "^GSPC")
+    forecast = _served(job, bars, fitted, entry)
     # the scale of the forecast: the last 10 daily log returns of the price, from the bars
     latest = np.diff(np.log(bars["^GSPC"]["adj_close"].to_numpy(dtype="float64")))[-10:]
     width = np.asarray(entry["half_width"]) * max(
@@ -88,14 +93,7 @@ def test_unscaled_split_conformal_half_width_is_the_validation_residual_quantile
     assert entry["method"] == "split" and entry["level"] == 0.8
     assert entry["calibration_windows"] == len(fitted.validation) > 100
     np.testing.assert_allclose(entry["half_width"], _by_hand(residuals, 0.2), rtol=1e-6)
-    card = {
-        "features": list(job.features.names),
-        "lookback": 10,
-        "horizon": 3,
-        "tickers": ["^GSPC"],
-        "intervals": entry,
-    }
-    forecast = forecast_ticker(Forecaster(fitted.model, card, "memory"), bars["^GSPC"], "^GSPC")
+    forecast = _served(job, bars, fitted, entry)
     np.testing.assert_allclose(
         np.subtract(forecast.interval["upper"], forecast.values), entry["half_width"], rtol=1e-6
     )
