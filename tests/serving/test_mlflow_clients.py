@@ -94,6 +94,9 @@ def check_forecast(records: list[dict], expected: pd.DataFrame, name: str) -> No
     for column in quantiles:
         np.testing.assert_allclose(frame[column], expected[column], rtol=1e-5, atol=1e-7)
     assert bool(quantiles) == ("cnn" in name)
+    # the calibrated 80% interval of the card (every model has one by default)
+    for column in ("lower", "upper"):
+        np.testing.assert_allclose(frame[column], expected[column], rtol=1e-5, atol=1e-7)
 
 
 LOAD_SCRIPT = """
@@ -252,8 +255,12 @@ def test_raw_windows_through_inputs(served):
     assert status == 200, answer
     frame = pd.DataFrame(answer["predictions"])
     assert list(frame["window"].unique()) == [0, 1]
-    assert {"q0.1", "q0.5", "q0.9", "value"} <= set(frame.columns)
+    assert {"q0.1", "q0.5", "q0.9", "value", "lower", "upper"} <= set(frame.columns)
     np.testing.assert_allclose(frame["value"], frame["q0.5"])
+    # CQR moves the model's own 0.1 and 0.9 quantiles out by one correction per step
+    widened = pd.concat([frame["q0.1"] - frame["lower"], frame["upper"] - frame["q0.9"]], axis=1)
+    np.testing.assert_allclose(widened[0], widened[1], rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(widened[0][:5].to_numpy(), widened[0][5:].to_numpy(), rtol=1e-6)
 
     wrong = json.dumps({"inputs": [{"window": json.dumps([[0.0, 0.0]] * 20)}]}).encode()
     status, answer = post(served, wrong, "application/json")

@@ -261,6 +261,14 @@ def test_cli_exports_and_forecasts_from_the_onnx_file(tiny_outcome, tmp_path):
         [step["value"] for step in payloads[".keras"]["forecast"]],
         atol=TOLERANCE,
     )
+    # the card's calibrated interval travels with the ONNX file and is served the same
+    assert payloads[".onnx"]["interval"] == payloads[".keras"]["interval"]
+    for bound in ("lower", "upper"):
+        np.testing.assert_allclose(
+            [step[bound] for step in payloads[".onnx"]["forecast"]],
+            [step[bound] for step in payloads[".keras"]["forecast"]],
+            atol=TOLERANCE,
+        )
 
 
 @pytest.mark.e2e

@@ -156,14 +156,24 @@ class FincastPyfunc:
                 f"Each window must be {shape[0]} rows (lookback) of {shape[1]} features "
                 f"({', '.join(card['features'])}). Received: {stacked.shape[1:]}"
             )
+        from fincast.conformal import interval_of
+
         output = self.forecaster.predict_window(stacked).astype("float64")
         levels = self.forecaster.quantiles
-        rows = []
+        rows: list[dict[str, Any]] = []
         for index, per_step in enumerate(output):
+            first = len(rows)
             for step, values in enumerate(per_step, start=1):
                 row = {"window": index, "step": step, "target": card.get("target", "log_return")}
                 _add_values(row, np.atleast_1d(values), levels)
                 rows.append(row)
+            points = np.array([row["value"] for row in rows[first:]])
+            interval = interval_of(card, per_step, points, stacked[index])
+            if interval:  # the calibrated interval, as for a request of bars
+                for row, low, high in zip(
+                    rows[first:], interval["lower"], interval["upper"], strict=True
+                ):
+                    row.update(lower=low, upper=high)
         return pd.DataFrame(rows)
 
 
