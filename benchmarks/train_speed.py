@@ -235,6 +235,9 @@ def worker(
     """Everything one subprocess measures on ``backend`` (``numpy``: the matmul ceiling)."""
     if backend == "numpy":
         return {"matmul": numpy_matmul_gflops()}
+    from fincast.backend import select_backend
+
+    select_backend(backend)  # as fincast's commands: on JAX, one CPU device per core
     import keras
 
     results = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -97,3 +98,53 @@ def test_selection_happens_before_keras_import(name, monkeypatch):
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == [name, "CPU:0"]
+
+
+def _jax_device_count(extra_environment: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """A fresh process selects JAX as fincast's commands do; prints JAX's devices and flags."""
+    code = (
+        "from fincast.backend import select_backend; select_backend('jax'); "
+        "import os, jax; print(jax.device_count(), os.environ.get('XLA_FLAGS', ''))"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={"PATH": "/usr/bin:/bin", "TF_CPP_MIN_LOG_LEVEL": "3", **extra_environment},
+    )
+
+
+@pytest.mark.parametrize(("setting", "devices"), [("3", 3), ("1", 1)])
+def test_jax_presents_the_cpu_as_host_devices(setting, devices):
+    result = _jax_device_count({backend.HOST_DEVICES_VARIABLE: setting})
+    assert result.returncode == 0, result.stderr
+    assert int(result.stdout.split()[0]) == devices
+
+
+def test_jax_host_devices_default_to_the_cores(monkeypatch):
+    monkeypatch.delenv(backend.HOST_DEVICES_VARIABLE, raising=False)
+    cores = len(os.sched_getaffinity(0))
+    assert backend.jax_host_devices() == max(1, min(backend.MAX_HOST_DEVICES, cores))
+
+
+def test_a_users_xla_device_count_is_kept():
+    flags = "--xla_force_host_platform_device_count=1"
+    result = _jax_device_count({"XLA_FLAGS": flags, backend.HOST_DEVICES_VARIABLE: "4"})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["1", flags]
+
+
+def test_no_flag_once_jax_is_running(monkeypatch):
+    import jax  # noqa: F401  (this test process runs JAX already)
+
+    monkeypatch.setenv(backend.HOST_DEVICES_VARIABLE, "4")
+    monkeypatch.delenv("XLA_FLAGS", raising=False)
+    assert backend.configure_jax_host_devices() == 0
+    assert "XLA_FLAGS" not in os.environ
+
+
+def test_a_bad_host_device_setting_says_what_works(monkeypatch):
+    monkeypatch.setenv(backend.HOST_DEVICES_VARIABLE, "two")
+    with pytest.raises(backend.BackendError, match="'auto' or a whole number >= 1.*'two'"):
+        backend.jax_host_devices()

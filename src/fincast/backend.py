@@ -23,6 +23,9 @@ CHOICES = ("auto", *BACKENDS)
 CPU_PREFERENCE = ("tensorflow", "jax", "torch")
 GPU_PREFERENCE = ("jax", "torch", "tensorflow")
 _MODULE_OF = {"jax": "jax", "tensorflow": "tensorflow", "torch": "torch"}
+HOST_DEVICES_VARIABLE = "FINCAST_JAX_HOST_DEVICES"
+HOST_DEVICE_FLAG = "xla_force_host_platform_device_count"
+MAX_HOST_DEVICES = 16
 
 
 class BackendError(RuntimeError):
@@ -121,6 +124,48 @@ def preload_http_client() -> None:
     preload()
 
 
+def jax_host_devices() -> int:
+    """How many CPU devices JAX should present: ``FINCAST_JAX_HOST_DEVICES``, else the cores.
+
+    ``auto`` (the default) takes the cores this process may run on, at most
+    :data:`MAX_HOST_DEVICES`; ``1`` keeps JAX's single CPU device.
+
+    Raises:
+        BackendError: the variable is neither ``auto`` nor a whole number >= 1.
+    """
+    value = os.environ.get(HOST_DEVICES_VARIABLE, "auto").strip().lower()
+    if value in ("", "auto"):
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+        return max(1, min(MAX_HOST_DEVICES, cores or os.cpu_count() or 1))
+    if not value.isdigit() or int(value) < 1:
+        raise BackendError(
+            f"{HOST_DEVICES_VARIABLE} must be 'auto' or a whole number >= 1 (1: one CPU "
+            f"device). Received: {value!r}"
+        )
+    return int(value)
+
+
+def configure_jax_host_devices() -> int:
+    """Let JAX present the CPU as one device per core, before JAX starts.
+
+    fincast's LSTM on JAX splits a batch over these devices
+    (:mod:`fincast.models.lstm_jax_fastpath`); other work runs on the first one as
+    before. Adds ``--xla_force_host_platform_device_count`` to ``XLA_FLAGS`` unless JAX
+    is already imported, the flags already set a count, or JAX would use a GPU.
+    Returns the count set (0: nothing changed).
+    """
+    flags = os.environ.get("XLA_FLAGS", "")
+    if "jax" in sys.modules or HOST_DEVICE_FLAG in flags:
+        return 0
+    if gpu_present() and _jax_has_gpu_plugin():
+        return 0
+    count = jax_host_devices()
+    if count < 2:
+        return 0
+    os.environ["XLA_FLAGS"] = f"{flags} --{HOST_DEVICE_FLAG}={count}".strip()
+    return count
+
+
 def select_backend(requested: str = "auto") -> str:
     """Set ``KERAS_BACKEND`` for this process; call before the first ``import keras``.
 
@@ -143,6 +188,8 @@ def select_backend(requested: str = "auto") -> str:
                 f"to {name!r}. Start a new process with KERAS_BACKEND={name}."
             )
     os.environ["KERAS_BACKEND"] = name
+    if name == "jax":
+        configure_jax_host_devices()
     if "tensorflow" not in sys.modules:
         preload_http_client()
     return name

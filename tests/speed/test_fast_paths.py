@@ -7,12 +7,14 @@ here judge them:
 * serving (``fincast.serving.fast_predict``): the compiled path of every model family
   vs ``model.predict``, within 1e-6, and ``Forecaster.predict_window`` of a loaded
   model really serving it;
-* ``FusedLSTM`` on PyTorch vs ``keras.layers.LSTM``: outputs and gradients within 1e-5,
-  the fused kernel used where it applies and Keras' loop where it does not (mask,
-  recurrent dropout, relu, go_backwards, mixed precision), Adam steps ending at the same
-  weights; with the batch in shards (``fincast.models.lstm_shards_fastpath``),
-  ``train_model`` ending at one kernel call's weights and the traced serving path still
-  computing new inputs;
+* ``FusedLSTM`` vs ``keras.layers.LSTM`` on every backend (PyTorch's fused kernel,
+  TensorFlow's ``BlockLSTM`` op in batch shards, JAX's batch over 2 host devices):
+  outputs and gradients within 1e-5, the fused path used where it applies and Keras'
+  loop where it does not (mask, recurrent dropout, relu, go_backwards, mixed precision;
+  XLA on TensorFlow), Adam steps ending at the same weights; on PyTorch with the batch
+  in shards over threads (``fincast.models.lstm_shards_fastpath``), ``train_model``
+  ending at one kernel call's weights and the traced serving path still computing new
+  inputs;
 * the saved format: ``fincast>LSTM`` with ``keras.layers.LSTM``'s config and weights.
 
 Speed itself is measured by ``benchmarks/`` (``make bench``), never asserted here.
@@ -38,6 +40,7 @@ WORKER = Path(__file__).with_name("worker.py")
 TIMEOUT_SECONDS = 400
 SERVING_ATOL = 1e-6
 LSTM_ATOL = 1e-5
+JAX_HOST_DEVICES = 2
 
 
 def _worker_module() -> Any:
@@ -62,7 +65,12 @@ def reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any
     directory = tmp_path_factory.mktemp("fast_paths")
     processes = {}
     for backend in BACKENDS:
-        environment = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
+        environment = {
+            **os.environ,
+            "KERAS_BACKEND": backend,
+            "TF_CPP_MIN_LOG_LEVEL": "3",
+            "FINCAST_JAX_HOST_DEVICES": str(JAX_HOST_DEVICES),  # whatever the cores
+        }
         log = (directory / f"{backend}.log").open("w")
         command = [sys.executable, str(WORKER), str(directory / f"{backend}.json")]
         processes[backend] = (
@@ -82,10 +90,11 @@ def reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any
             crashed.append(f"worker on {backend} exited with {code}:\n{tail}")
     if crashed:
         pytest.fail("\n\n".join(crashed), pytrace=False)
-    return {
-        backend: json.loads((directory / f"{backend}.json").read_text())["checks"]
-        for backend in BACKENDS
+    reports = {
+        backend: json.loads((directory / f"{backend}.json").read_text()) for backend in BACKENDS
     }
+    assert reports["jax"]["jax_devices"] == JAX_HOST_DEVICES, "JAX did not get its CPU devices"
+    return {backend: report["checks"] for backend, report in reports.items()}
 
 
 def _result(reports: dict[str, dict[str, Any]], backend: str, name: str) -> dict[str, Any]:
@@ -112,9 +121,10 @@ def test_forecaster_serves_the_compiled_path(reports, backend: str) -> None:
     assert result["max_abs_diff"] <= SERVING_ATOL
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("case", LSTM_CASES)
-def test_fused_lstm_equals_keras_lstm_on_torch(reports, case: str) -> None:
-    result = _result(reports, "torch", f"lstm_{case}")
+def test_fused_lstm_equals_keras_lstm(reports, backend: str, case: str) -> None:
+    result = _result(reports, backend, f"lstm_{case}")
     assert result["fused_kernel_used"] == result["fused_kernel_expected"], result
     assert result["output_gap"] <= LSTM_ATOL, f"outputs differ by {result['output_gap']:.3g}"
     assert max(result["gradient_gaps"]) <= LSTM_ATOL, (
@@ -122,10 +132,18 @@ def test_fused_lstm_equals_keras_lstm_on_torch(reports, case: str) -> None:
     )
 
 
-def test_fused_lstm_trains_like_keras_lstm_on_torch(reports) -> None:
-    result = _result(reports, "torch", "training_steps_match_keras_lstm")
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_fused_lstm_trains_like_keras_lstm(reports, backend: str) -> None:
+    result = _result(reports, backend, "training_steps_match_keras_lstm")
     assert result["fused_layers"] == ["fincast.models.fused_lstm"]
+    assert result["fused_kernel_used"] and not result["plain_used_fused_kernel"], result
     assert result["max_abs_diff"] <= LSTM_ATOL, f"weights differ by {result['max_abs_diff']:.3g}"
+
+
+def test_xla_training_on_tensorflow_keeps_keras_loop(reports) -> None:
+    result = _result(reports, "tensorflow", "xla_training_keeps_keras_loop")
+    assert not result["fused_kernel_used"], "the fused op ran under XLA"
+    assert result["max_abs_diff"] <= LSTM_ATOL
 
 
 def test_sharded_lstm_training_ends_at_one_kernels_weights(reports) -> None:
@@ -163,5 +181,5 @@ def test_saved_fused_lstm_is_a_keras_lstm(reports, backend: str) -> None:
 def test_torch_only_checks_are_skipped_elsewhere(reports, backend: str) -> None:
     skipped = [name for name, result in reports[backend].items() if "skipped" in result]
     assert skipped, f"no torch-only check was skipped on {backend}"
-    prefixes = ("lstm_", "training_", "with_", "sharded_")
+    prefixes = ("xla_", "with_", "sharded_")
     assert all(name.startswith(prefixes) for name in skipped), skipped

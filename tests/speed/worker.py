@@ -36,7 +36,7 @@ def check(function: Callable[[], dict[str, Any]]) -> Callable[[], dict[str, Any]
 
 BACKEND = os.environ.get("KERAS_BACKEND", "")
 SERVED_MODELS = ("mlp", "cnn", "t2v_attention", "lstm_custom_layers", "lstm_reference_size")
-TORCH_ONLY = "the fused kernel runs on torch only; elsewhere FusedLSTM is keras.layers.LSTM"
+TORCH_ONLY = "batch shards over threads and the plain-LSTM swap are PyTorch's"
 
 
 def _data(lookback: int = LOOKBACK, features: int = FEATURES) -> tuple[np.ndarray, np.ndarray]:
@@ -146,6 +146,14 @@ LSTM_CASES: dict[str, dict[str, Any]] = {
 }
 
 
+LSTM_BATCH = 64  # JAX splits a batch over its 2 host devices from 64 windows (32 each)
+FAST_PATHS = {
+    "torch": "fincast.models.lstm_fastpath",
+    "tensorflow": "fincast.models.lstm_tf_fastpath",
+    "jax": "fincast.models.lstm_jax_fastpath",
+}
+
+
 def _lstm_pair(config: dict[str, Any]) -> tuple[Any, Any]:
     import keras
 
@@ -162,51 +170,85 @@ def _lstm_pair(config: dict[str, Any]) -> tuple[Any, Any]:
     return reference, fused
 
 
-def _lstm_call(layer: Any, case: dict[str, Any], inputs: Any) -> Any:
+def _lstm_keywords(case: dict[str, Any]) -> dict[str, Any]:
     rng = np.random.default_rng(12)
-    kwargs: dict[str, Any] = {"training": case.get("training", False)}
+    keywords: dict[str, Any] = {"training": case.get("training", False)}
     if case.get("initial_state"):
-        kwargs["initial_state"] = [rng.normal(size=(5, 6)).astype("float32") for _ in range(2)]
+        keywords["initial_state"] = [
+            rng.normal(size=(LSTM_BATCH, 6)).astype("float32") for _ in range(2)
+        ]
     if case.get("mask"):
-        mask = np.ones((5, 9), dtype=bool)
+        mask = np.ones((LSTM_BATCH, 9), dtype=bool)
         mask[:2, -3:] = False
-        kwargs["mask"] = mask
-    return layer(inputs, **kwargs)
+        keywords["mask"] = mask
+    return keywords
 
 
 def _lstm_outputs_and_gradients(layer: Any, case: dict[str, Any]) -> list[np.ndarray]:
-    """The layer's output, and on torch the gradients of a loss w.r.t. weights and inputs."""
-    inputs = np.random.default_rng(13).normal(size=(5, 9, 4)).astype("float32")
-    if BACKEND != "torch":
-        return [np.asarray(_lstm_call(layer, case, inputs))]
-    import torch
+    """The layer's output, and the gradients of a loss w.r.t. its weights and its inputs."""
+    inputs = 2 * np.random.default_rng(13).normal(size=(LSTM_BATCH, 9, 4)).astype("float32")
+    keywords = _lstm_keywords(case)
 
-    tensor = torch.tensor(inputs, requires_grad=True)
-    outputs = _lstm_call(layer, case, tensor)
-    loss = torch.mean(outputs**2) + torch.mean(torch.sin(3 * outputs))
-    variables = [variable.value for variable in layer.trainable_variables]
-    gradients = torch.autograd.grad(loss, [*variables, tensor])
-    return [outputs.detach().float().numpy(), *(grad.float().numpy() for grad in gradients)]
+    def loss_of(outputs: Any) -> Any:
+        from keras import ops
+
+        return ops.mean(outputs**2) + ops.mean(ops.sin(3 * outputs))
+
+    if BACKEND == "torch":
+        import torch
+
+        tensor = torch.tensor(inputs, requires_grad=True)
+        outputs = layer(tensor, **keywords)
+        variables = [variable.value for variable in layer.trainable_variables]
+        gradients = torch.autograd.grad(loss_of(outputs), [*variables, tensor])
+        return [outputs.detach().float().numpy(), *(grad.float().numpy() for grad in gradients)]
+    if BACKEND == "tensorflow":
+        import tensorflow as tf
+
+        tensor = tf.constant(inputs)
+        with tf.GradientTape() as tape:
+            tape.watch(tensor)
+            outputs = layer(tensor, **keywords)
+            loss = loss_of(outputs)
+        gradients = tape.gradient(loss, [*layer.trainable_variables, tensor])
+        return [np.asarray(tf.cast(outputs, "float32")), *(np.asarray(g) for g in gradients)]
+    import jax
+
+    trainable = [variable.value for variable in layer.trainable_variables]
+    others = [variable.value for variable in layer.non_trainable_variables]
+
+    def loss(weights: Any, tensor: Any) -> Any:
+        outputs, _ = layer.stateless_call(weights, others, tensor, **keywords)
+        return loss_of(outputs), outputs
+
+    (_, outputs), (weight_gradients, input_gradients) = jax.value_and_grad(
+        loss, argnums=(0, 1), has_aux=True
+    )(trainable, inputs)
+    gradients = [*weight_gradients, input_gradients]
+    return [np.asarray(outputs, dtype="float32"), *(np.asarray(g) for g in gradients)]
+
+
+def _fast_path_spy() -> Any:
+    """A spy on this backend's fused LSTM function (``spy.called``: the fused path ran)."""
+    import importlib
+
+    module = importlib.import_module(FAST_PATHS[BACKEND])
+    return mock.patch.object(module, "fused_lstm", wraps=module.fused_lstm)
 
 
 def _lstm_check(case_name: str) -> dict[str, Any]:
-    from fincast.models.fused_lstm import fused_kernel_applies
-
-    if BACKEND != "torch":
-        return {"skipped": TORCH_ONLY}
-
     case = LSTM_CASES[case_name]
     reference, fused = _lstm_pair(case["config"])
     expected = _lstm_outputs_and_gradients(reference, case)
-    actual = _lstm_outputs_and_gradients(fused, case)
+    with _fast_path_spy() as spy:
+        actual = _lstm_outputs_and_gradients(fused, case)
     gaps = [_gap(one, two) for one, two in zip(actual, expected, strict=True)]
-    applies = fused_kernel_applies(fused) and not case.get("mask")
     return {
         "max_abs_diff": max(gaps),
         "output_gap": gaps[0],
         "gradient_gaps": gaps[1:],
-        "fused_kernel_used": applies,
-        "fused_kernel_expected": case["fused"] and BACKEND == "torch",
+        "fused_kernel_used": spy.called,
+        "fused_kernel_expected": case["fused"],
     }
 
 
@@ -230,25 +272,47 @@ def _plain_copy(model: Any) -> Any:
     return copy
 
 
-@check
-def training_steps_match_keras_lstm() -> dict[str, Any]:
-    """Three Adam steps of build_lstm's model end with the plain-LSTM model's weights."""
+def _training_steps(jit_compile: bool) -> dict[str, Any]:
+    """Three Adam steps of build_lstm's model (batches of 64) end with the plain-LSTM model's."""
     import keras
 
     from fincast.models.fused_lstm import FusedLSTM
 
-    if BACKEND != "torch":
-        return {"skipped": TORCH_ONLY}
-    fused, inputs = _model("lstm")
+    fused, _ = _model("lstm")
     plain = _plain_copy(fused)
-    targets = _data()[1]
-    for model in (fused, plain):
-        model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="mse")
-        for start in (0, 16, 32):
-            model.train_on_batch(inputs[start : start + 16], targets[start : start + 16])
+    rng = np.random.default_rng(23)
+    inputs = rng.normal(size=(3 * LSTM_BATCH, LOOKBACK, FEATURES)).astype("float32")
+    targets = (0.5 * inputs[:, -HORIZON:, 0] + 0.1).astype("float32")
+    used = {}
+    for name, model in (("fused", fused), ("plain", plain)):
+        model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="mse", jit_compile=jit_compile)
+        with _fast_path_spy() as spy:
+            for start in range(0, len(inputs), LSTM_BATCH):
+                batch = slice(start, start + LSTM_BATCH)
+                model.train_on_batch(inputs[batch], targets[batch])
+        used[name] = spy.called
     gaps = [_gap(a, b) for a, b in zip(fused.get_weights(), plain.get_weights(), strict=True)]
     kinds = {type(layer).__module__ for layer in fused.layers if isinstance(layer, FusedLSTM)}
-    return {"max_abs_diff": max(gaps), "fused_layers": sorted(kinds)}
+    return {
+        "max_abs_diff": max(gaps),
+        "fused_layers": sorted(kinds),
+        "fused_kernel_used": used["fused"],
+        "plain_used_fused_kernel": used["plain"],
+    }
+
+
+@check
+def training_steps_match_keras_lstm() -> dict[str, Any]:
+    """Adam steps through the fused path end at Keras' loop's weights."""
+    return _training_steps(jit_compile=False)
+
+
+@check
+def xla_training_keeps_keras_loop() -> dict[str, Any]:
+    """Under XLA (jit_compile=True) TensorFlow's op cannot compile: Keras' loop runs."""
+    if BACKEND != "tensorflow":
+        return {"skipped": "only TensorFlow's fused op has no XLA kernel"}
+    return _training_steps(jit_compile=True)
 
 
 @check
@@ -403,11 +467,18 @@ def _without_ids(config: Any) -> Any:
 
 
 def main(arguments: list[str]) -> int:
+    from fincast.backend import select_backend
+
+    select_backend(BACKEND)  # as fincast's commands do: on JAX, its CPU devices
     import keras
 
     if keras.backend.backend() != BACKEND:
         raise SystemExit(f"Keras runs on {keras.backend.backend()!r}, expected {BACKEND!r}")
     report: dict[str, Any] = {"backend": BACKEND, "checks": {}}
+    if BACKEND == "jax":
+        import jax
+
+        report["jax_devices"] = len(jax.devices())
     started = time.perf_counter()
     for name, function in CHECKS.items():
         begun = time.perf_counter()

@@ -23,7 +23,8 @@ TensorFlow it is exactly ``keras.layers.LSTM``. It is saved as ``fincast>LSTM`` 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import functools
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import keras
@@ -47,15 +48,14 @@ class LSTM(keras.layers.LSTM):
     ) -> Any:
         if isinstance(mask, list | tuple):
             mask = mask[0]
-        if mask is not None or not fused_kernel_applies(self):
+        fused = None if mask is not None else _fused_path(self, sequences)
+        if fused is None:
             return super().inner_loop(sequences, initial_state, mask, training=training)
-        from fincast.models import lstm_fastpath  # torch only: gated by fused_kernel_applies
-
         if training and self.dropout:  # the same input dropout as keras.layers.LSTM
             dropout_mask = ops.expand_dims(self.cell.get_dropout_mask(sequences[:, 0, :]), 1)
             sequences = sequences * ops.broadcast_to(dropout_mask, ops.shape(sequences))
         bias = self.cell.bias if self.cell.use_bias else None
-        return lstm_fastpath.fused_lstm(
+        return fused(
             sequences,
             initial_state[0],
             initial_state[1],
@@ -66,19 +66,39 @@ class LSTM(keras.layers.LSTM):
         )
 
 
+def _fused_path(layer: keras.layers.LSTM, sequences: Any) -> Callable[..., Any] | None:
+    """This backend's fused LSTM for this call, or None where Keras' loop is faster or needed."""
+    if not fused_kernel_applies(layer):
+        return None
+    backend = keras.backend.backend()
+    if backend == "torch":
+        from fincast.models import lstm_fastpath  # gated: the backend
+
+        return lstm_fastpath.fused_lstm
+    if backend == "tensorflow":
+        from fincast.models import lstm_tf_fastpath  # gated: the backend
+
+        return lstm_tf_fastpath.fused_lstm if lstm_tf_fastpath.applies(layer.units) else None
+    from fincast.models import lstm_jax_fastpath  # gated: the backend
+
+    shards = lstm_jax_fastpath.shard_count(sequences.shape[0])
+    return functools.partial(lstm_jax_fastpath.fused_lstm, shards=shards) if shards > 1 else None
+
+
 FusedLSTM = LSTM
 
 
 def fused_kernel_applies(layer: keras.layers.LSTM) -> bool:
     """Whether PyTorch's fused kernel computes exactly what ``layer`` computes.
 
-    True on the PyTorch backend for a float32 ``tanh``/``sigmoid`` LSTM without
-    recurrent dropout, ``go_backwards`` or ``stateful`` (masks are checked per call).
-    Mixed precision keeps Keras' loop: PyTorch's CPU kernel has no float16 path.
+    True on the PyTorch and TensorFlow backends for a float32 ``tanh``/``sigmoid`` LSTM
+    without recurrent dropout, ``go_backwards`` or ``stateful`` (masks are checked per
+    call, and on TensorFlow XLA compilation too). Mixed precision keeps Keras' loop:
+    PyTorch's CPU kernel has no float16 path.
     """
     cell = layer.cell
     return (
-        keras.backend.backend() == "torch"
+        keras.backend.backend() in ("torch", "tensorflow", "jax")
         and layer.compute_dtype == "float32"
         and cell.activation is keras.activations.tanh
         and cell.recurrent_activation is keras.activations.sigmoid
@@ -98,7 +118,7 @@ def sharded_training(model: keras.Model) -> Iterator[int]:
     (:func:`fincast.models.lstm_shards_fastpath.threads_to_shards`). Yields the most shards a
     batch is split into; 1 (and no change) elsewhere.
     """
-    if not any(
+    if keras.backend.backend() != "torch" or not any(
         isinstance(layer, FusedLSTM) and fused_kernel_applies(layer)
         for layer in model._flatten_layers(include_self=False)
     ):
