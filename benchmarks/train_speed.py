@@ -12,15 +12,19 @@ warm-up epoch plus ``--epochs`` timed epochs on random data, and reports:
   an MLP at ``6 * (weights of its Dense layers)``, against a float32 numpy 4096x4096
   matmul measured in the same run on the same threads (the practical ceiling).
 
+On every backend the same forecaster built from stock ``keras.layers.LSTM`` (Keras'
+own LSTM: a graph loop on TensorFlow, a ``scan`` on JAX, a Python loop on PyTorch) is
+timed next to fincast's LSTM, whose fused paths it replaces: TensorFlow's ``BlockLSTM``
+op in batch shards, JAX's batch over one CPU device per core (``select_backend`` sets
+them up, as in fincast's commands), PyTorch's fused kernel. On TensorFlow the LSTM also
+trains with ``train_model(..., jit_compile=True)`` (``training.jit_compile=true``: XLA,
+under which fincast's LSTM runs Keras' loop, compiled).
+
 On the torch backend fincast's LSTM is also timed with ``FINCAST_TORCH_LSTM_SHARDS=1``
 (PyTorch's fused kernel called once per batch over every thread, as before the batch
-was split into one single-threaded shard per thread), and two peers are timed the
-same way: the same forecaster built from
-stock ``keras.layers.LSTM`` (Keras' own torch LSTM, whatever fincast's builder uses), and
-a plain ``torch.nn.LSTM`` loop (PyTorch's fused CPU kernel, no Keras). On TensorFlow the
-LSTM also trains with ``train_model(..., jit_compile=True)`` (``training.jit_compile=true``:
-XLA, which Keras leaves off on CPUs). With ``--peer-python`` (``make bench`` passes
-``.venv-bench/bin/python``) the peers of ``peers.py`` run in that venv on the same data
+was split into one single-threaded shard per thread), and a plain ``torch.nn.LSTM``
+loop (PyTorch's fused CPU kernel, no Keras). With ``--peer-python`` (``make bench``
+passes ``.venv-bench/bin/python``) the peers of ``peers.py`` run in that venv on the same data
 and threads: Darts' ``BlockRNNModel(LSTM)``, a plain PyTorch loop and a ``lax.scan`` JAX
 LSTM; every LSTM's samples/s is then also given as a ratio to Darts' in the same run.
 
@@ -260,9 +264,14 @@ def worker(
         same_windows = results["keras.layers.LSTM"]["samples_per_epoch"]
         results["torch.nn.LSTM"] = torch_reference_lstm(same_windows, epochs)
         return {"backend": "torch", "torch_threads": torch.get_num_threads(), "results": results}
-    if backend == "tensorflow" and "lstm" in families:
+    if "lstm" in families:  # Keras' own LSTM: what fincast's LSTM ran before its fast paths
+        results["keras.layers.LSTM"] = keras_contender(
+            "keras.layers.LSTM", samples, epochs, epoch_target_s
+        )
+    if backend == "tensorflow" and "lstm" in families:  # XLA: Keras' loop, compiled
         results[XLA_LSTM] = keras_contender("lstm", samples, epochs, epoch_target_s, True)
-    return {"backend": keras.backend.backend(), "results": results}
+    devices = len(keras.distribution.list_devices()) if backend == "jax" else None
+    return {"backend": keras.backend.backend(), "jax_devices": devices, "results": results}
 
 
 def run_peers(python: Path, samples: int, epochs: int, threads: int) -> dict[str, Any]:

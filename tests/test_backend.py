@@ -148,3 +148,27 @@ def test_a_bad_host_device_setting_says_what_works(monkeypatch):
     monkeypatch.setenv(backend.HOST_DEVICES_VARIABLE, "two")
     with pytest.raises(backend.BackendError, match="'auto' or a whole number >= 1.*'two'"):
         backend.jax_host_devices()
+
+
+def test_workers_learn_this_processes_device_count():
+    code = (
+        "from fincast.backend import active_host_devices; import sys; "
+        "print(active_host_devices(), 'jax' in sys.modules)"
+    )
+    flags = {"XLA_FLAGS": "--xla_force_host_platform_device_count=3"}
+    for environment, expected in ((flags, ["3", "False"]), ({}, ["1", "False"])):
+        result = subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={"PATH": "/usr/bin:/bin", **environment},
+        )
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.split() == expected
+
+
+def test_a_running_jax_reports_its_own_devices():
+    import jax
+
+    assert backend.active_host_devices() == len(jax.devices("cpu"))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import shutil
 import sys
 from collections.abc import Iterator
@@ -145,31 +146,48 @@ def jax_host_devices() -> int:
     return int(value)
 
 
-def configure_jax_host_devices() -> int:
+def active_host_devices() -> int:
+    """The CPU devices this process's JAX presents (or will), for workers to present too.
+
+    A worker that splits LSTM batches over as many devices as this process computes the
+    same numbers; with another count the last float32 bits of a training differ.
+    """
+    if "jax" in sys.modules:
+        import jax
+
+        return len(jax.devices("cpu"))
+    found = re.search(HOST_DEVICE_FLAG + r"=(\d+)", os.environ.get("XLA_FLAGS", ""))
+    return int(found.group(1)) if found else 1
+
+
+def configure_jax_host_devices(count: int | None = None) -> int:
     """Let JAX present the CPU as one device per core, before JAX starts.
 
     fincast's LSTM on JAX splits a batch over these devices
     (:mod:`fincast.models.lstm_jax_fastpath`); other work runs on the first one as
     before. Adds ``--xla_force_host_platform_device_count`` to ``XLA_FLAGS`` unless JAX
     is already imported, the flags already set a count, or JAX would use a GPU.
-    Returns the count set (0: nothing changed).
+    ``count`` (a worker passes its driver's :func:`active_host_devices`) wins over
+    ``FINCAST_JAX_HOST_DEVICES``. Returns the count set (0: nothing changed).
     """
     flags = os.environ.get("XLA_FLAGS", "")
     if "jax" in sys.modules or HOST_DEVICE_FLAG in flags:
         return 0
     if gpu_present() and _jax_has_gpu_plugin():
         return 0
-    count = jax_host_devices()
+    count = jax_host_devices() if count is None else count
     if count < 2:
         return 0
     os.environ["XLA_FLAGS"] = f"{flags} --{HOST_DEVICE_FLAG}={count}".strip()
     return count
 
 
-def select_backend(requested: str = "auto") -> str:
+def select_backend(requested: str = "auto", host_devices: int | None = None) -> str:
     """Set ``KERAS_BACKEND`` for this process; call before the first ``import keras``.
 
-    It also loads yfinance's HTTP client first, so live data works beside TensorFlow.
+    It also loads yfinance's HTTP client first, so live data works beside TensorFlow,
+    and on JAX presents the CPU as one device per core, or as ``host_devices``
+    (:func:`configure_jax_host_devices`).
 
     Raises:
         BackendError: the backend is unknown, not installed, or Keras was already
@@ -189,7 +207,7 @@ def select_backend(requested: str = "auto") -> str:
             )
     os.environ["KERAS_BACKEND"] = name
     if name == "jax":
-        configure_jax_host_devices()
+        configure_jax_host_devices(host_devices)
     if "tensorflow" not in sys.modules:
         preload_http_client()
     return name

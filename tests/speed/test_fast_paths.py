@@ -140,6 +140,13 @@ def test_fused_lstm_trains_like_keras_lstm(reports, backend: str) -> None:
     assert result["max_abs_diff"] <= LSTM_ATOL, f"weights differ by {result['max_abs_diff']:.3g}"
 
 
+@pytest.mark.parametrize(("backend", "shards"), [("jax", JAX_HOST_DEVICES), ("tensorflow", 2)])
+def test_train_model_records_the_shards_a_batch_ran_in(reports, backend: str, shards: int) -> None:
+    result = _result(reports, backend, "train_model_reports_its_shards")
+    assert result["fused_kernel_used"]
+    assert result["lstm_shards"] == shards  # 64 windows: at most one shard per 32
+
+
 def test_xla_training_on_tensorflow_keeps_keras_loop(reports) -> None:
     result = _result(reports, "tensorflow", "xla_training_keeps_keras_loop")
     assert not result["fused_kernel_used"], "the fused op ran under XLA"

@@ -316,6 +316,22 @@ def xla_training_keeps_keras_loop() -> dict[str, Any]:
 
 
 @check
+def train_model_reports_its_shards() -> dict[str, Any]:
+    """train_model's lstm_shards (the card's) for batches of 64: what the LSTM ran in."""
+    from fincast.fitting.fit import train_model
+
+    model, _ = _model("lstm")
+    rng = np.random.default_rng(24)
+    inputs = rng.normal(size=(2 * LSTM_BATCH, LOOKBACK, FEATURES)).astype("float32")
+    targets = (0.5 * inputs[:, -HORIZON:, 0]).astype("float32")
+    with _fast_path_spy() as spy:
+        result = train_model(
+            model, (inputs, targets), epochs=1, batch_size=LSTM_BATCH, patience=0, verbose=0
+        )
+    return {"lstm_shards": result.lstm_shards, "fused_kernel_used": spy.called}
+
+
+@check
 def saved_format_is_keras_lstm() -> dict[str, Any]:
     """Saved as fincast>LSTM with keras.layers.LSTM's config; loads as the plain layer."""
     import zipfile

@@ -5,8 +5,8 @@ fails in one line if none answers, before any unit runs. Each model group's fold
 candidates and loss go into Ray's object store once, pickled; every unit of the group
 is a task that gets that one object and the positions of its folds. A task fixes the
 Keras backend before it unpickles anything (as the joblib workers do), then runs its
-folds exactly as this process would, with the same seed, so the forecasts equal a
-local run's.
+folds exactly as this process would, with the same seed and as many JAX CPU devices
+(whatever the node's cores), so the forecasts equal a local run's.
 
 Results come back to the driver in completion order; ``progress`` is called here, once
 per fold, so whatever records them (the CLI's MLflow run) never sees a fold twice,
@@ -25,6 +25,7 @@ import socket
 from collections.abc import Sequence
 from typing import Any
 
+from fincast.backend import active_host_devices
 from fincast.evaluation.runner import (
     FoldResult,
     Loss,
@@ -155,13 +156,14 @@ def _submit(
         max_retries=spec.max_retries,
         retry_exceptions=False,
     )
-    backend = active_backend()
+    backend, host_devices = active_backend(), active_host_devices()
     pending: dict[Any, tuple[int, str]] = {}
     for number, group in enumerate(groups):
         payload = ray.put(pickle.dumps((group.folds, group.candidates, loss)))
         for positions in refit_positions(group.folds):
             name = unit_name(group, positions)
-            pending[task.remote(backend, payload, positions, name, ledger)] = (number, name)
+            unit = task.remote(backend, host_devices, payload, positions, name, ledger)
+            pending[unit] = (number, name)
     return pending
 
 
@@ -211,15 +213,21 @@ def unit_name(group: ModelGroup, positions: Sequence[int]) -> str:
 
 
 def run_unit(
-    backend: str, payload: bytes, positions: list[int], name: str, ledger: Any
+    backend: str,
+    host_devices: int,
+    payload: bytes,
+    positions: list[int],
+    name: str,
+    ledger: Any,
 ) -> list[FoldResult]:
-    """Task body: sign the ledger, fix the backend BEFORE unpickling, run the unit's folds."""
+    """Task body: sign the ledger, fix the backend (and JAX's CPU devices, as the
+    driver's) BEFORE unpickling, run the unit's folds."""
     import ray
 
     from fincast.backend import select_backend
 
     ray.get(ledger.started.remote(name, ray.get_runtime_context().get_node_id()))
-    select_backend(backend)
+    select_backend(backend, host_devices)
     folds, candidates, loss = pickle.loads(payload)  # noqa: S301 (our own payload)
     return run_group([folds[position] for position in positions], candidates, loss)
 

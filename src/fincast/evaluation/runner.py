@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from fincast.backend import active_host_devices
 from fincast.data.windows import Windows
 from fincast.evaluation.folds import Fold
 from fincast.evaluation.forecasters import Candidate
@@ -169,11 +170,12 @@ def active_backend() -> str:
     return keras.backend.backend() if keras else os.environ.get("KERAS_BACKEND", "auto")
 
 
-def _run_group_in_worker(backend: str, payload: bytes) -> list[FoldResult]:
-    """Worker entry: fix the backend BEFORE unpickling (which may import Keras)."""
+def _run_group_in_worker(backend: str, host_devices: int, payload: bytes) -> list[FoldResult]:
+    """Worker entry: fix the backend (and JAX's CPU devices, as this process's) BEFORE
+    unpickling, which may import Keras."""
     from fincast.backend import select_backend
 
-    select_backend(backend)
+    select_backend(backend, host_devices)
     folds, candidates, loss = pickle.loads(payload)  # noqa: S301 (our own payload)
     return run_group(folds, candidates, loss)
 
@@ -217,7 +219,9 @@ def _group_results(
         return
     from joblib import Parallel, delayed
 
-    backend = active_backend()
+    backend, host_devices = active_backend(), active_host_devices()
     payloads = [pickle.dumps((group, list(candidates), loss)) for group in groups]
     parallel = Parallel(n_jobs=workers, backend="loky", return_as="generator_unordered")
-    yield from parallel(delayed(_run_group_in_worker)(backend, payload) for payload in payloads)
+    yield from parallel(
+        delayed(_run_group_in_worker)(backend, host_devices, payload) for payload in payloads
+    )

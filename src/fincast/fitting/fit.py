@@ -224,7 +224,7 @@ def train_model(
     )
     monitor = "val_loss" if fit_validation else "loss"
     started = time.perf_counter()
-    with sharded_training(model) as lstm_shards:
+    with sharded_training(model, batch_size) as lstm_shards:
         history = model.fit(
             fit_train,
             validation_data=fit_validation,

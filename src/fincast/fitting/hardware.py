@@ -33,7 +33,10 @@ from fincast.specs import DISTRIBUTIONS, PRECISIONS
 
 logger = logging.getLogger(__name__)
 
-SIMULATE_DEVICES = "XLA_FLAGS=--xla_force_host_platform_device_count=2 KERAS_BACKEND=jax"
+SIMULATE_DEVICES = (
+    "FINCAST_JAX_HOST_DEVICES=2 (fincast's commands; outside them "
+    "XLA_FLAGS=--xla_force_host_platform_device_count=2 before JAX starts)"
+)
 
 
 class HardwareError(ValueError):

@@ -1,28 +1,34 @@
-"""An LSTM with Keras' weights, config and saved format that runs a fused kernel on PyTorch.
+"""An LSTM with Keras' weights, config and saved format that runs a fused path per backend.
 
-``keras.layers.LSTM`` on the PyTorch backend uses cuDNN on CUDA only; on a CPU it
-steps through time in a Python loop (about 10x slower to train than TensorFlow's
-graph on a 2-core machine, see ``benchmarks/README.md``). :class:`FusedLSTM` is
-``keras.layers.LSTM`` itself (same constructor, same ``get_config``, same weights:
-``kernel (features, 4*units)``, ``recurrent_kernel (units, 4*units)``, ``bias
-(4*units,)``) except that on the PyTorch backend its whole sequence runs in PyTorch's
-fused LSTM kernel (:mod:`fincast.models.lstm_fastpath`), which gives the same
-numbers within float32 round-off (tested to 1e-5 for outputs and gradients). On a
-CPU with several threads the batch runs in shards side by side, one single-threaded
-kernel per thread (:mod:`fincast.models.lstm_shards_fastpath`; :func:`sharded_training`).
+:class:`FusedLSTM` is ``keras.layers.LSTM`` itself (same constructor, same
+``get_config``, same weights: ``kernel (features, 4*units)``, ``recurrent_kernel
+(units, 4*units)``, ``bias (4*units,)``) except that on a CPU its whole sequence runs
+in a faster path than Keras' own loop, which gives the same numbers within float32
+round-off (tested to 1e-5 for outputs, gradients and Adam steps on every backend):
 
-It falls back to Keras' own loop whenever the fused kernel would compute something
+- PyTorch: Keras' LSTM steps through time in a Python loop on a CPU; here the sequence
+  runs in PyTorch's fused LSTM kernel (:mod:`fincast.models.lstm_fastpath`), with the
+  batch in shards side by side, one single-threaded kernel per thread
+  (:mod:`fincast.models.lstm_shards_fastpath`; :func:`sharded_training`).
+- TensorFlow: up to 64 units, TensorFlow's fused ``BlockLSTM`` op in batch shards
+  (:mod:`fincast.models.lstm_tf_fastpath`); under XLA, on a GPU (cuDNN) and for larger
+  LSTMs, Keras' loop.
+- JAX: the batch split over one CPU device per core with ``shard_map``
+  (:mod:`fincast.models.lstm_jax_fastpath`), for batches of 32+ windows a device.
+
+It falls back to Keras' own loop whenever the fused path would compute something
 else: a mask, recurrent dropout, activations other than ``tanh``/``sigmoid``,
-``go_backwards``, ``stateful``, or a compute dtype other than float32. On JAX and
-TensorFlow it is exactly ``keras.layers.LSTM``. It is saved as ``fincast>LSTM`` with
-``keras.layers.LSTM``'s config and weights-file layout: where ``fincast>LSTM`` maps to
-``keras.layers.LSTM`` the file loads as plain Keras LSTMs with the same weights.
-:func:`with_fused_lstm` goes the other way, for a model built with ``keras.layers.LSTM``.
+``go_backwards``, ``stateful``, or a compute dtype other than float32. It is saved as
+``fincast>LSTM`` with ``keras.layers.LSTM``'s config and weights-file layout: where
+``fincast>LSTM`` maps to ``keras.layers.LSTM`` the file loads as plain Keras LSTMs with
+the same weights. :func:`with_fused_lstm` goes the other way, for a model built with
+``keras.layers.LSTM``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import functools
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -30,12 +36,19 @@ from typing import Any
 import keras
 from keras import ops
 
-__all__ = ["LSTM", "FusedLSTM", "fused_kernel_applies", "sharded_training", "with_fused_lstm"]
+__all__ = [
+    "LSTM",
+    "FusedLSTM",
+    "fused_kernel_applies",
+    "keras_loop",
+    "sharded_training",
+    "with_fused_lstm",
+]
 
 
 @keras.saving.register_keras_serializable(package="fincast")
 class LSTM(keras.layers.LSTM):
-    """``keras.layers.LSTM`` that runs PyTorch's fused LSTM kernel on the PyTorch backend.
+    """``keras.layers.LSTM`` that runs a fused LSTM path on each backend's CPU.
 
     Takes exactly ``keras.layers.LSTM``'s arguments and holds exactly its weights. The
     class is called ``LSTM`` because a ``.keras`` file stores a layer's weights under
@@ -66,9 +79,23 @@ class LSTM(keras.layers.LSTM):
         )
 
 
+_KERAS_LOOP = contextvars.ContextVar("fincast_keras_lstm_loop", default=False)
+
+
+@contextlib.contextmanager
+def keras_loop() -> Iterator[None]:
+    """Inside this block every :class:`FusedLSTM` runs Keras' own loop (e.g. while a
+    graph is traced for an exporter that only knows Keras' LSTM ops)."""
+    token = _KERAS_LOOP.set(True)
+    try:
+        yield
+    finally:
+        _KERAS_LOOP.reset(token)
+
+
 def _fused_path(layer: keras.layers.LSTM, sequences: Any) -> Callable[..., Any] | None:
     """This backend's fused LSTM for this call, or None where Keras' loop is faster or needed."""
-    if not fused_kernel_applies(layer):
+    if _KERAS_LOOP.get() or not fused_kernel_applies(layer):
         return None
     backend = keras.backend.backend()
     if backend == "torch":
@@ -109,25 +136,38 @@ def fused_kernel_applies(layer: keras.layers.LSTM) -> bool:
 
 
 @contextlib.contextmanager
-def sharded_training(model: keras.Model) -> Iterator[int]:
-    """Train ``model``'s fused LSTMs one batch shard per PyTorch thread, side by side.
+def sharded_training(model: keras.Model, batch_size: int | None = None) -> Iterator[int]:
+    """Train ``model``'s fused LSTMs with each batch in shards; yields the most shards.
 
-    On the PyTorch backend on a CPU, for a model with a :class:`FusedLSTM` the fused
-    kernel applies to, this thread's other PyTorch work runs single-threaded inside
-    the block and the LSTM batches are split over the threads instead
-    (:func:`fincast.models.lstm_shards_fastpath.threads_to_shards`). Yields the most shards a
-    batch is split into; 1 (and no change) elsewhere.
+    On PyTorch on a CPU, for a model with a :class:`FusedLSTM` the fused kernel applies
+    to, this thread's other PyTorch work runs single-threaded inside the block and the
+    LSTM batches are split over the threads instead
+    (:func:`fincast.models.lstm_shards_fastpath.threads_to_shards`). On TensorFlow and
+    JAX the layer shards by itself; this yields how many shards a batch of
+    ``batch_size`` windows runs in (1: none, e.g. under XLA on TensorFlow).
     """
-    if keras.backend.backend() != "torch" or not any(
-        isinstance(layer, FusedLSTM) and fused_kernel_applies(layer)
+    fused = [
+        layer
         for layer in model._flatten_layers(include_self=False)
-    ):
+        if isinstance(layer, FusedLSTM) and fused_kernel_applies(layer)
+    ]
+    backend = keras.backend.backend()
+    if not fused or (backend == "tensorflow" and getattr(model, "jit_compile", False)):
         yield 1
-        return
-    from fincast.models import lstm_shards_fastpath  # torch only: fused_kernel_applies checked it
+    elif backend == "tensorflow":
+        from fincast.models import lstm_tf_fastpath  # gated: the backend
 
-    with lstm_shards_fastpath.threads_to_shards() as threads:
-        yield threads
+        small = any(layer.units <= lstm_tf_fastpath.MAX_UNITS for layer in fused)
+        yield lstm_tf_fastpath.shard_count(batch_size) if small else 1
+    elif backend == "jax":
+        from fincast.models import lstm_jax_fastpath  # gated: the backend
+
+        yield lstm_jax_fastpath.shard_count(batch_size)
+    else:
+        from fincast.models import lstm_shards_fastpath  # gated: the backend
+
+        with lstm_shards_fastpath.threads_to_shards() as threads:
+            yield threads
 
 
 def with_fused_lstm(model: keras.Model) -> keras.Model:

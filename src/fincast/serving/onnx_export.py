@@ -214,9 +214,14 @@ class UnsupportedOps(logging.Handler):
 def _convert(model: Any, path: Path) -> None:
     """Keras' ONNX export (tf2onnx), quiet, with Normalization statistics as constants.
 
+    LSTMs are traced as Keras' loop, which tf2onnx turns into ONNX's LSTM op (it has no
+    conversion for TensorFlow's fused ``BlockLSTM``).
+
     Raises:
         ValueError: tf2onnx met TensorFlow ops it has no ONNX conversion for.
     """
+    from fincast.models.fused_lstm import keras_loop
+
     logger = logging.getLogger("tf2onnx")
     unsupported = UnsupportedOps()
     kept = logger.level, logger.propagate
@@ -224,7 +229,7 @@ def _convert(model: Any, path: Path) -> None:
     logger.setLevel(logging.ERROR)
     logger.propagate = False
     try:
-        with _normalization_as_constants(model), warnings.catch_warnings():
+        with _normalization_as_constants(model), keras_loop(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             model.export(str(path), format="onnx", verbose=False)
     finally:
