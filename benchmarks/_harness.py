@@ -31,8 +31,12 @@ def thread_environment(threads: int) -> dict[str, str]:
         "OPENBLAS_NUM_THREADS": count,
         "MKL_NUM_THREADS": count,
         "TF_NUM_INTRAOP_THREADS": count,
-        "TF_NUM_INTEROP_THREADS": "1",
-        "XLA_FLAGS": f"--xla_cpu_multi_thread_eigen=true intra_op_parallelism_threads={count}",
+        # TensorFlow's default: one inter-op thread per core, which runs independent ops
+        # (fincast's LSTM shards) side by side; 1 would run them one after another
+        "TF_NUM_INTEROP_THREADS": count,
+        "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=true",
+        # fincast's commands give JAX one CPU device per core; here one per thread
+        "FINCAST_JAX_HOST_DEVICES": count,
         "TF_CPP_MIN_LOG_LEVEL": "3",
     }
 

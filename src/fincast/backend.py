@@ -178,7 +178,8 @@ def configure_jax_host_devices(count: int | None = None) -> int:
     count = jax_host_devices() if count is None else count
     if count < 2:
         return 0
-    os.environ["XLA_FLAGS"] = f"{flags} --{HOST_DEVICE_FLAG}={count}".strip()
+    # first: XLA stops reading its flags at one it cannot parse
+    os.environ["XLA_FLAGS"] = f"--{HOST_DEVICE_FLAG}={count} {flags}".strip()
     return count
 
 

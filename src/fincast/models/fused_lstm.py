@@ -116,12 +116,13 @@ FusedLSTM = LSTM
 
 
 def fused_kernel_applies(layer: keras.layers.LSTM) -> bool:
-    """Whether PyTorch's fused kernel computes exactly what ``layer`` computes.
+    """Whether this backend's fused path computes exactly what ``layer`` computes.
 
-    True on the PyTorch and TensorFlow backends for a float32 ``tanh``/``sigmoid`` LSTM
-    without recurrent dropout, ``go_backwards`` or ``stateful`` (masks are checked per
-    call, and on TensorFlow XLA compilation too). Mixed precision keeps Keras' loop:
-    PyTorch's CPU kernel has no float16 path.
+    True for a float32 ``tanh``/``sigmoid`` LSTM without recurrent dropout,
+    ``go_backwards`` or ``stateful``; each call also checks its mask, and on TensorFlow
+    XLA, the units and the device, on JAX the batch and the devices
+    (:func:`_fused_path`). Mixed precision keeps Keras' loop: PyTorch's CPU kernel has no
+    float16 path.
     """
     cell = layer.cell
     return (
