@@ -124,6 +124,20 @@ class Remember(logging.Handler):
         self.lines.append(record.getMessage())
 
 
+def busy_worker(workers: list, finished: list[str]):
+    """A worker node running a unit now, from the executor's ledger (else ``workers[1]``).
+
+    Removing a node between two of its tasks would rerun nothing: the fault test needs
+    one that is mid-task.
+    """
+    from fincast.evaluation.ray_executor import LEDGER_PREFIX
+
+    name = next(name for name in ray.util.list_named_actors() if name.startswith(LEDGER_PREFIX))
+    starts = ray.get(ray.get_actor(name).report.remote())
+    running = {nodes[-1] for unit, nodes in starts.items() if unit not in finished}
+    return next((node for node in workers[::-1] if node.node_id in running), workers[1])
+
+
 def backtest_both_ways(
     bars: dict, job: JobSpec, cluster: Cluster, workers: list, found: dict
 ) -> None:
@@ -137,7 +151,7 @@ def backtest_both_ways(
     def progress(label: str, result, total: int) -> None:
         seen.append(f"{label} fold {result.index + 1}")
         if found["mode"] == "fault" and len(seen) == 1:
-            cluster.remove_node(workers[1], allow_graceful=False)
+            cluster.remove_node(busy_worker(workers, seen), allow_graceful=False)
             found["removed_after"] = seen[0]
 
     began = time.perf_counter()

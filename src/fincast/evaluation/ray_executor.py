@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import pickle
 import socket
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -38,6 +39,7 @@ from fincast.evaluation.runner import (
 from fincast.specs import RaySpec
 
 log = logging.getLogger(__name__)
+LEDGER_PREFIX = "fincast_ledger_"
 
 
 class ClusterUnreachable(ValueError):
@@ -132,7 +134,11 @@ def _run(
     here = ray.get_runtime_context().get_node_id()
     ledger: Any = (
         ray.remote(Ledger)
-        .options(num_cpus=0, scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=False))
+        .options(
+            name=f"{LEDGER_PREFIX}{uuid.uuid4().hex}",  # named: a fault test finds a busy node
+            num_cpus=0,
+            scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=False),
+        )
         .remote()
     )
     try:
