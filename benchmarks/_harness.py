@@ -30,9 +30,10 @@ def thread_environment(threads: int) -> dict[str, str]:
         "OMP_NUM_THREADS": count,
         "OPENBLAS_NUM_THREADS": count,
         "MKL_NUM_THREADS": count,
-        "TF_NUM_INTRAOP_THREADS": count,
-        # TensorFlow's default: one inter-op thread per core, which runs independent ops
-        # (fincast's LSTM shards) side by side; 1 would run them one after another
+        # what fincast's select_backend sets on a CPU (one single-threaded op per core),
+        # with ``threads`` in place of the cores: ops side by side (fincast's LSTM
+        # shards), each on one thread
+        "TF_NUM_INTRAOP_THREADS": "1",
         "TF_NUM_INTEROP_THREADS": count,
         "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=true",
         # fincast's commands give JAX one CPU device per core; here one per thread

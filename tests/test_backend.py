@@ -172,3 +172,48 @@ def test_a_running_jax_reports_its_own_devices():
     import jax
 
     assert backend.active_host_devices() == len(jax.devices("cpu"))
+
+
+def _tensorflow_threads(extra_environment: dict[str, str]) -> list[str]:
+    """A fresh process selects TensorFlow as fincast's commands do and runs a graph.
+
+    Prints the two thread variables, then how many inter-op threads TensorFlow started
+    (its threads named ``tf_Compute``).
+    """
+    code = (
+        "from fincast.backend import select_backend; select_backend('tensorflow'); "
+        "import os, tensorflow as tf; "
+        "tf.function(lambda a: tf.matmul(a, a) + tf.matmul(2 * a, a))(tf.ones((64, 64))); "
+        "names = [open(f'/proc/self/task/{task}/comm').read().strip() "
+        "for task in os.listdir('/proc/self/task')]; "
+        "print(os.environ.get('TF_NUM_INTRAOP_THREADS'), "
+        "os.environ.get('TF_NUM_INTEROP_THREADS'), names.count('tf_Compute'))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={"PATH": "/usr/bin:/bin", "TF_CPP_MIN_LOG_LEVEL": "3", **extra_environment},
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.split()
+
+
+@pytest.mark.skipif(backend.gpu_present(), reason="on a GPU machine TensorFlow keeps its threads")
+def test_tensorflow_runs_one_single_threaded_op_per_core():
+    cores = str(len(os.sched_getaffinity(0)))
+    assert _tensorflow_threads({}) == ["1", cores, cores]
+
+
+def test_a_users_tensorflow_threads_are_kept():
+    assert _tensorflow_threads({"TF_NUM_INTEROP_THREADS": "3"}) == ["None", "3", "3"]
+    assert _tensorflow_threads({"TF_NUM_INTRAOP_THREADS": "2"})[:2] == ["2", "None"]
+
+
+def test_no_tensorflow_threads_once_tensorflow_is_running(monkeypatch):
+    monkeypatch.setitem(sys.modules, "tensorflow", sys)  # stands for an imported TensorFlow
+    monkeypatch.delenv(backend.TF_INTRA_OP_VARIABLE, raising=False)
+    monkeypatch.delenv(backend.TF_INTER_OP_VARIABLE, raising=False)
+    assert not backend.configure_tensorflow_threads()
+    assert backend.TF_INTRA_OP_VARIABLE not in os.environ

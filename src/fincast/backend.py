@@ -27,6 +27,8 @@ _MODULE_OF = {"jax": "jax", "tensorflow": "tensorflow", "torch": "torch"}
 HOST_DEVICES_VARIABLE = "FINCAST_JAX_HOST_DEVICES"
 HOST_DEVICE_FLAG = "xla_force_host_platform_device_count"
 MAX_HOST_DEVICES = 16
+TF_INTRA_OP_VARIABLE = "TF_NUM_INTRAOP_THREADS"
+TF_INTER_OP_VARIABLE = "TF_NUM_INTEROP_THREADS"
 
 
 class BackendError(RuntimeError):
@@ -125,6 +127,34 @@ def preload_http_client() -> None:
     preload()
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity), at least 1."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    return max(1, cores or os.cpu_count() or 1)
+
+
+def configure_tensorflow_threads() -> bool:
+    """On a CPU, let TensorFlow run one single-threaded op per core, before it starts.
+
+    TensorFlow's default splits every op over all cores (intra-op threads) and runs
+    that many ops side by side (inter-op threads). fincast's models are small: an op's
+    product is a few hundred rows, and splitting it costs more than it saves, while
+    fincast's LSTM runs its batch as independent shards that fill the cores on their
+    own (:mod:`fincast.models.lstm_tf_fastpath`). So on a machine without an NVIDIA
+    GPU this sets ``TF_NUM_INTRAOP_THREADS=1`` and ``TF_NUM_INTEROP_THREADS=<cores>``
+    (``benchmarks/README.md`` has the training runs of both settings). It changes
+    nothing where TensorFlow is already imported or either variable is set: a user's
+    own thread settings win. Returns whether it set them.
+    """
+    if "tensorflow" in sys.modules or gpu_present():
+        return False
+    if TF_INTRA_OP_VARIABLE in os.environ or TF_INTER_OP_VARIABLE in os.environ:
+        return False
+    os.environ[TF_INTRA_OP_VARIABLE] = "1"
+    os.environ[TF_INTER_OP_VARIABLE] = str(usable_cores())
+    return True
+
+
 def jax_host_devices() -> int:
     """How many CPU devices JAX should present: ``FINCAST_JAX_HOST_DEVICES``, else the cores.
 
@@ -136,8 +166,7 @@ def jax_host_devices() -> int:
     """
     value = os.environ.get(HOST_DEVICES_VARIABLE, "auto").strip().lower()
     if value in ("", "auto"):
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
-        return max(1, min(MAX_HOST_DEVICES, cores or os.cpu_count() or 1))
+        return min(MAX_HOST_DEVICES, usable_cores())
     if not value.isdigit() or int(value) < 1:
         raise BackendError(
             f"{HOST_DEVICES_VARIABLE} must be 'auto' or a whole number >= 1 (1: one CPU "
@@ -186,9 +215,10 @@ def configure_jax_host_devices(count: int | None = None) -> int:
 def select_backend(requested: str = "auto", host_devices: int | None = None) -> str:
     """Set ``KERAS_BACKEND`` for this process; call before the first ``import keras``.
 
-    It also loads yfinance's HTTP client first, so live data works beside TensorFlow,
-    and on JAX presents the CPU as one device per core, or as ``host_devices``
-    (:func:`configure_jax_host_devices`).
+    It also loads yfinance's HTTP client first, so live data works beside TensorFlow;
+    on JAX it presents the CPU as one device per core, or as ``host_devices``
+    (:func:`configure_jax_host_devices`), and on TensorFlow it runs one single-threaded
+    op per core (:func:`configure_tensorflow_threads`).
 
     Raises:
         BackendError: the backend is unknown, not installed, or Keras was already
@@ -209,6 +239,8 @@ def select_backend(requested: str = "auto", host_devices: int | None = None) -> 
     os.environ["KERAS_BACKEND"] = name
     if name == "jax":
         configure_jax_host_devices(host_devices)
+    elif name == "tensorflow":
+        configure_tensorflow_threads()
     if "tensorflow" not in sys.modules:
         preload_http_client()
     return name

@@ -10,9 +10,8 @@ round-off (tested to 1e-5 for outputs, gradients and Adam steps on every backend
   runs in PyTorch's fused LSTM kernel (:mod:`fincast.models.lstm_fastpath`), with the
   batch in shards side by side, one single-threaded kernel per thread
   (:mod:`fincast.models.lstm_shards_fastpath`; :func:`sharded_training`).
-- TensorFlow: up to 64 units, TensorFlow's fused ``BlockLSTM`` op in batch shards
-  (:mod:`fincast.models.lstm_tf_fastpath`); under XLA, on a GPU (cuDNN) and for larger
-  LSTMs, Keras' loop.
+- TensorFlow: TensorFlow's fused ``BlockLSTM`` op in batch shards
+  (:mod:`fincast.models.lstm_tf_fastpath`); under XLA and on a GPU (cuDNN), Keras' loop.
 - JAX: the batch split over one CPU device per core with ``shard_map``
   (:mod:`fincast.models.lstm_jax_fastpath`), for batches of 32+ windows a device.
 
@@ -105,7 +104,7 @@ def _fused_path(layer: keras.layers.LSTM, sequences: Any) -> Callable[..., Any] 
     if backend == "tensorflow":
         from fincast.models import lstm_tf_fastpath  # gated: the backend
 
-        return lstm_tf_fastpath.fused_lstm if lstm_tf_fastpath.applies(layer.units) else None
+        return lstm_tf_fastpath.fused_lstm if lstm_tf_fastpath.applies() else None
     from fincast.models import lstm_jax_fastpath  # gated: the backend
 
     shards = lstm_jax_fastpath.shard_count(sequences.shape[0])
@@ -158,8 +157,7 @@ def sharded_training(model: keras.Model, batch_size: int | None = None) -> Itera
     elif backend == "tensorflow":
         from fincast.models import lstm_tf_fastpath  # gated: the backend
 
-        small = any(layer.units <= lstm_tf_fastpath.MAX_UNITS for layer in fused)
-        yield lstm_tf_fastpath.shard_count(batch_size) if small else 1
+        yield lstm_tf_fastpath.shard_count(batch_size)
     elif backend == "jax":
         from fincast.models import lstm_jax_fastpath  # gated: the backend
 

@@ -15,14 +15,14 @@ forget, output, so it trains on wrong gradients (``tests/speed`` compares every
 gradient with Keras' loop).
 
 The batch runs in shards side by side, one op per shard (the graph executor runs
-independent ops in parallel on its inter-op threads): on 2 cores, 4 shards of the
-reference batch (256 windows, 60 steps, 64 units) ran the bare op forwards and
-backwards ~2.5x faster than one, and fincast's training went from ~4,900 (Keras' loop)
-to ~7,000-8,000 windows/s (``benchmarks/README.md``). At 128 units the op trained
-slower than Keras' loop (whose larger products use both cores), so LSTMs of more than
-:data:`MAX_UNITS` units keep the loop. Each sample's recurrence is computed alone, so
-shards change no output; the weight gradients are the shards' sums, equal to one
-call's within float32 round-off.
+independent ops in parallel on its inter-op threads). fincast's commands run
+TensorFlow with one single-threaded op per core on a CPU
+(:func:`fincast.backend.configure_tensorflow_threads`), so each shard keeps one core
+for its whole sequence, forwards and backwards; with TensorFlow's default threads each
+shard's small products are split over the cores again and the shards wait on each
+other (``benchmarks/README.md`` has the runs of both). Each sample's recurrence is
+computed alone, so shards change no output; the weight gradients are the shards'
+sums, equal to one call's within float32 round-off.
 
 How many shards: ``FINCAST_TF_LSTM_SHARDS`` (``auto``, the default, or a whole number;
 ``1`` turns sharding off). ``auto`` takes two per core (at most 16), and at most one per
@@ -45,17 +45,15 @@ from tensorflow.python.ops import control_flow_util
 SHARDS_VARIABLE = "FINCAST_TF_LSTM_SHARDS"
 MIN_SHARD_ROWS = 32
 MAX_SHARDS = 16
-MAX_UNITS = 64  # above, Keras' loop trained faster than the op (128 units: 0.8x)
 
 
-def applies(units: int) -> bool:
-    """Whether the op should run for an LSTM of ``units`` where the layer is being called.
+def applies() -> bool:
+    """Whether the op should run where the layer is being called.
 
-    Up to :data:`MAX_UNITS` units (above, Keras' loop with its multi-threaded products
-    trained faster here), on a CPU-only TensorFlow (on a GPU Keras' LSTM runs cuDNN),
-    and not under XLA, which has no kernel for the op.
+    On a CPU-only TensorFlow (on a GPU Keras' LSTM runs cuDNN), and not under XLA,
+    which has no kernel for the op.
     """
-    if units > MAX_UNITS or tf.config.list_logical_devices("GPU"):
+    if tf.config.list_logical_devices("GPU"):
         return False
     graph = framework_ops.get_default_graph()
     return not control_flow_util.GraphOrParentsInXlaContext(graph)
