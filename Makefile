@@ -53,9 +53,10 @@ $(BENCH_VENV)/.installed: $(CONSTRAINTS) benchmarks/requirements-peers.txt
 	$(BENCH_VENV)/bin/python -m pip install --quiet -c $(CONSTRAINTS) -r benchmarks/requirements-peers.txt
 	@touch $@
 
-bench: install-dev $(BENCH_VENV)/.installed ## Speed and accuracy vs peers: training, forecast latency, backtest vs Darts, cache panel, accuracy vs Darts/NeuralForecast (~70 min) -> benchmarks/results/
+bench: install-dev $(BENCH_VENV)/.installed ## Speed and accuracy vs peers: training (2 threads, larger size, 1 thread), forecast latency, startup, backtest vs Darts, cache panel, universe scale, accuracy vs Darts/NeuralForecast (~90 min) -> benchmarks/results/
 	$(BIN)/python benchmarks/train_speed.py --peer-python $(BENCH_VENV)/bin/python
 	$(BIN)/python benchmarks/train_speed.py --peer-python $(BENCH_VENV)/bin/python --size large
+	$(BIN)/python benchmarks/train_speed.py --peer-python $(BENCH_VENV)/bin/python --threads 1
 	$(BIN)/python benchmarks/latency.py
 	$(BIN)/python benchmarks/forecast_startup.py
 	$(BIN)/python benchmarks/backtest_speed.py --backends torch --repeats 3 --skip-default

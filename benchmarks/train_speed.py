@@ -29,7 +29,8 @@ and threads: Darts' ``BlockRNNModel(LSTM)``, a plain PyTorch loop and a ``lax.sc
 LSTM; every LSTM's samples/s is then also given as a ratio to Darts' in the same run.
 
 ``--size large`` (lookback 120, 16 features, 128 units) is the issue's larger size; its
-results go to ``benchmarks/results/train_speed_large.json``.
+results go to ``benchmarks/results/train_speed_large.json``; a run on fewer threads than
+the machine's cores adds ``_<threads>thread`` (``train_speed_1thread.json``).
 
     .venv/bin/python benchmarks/train_speed.py [--samples 3072] [--epochs 5] [--threads 2]
         [--peer-python .venv-bench/bin/python] [--size large]
@@ -454,6 +455,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     payload = {"machine": machine, "settings": settings, "numpy_matmul_gflops": peak}
     name = "train_speed" if SIZE == "reference" else f"train_speed_{SIZE}"
+    if options.threads != (os.cpu_count() or 1):
+        name += f"_{options.threads}thread"  # e.g. train_speed_1thread.json
     path = write_results(name, {**payload, "backends": measured, "ratio_to_darts": ratios})
     print(f"Results written to {path}")
     return 0
