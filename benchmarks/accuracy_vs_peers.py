@@ -305,6 +305,8 @@ def main() -> None:
     from fincast.backend import select_backend
 
     select_backend(arguments.backend)
+    import keras  # noqa: F401  (before any fit is timed, as the peers import theirs first)
+
     payload: dict[str, Any] = {
         "machine": machine_info(THREADS),
         "settings": {

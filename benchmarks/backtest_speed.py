@@ -71,6 +71,8 @@ def environment(backend: str = "torch", threads: int = THREADS) -> dict[str, str
 
 def fincast_worker(epochs: int | None, n_jobs: int = 1) -> dict[str, Any]:
     """Time fincast's walk-forward backtest in this process (``None``: the default config)."""
+    import keras  # noqa: F401  (outside the clock, as Darts' import: fincast imports it lazily)
+
     from fincast.data.loading import load_bars
     from fincast.evaluation.report import build_report
     from fincast.evaluation.walkforward import backtest_panel

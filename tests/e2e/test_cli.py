@@ -218,6 +218,25 @@ def test_torch_lstm_shards_are_recorded_and_a_bad_setting_is_one_line(tmp_path):
     assert len(list((tmp_path / "models").rglob("*.json"))) == 1  # nothing stored is lost
 
 
+def test_tensorflow_lstm_shards_are_recorded_and_a_bad_setting_is_one_line(tmp_path):
+    pytest.importorskip("tensorflow")
+    tiny = [override for override in TINY if not override.startswith("backend=")]
+    shards = {"FINCAST_TF_LSTM_SHARDS": "3"}
+    result = run("fincast-train", "backend=tensorflow", *tiny, cwd=tmp_path, extra_env=shards)
+    assert result.returncode == 0, result.stderr[-3000:]
+    cards = list((tmp_path / "models").rglob("*.json"))
+    assert len(cards) == 1 and json.loads(cards[0].read_text())["lstm_shards"] == 3
+
+    bad = {"FINCAST_TF_LSTM_SHARDS": "two"}
+    result = run("fincast-train", "backend=tensorflow", *tiny, cwd=tmp_path, extra_env=bad)
+    assert result.returncode == 2
+    assert _last_line(result) == (
+        "fincast-train: error: FINCAST_TF_LSTM_SHARDS must be 'auto' or a whole number >= 1 "
+        "(1 turns sharding off). Received: 'two'"
+    )
+    assert len(list((tmp_path / "models").rglob("*.json"))) == 1  # nothing stored is lost
+
+
 def test_tracking_none_still_saves_the_model(tmp_path):
     result = run("fincast-train", *TINY, "tracking=none", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]

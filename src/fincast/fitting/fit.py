@@ -56,9 +56,9 @@ def jit_compile_setting(jit_compile: bool | str = "auto") -> bool | str:
     """Keras' ``jit_compile`` for ``compile``, checked against the backend in use.
 
     ``"auto"`` is Keras' choice: XLA on JAX, and on TensorFlow only on a GPU or TPU.
-    ``True`` asks for XLA on TensorFlow's CPU too: 1-30% faster for the reference LSTM
-    on a 2-core CPU, slower for a larger LSTM and the attention model
-    (``benchmarks/README.md``). ``False`` turns XLA off (TensorFlow runs its graph;
+    ``True`` asks for XLA on TensorFlow's CPU too, where fincast's LSTM then runs Keras'
+    loop (XLA has no kernel for its fused op): slower than the default on 2 cores, at
+    both benchmark sizes (``benchmarks/README.md``). ``False`` turns XLA off (TensorFlow runs its graph;
     JAX runs op by op, for debugging).
 
     Raises:
