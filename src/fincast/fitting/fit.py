@@ -58,8 +58,8 @@ def jit_compile_setting(jit_compile: bool | str = "auto") -> bool | str:
     ``"auto"`` is Keras' choice: XLA on JAX, and on TensorFlow only on a GPU or TPU.
     ``True`` asks for XLA on TensorFlow's CPU too, where fincast's LSTM then runs Keras'
     loop (XLA has no kernel for its fused op): slower than the default on 2 cores, at
-    both benchmark sizes (``benchmarks/README.md``). ``False`` turns XLA off (TensorFlow runs its graph;
-    JAX runs op by op, for debugging).
+    both benchmark sizes (``benchmarks/README.md``). ``False`` turns XLA off
+    (TensorFlow runs its graph; JAX runs op by op, for debugging).
 
     Raises:
         ValueError: an unknown value, or ``True`` on the torch backend, where Keras
