@@ -80,6 +80,19 @@ def test_describe_backend_lists_cpu_devices():
     assert not info.has_accelerator
 
 
+def _fresh_process(code: str, extra_environment: dict[str, str] | None = None) -> list[str]:
+    """Run ``code`` in a fresh interpreter with a bare environment; its stdout's words."""
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={"PATH": "/usr/bin:/bin", "TF_CPP_MIN_LOG_LEVEL": "3", **(extra_environment or {})},
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.split()
+
+
 @pytest.mark.parametrize("name", ["jax", "tensorflow"])
 def test_selection_happens_before_keras_import(name, monkeypatch):
     monkeypatch.delenv("KERAS_BACKEND", raising=False)
@@ -89,15 +102,7 @@ def test_selection_happens_before_keras_import(name, monkeypatch):
         f"info = describe_backend('{name}'); import keras; "
         "print(keras.backend.backend(), info.devices[0])"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        env={"PATH": "/usr/bin:/bin", "TF_CPP_MIN_LOG_LEVEL": "3"},
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == [name, "CPU:0"]
+    assert _fresh_process(code) == [name, "CPU:0"]
 
 
 def _jax_device_count(extra_environment: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -189,15 +194,7 @@ def _tensorflow_threads(extra_environment: dict[str, str]) -> list[str]:
         "print(os.environ.get('TF_NUM_INTRAOP_THREADS'), "
         "os.environ.get('TF_NUM_INTEROP_THREADS'), names.count('tf_Compute'))"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        env={"PATH": "/usr/bin:/bin", "TF_CPP_MIN_LOG_LEVEL": "3", **extra_environment},
-    )
-    assert result.returncode == 0, result.stderr
-    return result.stdout.split()
+    return _fresh_process(code, extra_environment)
 
 
 @pytest.mark.skipif(backend.gpu_present(), reason="on a GPU machine TensorFlow keeps its threads")

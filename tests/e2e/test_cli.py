@@ -200,40 +200,39 @@ def test_xla_on_torch_is_refused_before_training(tmp_path):
     assert "Epoch" not in result.stdout + result.stderr
 
 
-def test_torch_lstm_shards_are_recorded_and_a_bad_setting_is_one_line(tmp_path):
-    pytest.importorskip("torch")
+@pytest.mark.parametrize(
+    ("backend", "variable", "shards", "error"),
+    [
+        (
+            "torch",
+            "FINCAST_TORCH_LSTM_SHARDS",
+            2,
+            "FINCAST_TORCH_LSTM_SHARDS='two' is not a shard count: use 'auto'",
+        ),
+        (
+            "tensorflow",
+            "FINCAST_TF_LSTM_SHARDS",
+            3,
+            "FINCAST_TF_LSTM_SHARDS must be 'auto' or a whole number >= 1 "
+            "(1 turns sharding off). Received: 'two'",
+        ),
+    ],
+)
+def test_lstm_shards_are_recorded_and_a_bad_setting_is_one_line(
+    tmp_path, backend: str, variable: str, shards: int, error: str
+):
+    pytest.importorskip(backend)
     tiny = [override for override in TINY if not override.startswith("backend=")]
-    shards = {"FINCAST_TORCH_LSTM_SHARDS": "2"}
-    result = run("fincast-train", "backend=torch", *tiny, cwd=tmp_path, extra_env=shards)
+    setting = {variable: str(shards)}
+    result = run("fincast-train", f"backend={backend}", *tiny, cwd=tmp_path, extra_env=setting)
     assert result.returncode == 0, result.stderr[-3000:]
     cards = list((tmp_path / "models").rglob("*.json"))
-    assert len(cards) == 1 and json.loads(cards[0].read_text())["lstm_shards"] == 2
+    assert len(cards) == 1 and json.loads(cards[0].read_text())["lstm_shards"] == shards
 
-    bad = {"FINCAST_TORCH_LSTM_SHARDS": "two"}
-    result = run("fincast-train", "backend=torch", *tiny, cwd=tmp_path, extra_env=bad)
+    bad = {variable: "two"}
+    result = run("fincast-train", f"backend={backend}", *tiny, cwd=tmp_path, extra_env=bad)
     assert result.returncode == 2
-    assert _last_line(result).startswith(
-        "fincast-train: error: FINCAST_TORCH_LSTM_SHARDS='two' is not a shard count: use 'auto'"
-    )
-    assert len(list((tmp_path / "models").rglob("*.json"))) == 1  # nothing stored is lost
-
-
-def test_tensorflow_lstm_shards_are_recorded_and_a_bad_setting_is_one_line(tmp_path):
-    pytest.importorskip("tensorflow")
-    tiny = [override for override in TINY if not override.startswith("backend=")]
-    shards = {"FINCAST_TF_LSTM_SHARDS": "3"}
-    result = run("fincast-train", "backend=tensorflow", *tiny, cwd=tmp_path, extra_env=shards)
-    assert result.returncode == 0, result.stderr[-3000:]
-    cards = list((tmp_path / "models").rglob("*.json"))
-    assert len(cards) == 1 and json.loads(cards[0].read_text())["lstm_shards"] == 3
-
-    bad = {"FINCAST_TF_LSTM_SHARDS": "two"}
-    result = run("fincast-train", "backend=tensorflow", *tiny, cwd=tmp_path, extra_env=bad)
-    assert result.returncode == 2
-    assert _last_line(result) == (
-        "fincast-train: error: FINCAST_TF_LSTM_SHARDS must be 'auto' or a whole number >= 1 "
-        "(1 turns sharding off). Received: 'two'"
-    )
+    assert _last_line(result).startswith(f"fincast-train: error: {error}")
     assert len(list((tmp_path / "models").rglob("*.json"))) == 1  # nothing stored is lost
 
 

@@ -42,6 +42,8 @@ import tensorflow as tf
 from tensorflow.python.framework import ops as framework_ops
 from tensorflow.python.ops import control_flow_util
 
+from fincast.backend import usable_cores
+
 SHARDS_VARIABLE = "FINCAST_TF_LSTM_SHARDS"
 MIN_SHARD_ROWS = 32
 MAX_SHARDS = 16
@@ -81,8 +83,7 @@ def shard_count(batch: int | None) -> int:
     setting = shard_setting()
     if setting is not None:
         return setting
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    wanted = min(MAX_SHARDS, 2 * (cores or 1))
+    wanted = min(MAX_SHARDS, 2 * usable_cores())
     if batch is None:
         return wanted
     return max(1, min(wanted, batch // MIN_SHARD_ROWS))
