@@ -172,6 +172,14 @@ def test_plain_lstm_models_are_served_with_the_fused_kernel(reports) -> None:
     assert result["max_abs_diff"] <= SERVING_ATOL
 
 
+def test_shape_pass_gives_keras_shapes_without_the_kernel(reports) -> None:
+    result = _result(reports, "torch", "symbolic_build_skips_the_kernel")
+    for fused, plain in result["shapes"].values():
+        assert fused == plain
+    # training ran the kernel on real tensors; Keras' shape passes never on meta ones
+    assert result["kernel_devices"] == ["cpu"], result
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_saved_fused_lstm_is_a_keras_lstm(reports, backend: str) -> None:
     result = _result(reports, backend, "saved_format_is_keras_lstm")
@@ -188,5 +196,5 @@ def test_saved_fused_lstm_is_a_keras_lstm(reports, backend: str) -> None:
 def test_torch_only_checks_are_skipped_elsewhere(reports, backend: str) -> None:
     skipped = [name for name, result in reports[backend].items() if "skipped" in result]
     assert skipped, f"no torch-only check was skipped on {backend}"
-    prefixes = ("xla_", "with_", "sharded_")
+    prefixes = ("xla_", "with_", "sharded_", "symbolic_")
     assert all(name.startswith(prefixes) for name in skipped), skipped

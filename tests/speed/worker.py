@@ -438,6 +438,52 @@ def sharded_serving_matches_model_predict() -> dict[str, Any]:
 
 
 @check
+def symbolic_build_skips_the_kernel() -> dict[str, Any]:
+    """Keras' shape pass (meta tensors) gets FusedLSTM's shapes without the LSTM kernel.
+
+    Records the devices PyTorch's kernel ran on through a shape pass and a
+    ``train_model`` (whose symbolic build is such a pass), and the output shapes of
+    FusedLSTM and keras.layers.LSTM in the shape pass.
+    """
+    import keras
+    from keras.src import backend as keras_backend
+
+    from fincast.fitting.fit import train_model
+    from fincast.models.builders import build_lstm, fit_scaling
+    from fincast.models.fused_lstm import FusedLSTM
+
+    if BACKEND != "torch":
+        return {"skipped": "the meta-tensor shape pass is PyTorch's"}
+    from fincast.models import lstm_fastpath  # imports torch
+
+    devices: list[str] = []
+    kernel = lstm_fastpath.lstm_kernel
+
+    def recording_kernel(sequences: Any, *arguments: Any) -> Any:
+        devices.append(sequences.device.type)
+        return kernel(sequences, *arguments)
+
+    shapes = {}
+    with mock.patch.object(lstm_fastpath, "lstm_kernel", recording_kernel):
+        for return_sequences in (True, False):
+            window = keras.KerasTensor((64, LOOKBACK, FEATURES))
+            fused, plain = (
+                keras_backend.compute_output_spec(
+                    layer(8, return_sequences=return_sequences), window
+                ).shape
+                for layer in (FusedLSTM, keras.layers.LSTM)
+            )
+            shapes[f"return_sequences={return_sequences}"] = [list(fused), list(plain)]
+        inputs, targets = _data()
+        model = build_lstm(
+            lookback=LOOKBACK, num_features=FEATURES, horizon=HORIZON,
+            scaling=fit_scaling(inputs, targets), units=8, num_layers=2,
+        )  # fmt: skip
+        train_model(model, (inputs, targets), epochs=1, batch_size=64, verbose=0)
+    return {"kernel_devices": sorted(set(devices)), "shapes": shapes}
+
+
+@check
 def with_fused_lstm_keeps_outputs() -> dict[str, Any]:
     """A model with plain keras.layers.LSTM layers, swapped to FusedLSTM: same outputs."""
     from fincast.models.fused_lstm import FusedLSTM, with_fused_lstm

@@ -38,6 +38,8 @@ def fused_lstm(
     """
     sequences = sequences.to(kernel.dtype)
     units = recurrent_kernel.shape[0]
+    if sequences.device.type == "meta":
+        return _shapes_only(sequences, units, return_sequences)
     zeros = torch.zeros(4 * units, dtype=kernel.dtype, device=kernel.device)
     weights = [kernel.t(), recurrent_kernel.t(), zeros if bias is None else bias, zeros]
     initial_h, initial_c = initial_h.to(kernel.dtype), initial_c.to(kernel.dtype)
@@ -53,6 +55,22 @@ def fused_lstm(
     if not return_sequences:
         outputs = last_h.unsqueeze(1)
     return last_h, outputs, [last_h, last_c]
+
+
+def _shapes_only(
+    sequences: torch.Tensor, units: int, return_sequences: bool
+) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+    """What :func:`fused_lstm` returns, as shapes only, for tensors on PyTorch's meta device.
+
+    Keras works out a model's output shapes by calling it on meta tensors (each ``fit``
+    of a new model does, to build its loss and metrics); there ``torch._VF.lstm`` runs
+    through PyTorch's step-by-step Python reference of the LSTM, about a second for a
+    60-step window, with no numbers to compute.
+    """
+    batch, steps = sequences.shape[0], sequences.shape[1]
+    last_h = sequences.new_empty((batch, units))
+    outputs = sequences.new_empty((batch, steps if return_sequences else 1, units))
+    return last_h, outputs, [last_h, sequences.new_empty((batch, units))]
 
 
 def lstm_kernel(
