@@ -15,6 +15,7 @@ import numpy as np
 
 from fincast.backend import tensorflow_left_alone
 from fincast.fitting.batches import WindowBatches
+from fincast.fitting.dispatch import dispatch_guards
 from fincast.fitting.hardware import active_replicas
 from fincast.models.fused_lstm import sharded_training
 
@@ -231,7 +232,7 @@ def train_model(
             epochs=epochs,
             shuffle=False,  # WindowBatches draws a new order of the windows each epoch
             verbose=progress_verbosity(verbose),
-            callbacks=[*callbacks, *_callbacks(monitor, patience, schedule)],
+            callbacks=[*callbacks, *_callbacks(monitor, patience, schedule), *dispatch_guards()],
         )
     seconds = time.perf_counter() - started
     clean_history = {

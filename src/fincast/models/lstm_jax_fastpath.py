@@ -19,6 +19,12 @@ float32 round-off, and the weight gradients are the shards' sums (``tests/speed`
 checks both to 1e-5). A batch that does not split into shards of at least
 :data:`MIN_SHARD_ROWS` windows on 2 or more devices, a call inside a Keras
 distribution, and a process with one CPU device keep Keras' loop.
+
+Each training step's weight gradients meet in an all-reduce across the devices. Keras
+must not queue dozens of such steps ahead of the devices, or XLA's CPU client
+deadlocks and aborts the process: ``train_model`` passes
+:class:`fincast.fitting.dispatch.BoundedDispatch` to ``fit``, and a ``fit`` of your own
+with this layer on several devices should pass it too.
 """
 
 from __future__ import annotations
