@@ -64,7 +64,7 @@ def _shapes_only(
 
     Keras works out a model's output shapes by calling it on meta tensors (each ``fit``
     of a new model does, to build its loss and metrics); there ``torch._VF.lstm`` runs
-    through PyTorch's step-by-step Python reference of the LSTM, about a second for a
+    through PyTorch's step-by-step Python reference of the LSTM, about half a second for a
     60-step window, with no numbers to compute.
     """
     batch, steps = sequences.shape[0], sequences.shape[1]
