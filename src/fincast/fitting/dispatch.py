@@ -26,6 +26,8 @@ from typing import Any
 
 import keras
 
+from fincast.backend import active_host_devices
+
 MAX_STEPS_AHEAD = 4
 WAIT_SECONDS = 60.0  # a step slower than this lets the loop go on rather than stall it
 
@@ -88,11 +90,6 @@ class BoundedDispatch(keras.callbacks.Callback):
 
 def dispatch_guards() -> list[keras.callbacks.Callback]:
     """``[BoundedDispatch()]`` on JAX with several CPU devices; no callbacks elsewhere."""
-    if keras.backend.backend() != "jax":
-        return []
-    import jax  # gated: the backend
-
-    devices = jax.devices()
-    if len(devices) < 2 or devices[0].platform != "cpu":
+    if keras.backend.backend() != "jax" or active_host_devices() < 2:
         return []
     return [BoundedDispatch()]
