@@ -33,11 +33,12 @@ WAIT_SECONDS = 60.0  # a step slower than this lets the loop go on rather than s
 
 
 class BoundedDispatch(keras.callbacks.Callback):
-    """Hold each training or validation step until the step ``steps_ahead`` before it ended.
+    """Hold each training or validation step while ``steps_ahead`` steps before it run.
 
-    A step has ended when Keras hands its logs to the batch-end callbacks (on a worker
-    thread, once the logs are computed). The batch-end hooks are safe to run there,
-    so Keras keeps its asynchronous dispatch (``async_safe``).
+    Step ``b`` starts once step ``b - 1 - steps_ahead`` has ended. A step has ended when
+    Keras hands its logs to the batch-end callbacks (on a worker thread, once the logs
+    are computed). The batch-end hooks are safe to run there, so Keras keeps its
+    asynchronous dispatch (``async_safe``).
     """
 
     async_safe = True
