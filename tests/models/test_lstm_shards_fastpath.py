@@ -8,7 +8,12 @@ trained through ``train_model`` with and without shards) run in the PyTorch work
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import threading
+from typing import Any
 
 import pytest
 
@@ -78,6 +83,16 @@ def test_shards_are_deterministic() -> None:
     assert all(torch.equal(one, two) for one, two in zip(first, second, strict=True))
 
 
+@pytest.fixture
+def two_threads():
+    """PyTorch on 2 threads for the test, whatever the machine's cores."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.mark.usefixtures("two_threads")
 def test_every_shard_runs_on_a_shard_worker() -> None:
     seen: list[tuple[str, int]] = []
     lock = threading.Lock()
@@ -124,40 +139,186 @@ def test_inputs_without_gradients_get_none_and_the_rest_are_right() -> None:
     assert _largest_gap(list(expected), list(actual)) <= ATOL
 
 
+def _count(batch: int, steps: int = 2, units: int = 8, train: bool = True) -> int:
+    return lstm_shards_fastpath.shard_count(torch.zeros(batch, steps, 1), units, train)
+
+
 def test_auto_gives_a_shard_per_thread_of_at_least_32_rows(monkeypatch) -> None:
     monkeypatch.delenv(lstm_shards_fastpath.SHARDS_VARIABLE, raising=False)
     monkeypatch.setattr(torch, "get_num_threads", lambda: 4)
-    assert lstm_shards_fastpath.shard_count(torch.zeros(256, 2, 1)) == 4
-    assert lstm_shards_fastpath.shard_count(torch.zeros(100, 2, 1)) == 3  # 100 // 32
-    assert lstm_shards_fastpath.shard_count(torch.zeros(63, 2, 1)) == 1
+    assert _count(256) == 4
+    assert _count(100) == 3  # 100 // 32
+    assert _count(63) == 1
     monkeypatch.setattr(torch, "get_num_threads", lambda: 1)
-    assert lstm_shards_fastpath.shard_count(torch.zeros(256, 2, 1)) == 1
+    assert _count(256) == 1
+
+
+@pytest.mark.parametrize(
+    ("threads", "batch", "steps", "units", "train", "expected"),
+    [
+        (1, 256, 60, 64, True, 2),  # 60 MiB of training memory: two pieces of 128
+        (1, 256, 60, 64, False, 1),  # 15 MiB without what the backward pass keeps
+        (1, 128, 60, 64, True, 1),
+        (2, 256, 120, 128, True, 8),  # 240 MiB: 8 pieces of 32 on 2 threads
+        (2, 1024, 120, 128, False, 8),
+        (4, 256, 60, 64, True, 4),  # the threads ask for more than the memory does
+        (1, 256, 2000, 512, True, 1),  # not even 4 windows fit: pieces would not help
+    ],
+)
+def test_auto_keeps_each_shards_kernel_memory_under_the_limit(
+    monkeypatch, threads: int, batch: int, steps: int, units: int, train: bool, expected: int
+) -> None:
+    monkeypatch.delenv(lstm_shards_fastpath.SHARDS_VARIABLE, raising=False)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: threads)
+    shards = lstm_shards_fastpath.planned_shards(batch, steps, units, train)
+    assert shards == expected
+    assert _count(batch, steps, units, train) == expected  # a tensor of that shape agrees
+    per_window = steps * units * (64 if train else 16)
+    if shards > threads:  # pieces for the memory: the largest fits under 31 MiB
+        assert -(-batch // shards) * per_window <= 31 * 2**20
+
+
+@pytest.mark.parametrize(("threads", "where"), [(2, "fincast-lstm-shard"), (1, "MainThread")])
+def test_more_shards_than_threads_give_one_calls_numbers(threads: int, where: str) -> None:
+    """5 pieces on 2 worker threads, or on the calling thread alone where PyTorch has 1."""
+    seen: list[str] = []
+
+    def spying_kernel(*arguments: object) -> tuple[torch.Tensor, ...]:
+        seen.append(threading.current_thread().name)
+        return lstm_kernel(*arguments)  # type: ignore[arg-type]
+
+    tensors = _tensors()
+    reference = _run(tensors, 1)
+    weights = [tensors["weight_ih"], tensors["weight_hh"], tensors["bias"], torch.zeros(24)]
+    states = tensors["sequences"], tensors["initial_h"], tensors["initial_c"]
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        results = lstm_shards_fastpath.sharded(spying_kernel, 5, *states, weights)
+        outputs, last_h, last_c = results
+        loss = (outputs**2).mean() + torch.sin(3 * last_h).mean() + (last_c**3).mean()
+        gradients = torch.autograd.grad(loss, list(tensors.values()))
+    finally:
+        torch.set_num_threads(before)
+    sharded = [result.detach() for result in results] + list(gradients)
+    assert _largest_gap(reference[:3], sharded[:3]) <= 1e-6
+    assert _largest_gap(reference[3:], sharded[3:]) <= ATOL
+    assert len(seen) == 5 and all(name.startswith(where) for name in seen), seen
+
+
+def test_threads_to_shards_keeps_freed_memory_unless_sharding_is_off(monkeypatch) -> None:
+    calls: list[bool] = []
+    monkeypatch.setattr(lstm_shards_fastpath, "keep_freed_memory", lambda: calls.append(True))
+    monkeypatch.setenv(lstm_shards_fastpath.SHARDS_VARIABLE, "1")
+    with lstm_shards_fastpath.threads_to_shards():
+        assert not calls
+    monkeypatch.setenv(lstm_shards_fastpath.SHARDS_VARIABLE, "auto")
+    with lstm_shards_fastpath.threads_to_shards():
+        assert calls == [True]
+
+
+FAULTS_SCRIPT = """
+import json, resource, sys
+import torch
+from fincast.models import lstm_shards_fastpath as shards
+from fincast.models.lstm_fastpath import fused_lstm
+
+torch.set_num_threads(1)
+kept = shards.keep_freed_memory() if sys.argv[1] == "keep" else None
+batch, steps, units = 256, 60, 64  # about 60 MiB of kernel memory a training batch
+sequences = torch.randn(batch, steps, 4)
+kernel = (0.1 * torch.randn(4, 4 * units)).requires_grad_()
+recurrent_kernel = (0.1 * torch.randn(units, 4 * units)).requires_grad_()
+zeros = torch.zeros(batch, units)
+
+def step():
+    last, _, _ = fused_lstm(
+        sequences, zeros, zeros, kernel=kernel, recurrent_kernel=recurrent_kernel, bias=None,
+        return_sequences=False,
+    )
+    last.sum().backward()
+
+for _ in range(2):
+    step()
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for _ in range(5):
+    step()
+faults = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 5
+count = shards.shard_count(sequences, units, True)
+print(json.dumps({"kept": kept, "faults": faults, "shards": count}))
+"""
+
+
+def _glibc() -> bool:
+    try:
+        return bool(os.confstr("CS_GNU_LIBC_VERSION"))
+    except (ValueError, OSError):
+        return False
+
+
+def _faults(how: str, **environment: str) -> dict[str, Any]:
+    env = {**os.environ, "FINCAST_TORCH_LSTM_SHARDS": "auto", **environment}
+    for name in (*lstm_shards_fastpath.MALLOC_VARIABLES, "GLIBC_TUNABLES"):
+        if name not in environment:
+            env.pop(name, None)
+    done = subprocess.run(
+        [sys.executable, "-c", FAULTS_SCRIPT, how], env=env, capture_output=True, text=True,
+        timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+@pytest.mark.skipif(not _glibc(), reason="glibc's malloc thresholds")
+def test_kept_memory_spares_the_page_faults_of_every_batch() -> None:
+    """60 MiB of kernel memory a batch, in 2 pieces, reused from one step to the next.
+
+    Left to itself glibc may give it back and fault it in again at every step: 0 to
+    11,000 page faults a step in our runs of this script, as its thresholds happened to
+    move, so only the kept case is asserted.
+    """
+    kept = _faults("keep")
+    assert kept["kept"] is True and kept["shards"] == 2
+    assert kept["faults"] < 200, kept  # 60 MiB is 15,360 pages
+
+
+@pytest.mark.skipif(not _glibc(), reason="glibc's malloc thresholds")
+@pytest.mark.parametrize(
+    "environment",
+    [
+        {"MALLOC_TRIM_THRESHOLD_": "131072"},
+        {"GLIBC_TUNABLES": "glibc.malloc.trim_threshold=131072"},
+    ],
+)
+def test_a_users_malloc_settings_are_left_alone(environment: dict[str, str]) -> None:
+    assert _faults("keep", **environment)["kept"] is False
 
 
 def test_the_variable_forces_a_count_or_turns_sharding_off(monkeypatch) -> None:
     monkeypatch.setenv(lstm_shards_fastpath.SHARDS_VARIABLE, "3")
-    assert lstm_shards_fastpath.shard_count(torch.zeros(10, 2, 1)) == 3
+    assert _count(10) == 3
     # never more shards than rows
-    assert lstm_shards_fastpath.shard_count(torch.zeros(2, 2, 1)) == 2
+    assert _count(2) == 2
     monkeypatch.setenv(lstm_shards_fastpath.SHARDS_VARIABLE, "1")
-    assert lstm_shards_fastpath.shard_count(torch.zeros(256, 2, 1)) == 1
+    assert _count(256) == 1
 
 
 @pytest.mark.parametrize("value", ["0", "two", "-1", "1.5"])
 def test_a_bad_shard_setting_is_one_line_naming_what_works(monkeypatch, value: str) -> None:
     monkeypatch.setenv(lstm_shards_fastpath.SHARDS_VARIABLE, value)
     with pytest.raises(ValueError, match="FINCAST_TORCH_LSTM_SHARDS") as error:
-        lstm_shards_fastpath.shard_count(torch.zeros(256, 2, 1))
+        _count(256)
     assert "\n" not in str(error.value) and "'auto'" in str(error.value)
 
 
 def test_meta_tensors_and_traces_are_never_sharded(monkeypatch) -> None:
     monkeypatch.setenv(lstm_shards_fastpath.SHARDS_VARIABLE, "4")
-    assert lstm_shards_fastpath.shard_count(torch.zeros(256, 2, 1, device="meta")) == 1
+    assert lstm_shards_fastpath.shard_count(torch.zeros(256, 2, 1, device="meta"), 8, True) == 1
     counts: list[int] = []
 
     def record(sequences: torch.Tensor) -> torch.Tensor:
-        counts.append(lstm_shards_fastpath.shard_count(sequences))
+        counts.append(lstm_shards_fastpath.shard_count(sequences, UNITS, False))
         return sequences * 2
 
     torch.jit.trace(record, torch.zeros(256, 2, 1), check_trace=False)
@@ -172,7 +333,7 @@ def test_a_traced_lstm_computes_new_inputs(monkeypatch) -> None:
 
     def last_hidden(sequences: torch.Tensor) -> torch.Tensor:
         states = tensors["initial_h"], tensors["initial_c"]
-        shards = lstm_shards_fastpath.shard_count(sequences)
+        shards = lstm_shards_fastpath.shard_count(sequences, UNITS, False)
         if shards > 1:
             return lstm_shards_fastpath.sharded(lstm_kernel, shards, sequences, *states, weights)[1]
         return lstm_kernel(sequences, *states, weights, False)[1]
@@ -192,10 +353,10 @@ def test_threads_to_shards_hands_the_threads_over_and_restores_them(monkeypatch)
         with failing, lstm_shards_fastpath.threads_to_shards() as threads:
             assert threads == 2
             assert torch.get_num_threads() == 1
-            assert lstm_shards_fastpath.shard_count(torch.zeros(256, 2, 1)) == 2
+            assert _count(256) == 2
             raise RuntimeError("fit failed")
         assert torch.get_num_threads() == 2
-        assert lstm_shards_fastpath.shard_count(torch.zeros(256, 2, 1)) == 2
+        assert _count(256) == 2
         monkeypatch.setenv(lstm_shards_fastpath.SHARDS_VARIABLE, "1")
         with lstm_shards_fastpath.threads_to_shards() as threads:
             assert threads == 1 and torch.get_num_threads() == 2

@@ -143,8 +143,9 @@ def sharded_training(model: keras.Model, batch_size: int | None = None) -> Itera
     to, this thread's other PyTorch work runs single-threaded inside the block and the
     LSTM batches are split over the threads instead
     (:func:`fincast.models.lstm_shards_fastpath.threads_to_shards`). On TensorFlow and
-    JAX the layer shards by itself; this yields how many shards a batch of
-    ``batch_size`` windows runs in (1: none, e.g. under XLA on TensorFlow).
+    JAX the layer shards by itself. This yields how many shards a batch of
+    ``batch_size`` windows runs in (1: none, e.g. under XLA on TensorFlow); on PyTorch a
+    batch whose kernel memory would pass 31 MiB a shard runs in more shards than threads.
     """
     fused = [
         layer
@@ -166,7 +167,23 @@ def sharded_training(model: keras.Model, batch_size: int | None = None) -> Itera
         from fincast.models import lstm_shards_fastpath  # gated: the backend
 
         with lstm_shards_fastpath.threads_to_shards() as threads:
-            yield threads
+            yield max(
+                [threads]
+                + [
+                    lstm_shards_fastpath.planned_shards(batch_size, steps, layer.units, True)
+                    for layer, steps in _steps_by_layer(fused)
+                    if batch_size and steps
+                ]
+            )
+
+
+def _steps_by_layer(layers: list[keras.layers.LSTM]) -> list[tuple[keras.layers.LSTM, int | None]]:
+    """Each built layer with the time steps of its input (None where not fixed or known)."""
+    steps = []
+    for layer in layers:
+        shape = getattr(getattr(layer, "input", None), "shape", None) if layer.built else None
+        steps.append((layer, shape[1] if shape is not None and len(shape) == 3 else None))
+    return steps
 
 
 def with_fused_lstm(model: keras.Model) -> keras.Model:

@@ -43,15 +43,14 @@ def fused_lstm(
     zeros = torch.zeros(4 * units, dtype=kernel.dtype, device=kernel.device)
     weights = [kernel.t(), recurrent_kernel.t(), zeros if bias is None else bias, zeros]
     initial_h, initial_c = initial_h.to(kernel.dtype), initial_c.to(kernel.dtype)
-    shards = lstm_shards_fastpath.shard_count(sequences)
+    train = torch.is_grad_enabled()
+    shards = lstm_shards_fastpath.shard_count(sequences, units, train)
     if shards > 1:
         outputs, last_h, last_c = lstm_shards_fastpath.sharded(
             lstm_kernel, shards, sequences, initial_h, initial_c, weights
         )
     else:
-        outputs, last_h, last_c = lstm_kernel(
-            sequences, initial_h, initial_c, weights, torch.is_grad_enabled()
-        )
+        outputs, last_h, last_c = lstm_kernel(sequences, initial_h, initial_c, weights, train)
     if not return_sequences:
         outputs = last_h.unsqueeze(1)
     return last_h, outputs, [last_h, last_c]
