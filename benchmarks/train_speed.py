@@ -23,10 +23,13 @@ under which fincast's LSTM runs Keras' loop, compiled).
 On the torch backend fincast's LSTM is also timed with ``FINCAST_TORCH_LSTM_SHARDS=1``
 (PyTorch's fused kernel called once per batch over every thread, as before the batch
 was split into one single-threaded shard per thread), and a plain ``torch.nn.LSTM``
-loop (PyTorch's fused CPU kernel, no Keras). With ``--peer-python`` (``make bench``
-passes ``.venv-bench/bin/python``) the peers of ``peers.py`` run in that venv on the same data
-and threads: Darts' ``BlockRNNModel(LSTM)``, a plain PyTorch loop and a ``lax.scan`` JAX
-LSTM; every LSTM's samples/s is then also given as a ratio to Darts' in the same run.
+loop (PyTorch's fused CPU kernel, no Keras); both run first in their worker, before
+fincast's sharded training has glibc keep freed memory for the rest of the process
+(``lstm_shards_fastpath.keep_freed_memory``), as they would in a process of their own.
+With ``--peer-python`` (``make bench`` passes ``.venv-bench/bin/python``) the peers of
+``peers.py`` run in that venv on the same data and threads: Darts'
+``BlockRNNModel(LSTM)``, a plain PyTorch loop and a ``lax.scan`` JAX LSTM; every LSTM's
+samples/s is then also given as a ratio to Darts' in the same run.
 
 ``--size large`` (lookback 120, 16 features, 128 units) is the issue's larger size; its
 results go to ``benchmarks/results/train_speed_large.json``; a run on fewer threads than
@@ -245,7 +248,14 @@ def worker(
     select_backend(backend)  # as fincast's commands: on JAX, one CPU device per core
     import keras
 
-    results = {
+    results: dict[str, Any] = {}
+    if backend == "torch" and "lstm" in families:
+        # first, before fincast's sharded training tells glibc to keep freed memory (for
+        # the rest of the process): these two run as they would in a process of their own
+        results["torch.nn.LSTM"] = torch_reference_lstm(samples, epochs)
+        with mock.patch.dict(os.environ, {"FINCAST_TORCH_LSTM_SHARDS": "1"}):  # one call
+            results[ONE_KERNEL_LSTM] = keras_contender("lstm", samples, epochs, epoch_target_s)
+    results |= {
         family: keras_contender(
             family,
             samples * (MLP_SAMPLE_FACTOR if family == "mlp" else 1),
@@ -257,13 +267,9 @@ def worker(
     if backend == "torch" and "lstm" in families:
         import torch
 
-        with mock.patch.dict(os.environ, {"FINCAST_TORCH_LSTM_SHARDS": "1"}):  # one call
-            results[ONE_KERNEL_LSTM] = keras_contender("lstm", samples, epochs, epoch_target_s)
         results["keras.layers.LSTM"] = keras_contender(
             "keras.layers.LSTM", samples, epochs, epoch_target_s
         )
-        same_windows = results["keras.layers.LSTM"]["samples_per_epoch"]
-        results["torch.nn.LSTM"] = torch_reference_lstm(same_windows, epochs)
         return {"backend": "torch", "torch_threads": torch.get_num_threads(), "results": results}
     if "lstm" in families:  # Keras' own LSTM: what fincast's LSTM ran before its fast paths
         results["keras.layers.LSTM"] = keras_contender(
