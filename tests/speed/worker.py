@@ -417,6 +417,42 @@ def sharded_training_matches_one_kernel() -> dict[str, Any]:
 
 
 @check
+def memory_pieces_train_like_one_kernel() -> dict[str, Any]:
+    """Lookback 120 and 128 units, batches of 128: over 31 MiB of kernel memory a batch, so
+    auto runs each in 4 pieces of 32, on any thread count, and ends at one call's weights."""
+    from fincast.fitting.fit import set_seed, train_model
+    from fincast.models.builders import build_lstm, fit_scaling
+
+    if BACKEND != "torch":
+        return {"skipped": TORCH_ONLY}
+    from fincast.models import lstm_shards_fastpath as shards  # imports torch
+
+    lookback, units = 120, 128
+    rng = np.random.default_rng(25)
+    inputs = rng.normal(size=(256, lookback, FEATURES)).astype("float32")
+    targets = (0.5 * inputs[:, -HORIZON:, 0] + 0.1).astype("float32")
+    weights, shard_counts, recorded = {}, {}, {}
+    for setting in ("1", "auto"):
+        with (
+            mock.patch.dict(os.environ, {"FINCAST_TORCH_LSTM_SHARDS": setting}),
+            mock.patch.object(shards, "sharded", wraps=shards.sharded) as spy,
+        ):
+            set_seed(5)
+            model = build_lstm(
+                lookback=lookback, num_features=FEATURES, horizon=HORIZON,
+                scaling=fit_scaling(inputs, targets), units=units,
+            )  # fmt: skip
+            result = train_model(
+                model, (inputs, targets), epochs=1, batch_size=128, patience=0, verbose=0
+            )
+        weights[setting] = model.get_weights()
+        shard_counts[setting] = _shard_counts(spy)
+        recorded[setting] = result.lstm_shards
+    gaps = [_gap(a, b) for a, b in zip(weights["1"], weights["auto"], strict=True)]
+    return {"max_abs_diff": max(gaps), "shard_counts": shard_counts, "lstm_shards": recorded}
+
+
+@check
 def sharded_serving_matches_model_predict() -> dict[str, Any]:
     """compile_predict on 96 windows (a torch.jit trace) with shards allowed: new inputs too."""
     from fincast.serving.fast_predict import compile_predict
