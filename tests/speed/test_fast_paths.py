@@ -161,7 +161,7 @@ def test_sharded_lstm_training_ends_at_one_kernels_weights(reports) -> None:
 
 
 def test_a_batch_over_the_memory_limit_trains_in_pieces_like_one_kernel(reports) -> None:
-    result = _result(reports, "torch", "memory_pieces_train_like_one_kernel")
+    result = _result(reports, "torch", "sharded_memory_pieces_train_like_one_kernel")
     # each of the 2 batches in 4 pieces of 32 windows, whatever the thread count
     assert result["shard_counts"] == {"1": [], "auto": [4]}, result
     assert result["lstm_shards"] == {"1": 1, "auto": 4}, result  # the card's figure

@@ -417,7 +417,7 @@ def sharded_training_matches_one_kernel() -> dict[str, Any]:
 
 
 @check
-def memory_pieces_train_like_one_kernel() -> dict[str, Any]:
+def sharded_memory_pieces_train_like_one_kernel() -> dict[str, Any]:
     """Lookback 120 and 128 units, batches of 128: over 31 MiB of kernel memory a batch, so
     auto runs each in 4 pieces of 32, on any thread count, and ends at one call's weights."""
     from fincast.fitting.fit import set_seed, train_model
