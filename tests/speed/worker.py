@@ -380,76 +380,87 @@ def _shard_counts(spy: Any) -> list[int]:
     return sorted({call.args[1] for call in spy.call_args_list})
 
 
-@check
-def sharded_training_matches_one_kernel() -> dict[str, Any]:
-    """train_model with the LSTM batches in 2 shards ends at one kernel call's weights."""
+def _train_per_shard_setting(
+    settings: tuple[str, ...],
+    windows: int,
+    lookback: int,
+    *,
+    units: int,
+    seed: int,
+    validation_from: int | None = None,
+    **fit: Any,
+) -> dict[str, dict[str, Any]]:
+    """One LSTM trained on ``windows`` random windows from ``seed`` under each
+    ``FINCAST_TORCH_LSTM_SHARDS`` setting: its initial and trained weights, the shard
+    counts the kernel ran in and the training result's."""
     from fincast.fitting.fit import set_seed, train_model
+    from fincast.models import lstm_shards_fastpath as shards  # imports torch
     from fincast.models.builders import build_lstm, fit_scaling
 
-    if BACKEND != "torch":
-        return {"skipped": TORCH_ONLY}
-    from fincast.models import lstm_shards_fastpath as shards  # imports torch
-
-    rng = np.random.default_rng(21)
-    inputs = rng.normal(size=(192, LOOKBACK, FEATURES)).astype("float32")
+    rng = np.random.default_rng(seed)
+    inputs = rng.normal(size=(windows, lookback, FEATURES)).astype("float32")
     targets = (0.5 * inputs[:, -HORIZON:, 0] + 0.1).astype("float32")
-    weights, shard_counts = {}, {}
-    for setting in ("1", "2"):
+
+    split = len(inputs) if validation_from is None else validation_from
+    validation = None if validation_from is None else (inputs[split:], targets[split:])
+    runs = {}
+    for setting in settings:
         with (
             mock.patch.dict(os.environ, {"FINCAST_TORCH_LSTM_SHARDS": setting}),
             mock.patch.object(shards, "sharded", wraps=shards.sharded) as spy,
         ):
-            set_seed(4)
+            set_seed(seed)
             model = build_lstm(
-                lookback=LOOKBACK, num_features=FEATURES, horizon=HORIZON,
-                scaling=fit_scaling(inputs, targets), units=8,
+                lookback=inputs.shape[1], num_features=inputs.shape[2], horizon=HORIZON,
+                scaling=fit_scaling(inputs, targets), units=units,
             )  # fmt: skip
             initial = model.get_weights()
-            train_model(
-                model, (inputs[:128], targets[:128]), (inputs[128:], targets[128:]),
-                epochs=3, batch_size=64, verbose=0,
-            )  # fmt: skip
-        weights[setting] = model.get_weights()
-        shard_counts[setting] = _shard_counts(spy)
-    gaps = [_gap(a, b) for a, b in zip(weights["1"], weights["2"], strict=True)]
-    moved = [_gap(a, b) for a, b in zip(initial, weights["2"], strict=True)]
-    return {"max_abs_diff": max(gaps), "shard_counts": shard_counts, "training_moved": max(moved)}
+            result = train_model(
+                model, (inputs[:split], targets[:split]), validation, verbose=0, **fit
+            )
+        runs[setting] = {
+            "initial": initial,
+            "weights": model.get_weights(),
+            "shard_counts": _shard_counts(spy),
+            "lstm_shards": result.lstm_shards,
+        }
+    return runs
+
+
+def _largest_weight_gap(first: list[Any], second: list[Any]) -> float:
+    return max(_gap(a, b) for a, b in zip(first, second, strict=True))
+
+
+@check
+def sharded_training_matches_one_kernel() -> dict[str, Any]:
+    """train_model with the LSTM batches in 2 shards ends at one kernel call's weights."""
+    if BACKEND != "torch":
+        return {"skipped": TORCH_ONLY}
+    runs = _train_per_shard_setting(
+        ("1", "2"), 192, LOOKBACK, units=8, seed=4, validation_from=128, epochs=3,
+        batch_size=64,
+    )  # fmt: skip
+    return {
+        "max_abs_diff": _largest_weight_gap(runs["1"]["weights"], runs["2"]["weights"]),
+        "shard_counts": {setting: run["shard_counts"] for setting, run in runs.items()},
+        "training_moved": _largest_weight_gap(runs["2"]["initial"], runs["2"]["weights"]),
+    }
 
 
 @check
 def sharded_memory_pieces_train_like_one_kernel() -> dict[str, Any]:
     """Lookback 120 and 128 units, batches of 128: over 31 MiB of kernel memory a batch, so
     auto runs each in 4 pieces of 32, on any thread count, and ends at one call's weights."""
-    from fincast.fitting.fit import set_seed, train_model
-    from fincast.models.builders import build_lstm, fit_scaling
-
     if BACKEND != "torch":
         return {"skipped": TORCH_ONLY}
-    from fincast.models import lstm_shards_fastpath as shards  # imports torch
-
-    lookback, units = 120, 128
-    rng = np.random.default_rng(25)
-    inputs = rng.normal(size=(256, lookback, FEATURES)).astype("float32")
-    targets = (0.5 * inputs[:, -HORIZON:, 0] + 0.1).astype("float32")
-    weights, shard_counts, recorded = {}, {}, {}
-    for setting in ("1", "auto"):
-        with (
-            mock.patch.dict(os.environ, {"FINCAST_TORCH_LSTM_SHARDS": setting}),
-            mock.patch.object(shards, "sharded", wraps=shards.sharded) as spy,
-        ):
-            set_seed(5)
-            model = build_lstm(
-                lookback=lookback, num_features=FEATURES, horizon=HORIZON,
-                scaling=fit_scaling(inputs, targets), units=units,
-            )  # fmt: skip
-            result = train_model(
-                model, (inputs, targets), epochs=1, batch_size=128, patience=0, verbose=0
-            )
-        weights[setting] = model.get_weights()
-        shard_counts[setting] = _shard_counts(spy)
-        recorded[setting] = result.lstm_shards
-    gaps = [_gap(a, b) for a, b in zip(weights["1"], weights["auto"], strict=True)]
-    return {"max_abs_diff": max(gaps), "shard_counts": shard_counts, "lstm_shards": recorded}
+    runs = _train_per_shard_setting(
+        ("1", "auto"), 256, 120, units=128, seed=5, epochs=1, batch_size=128, patience=0
+    )
+    return {
+        "max_abs_diff": _largest_weight_gap(runs["1"]["weights"], runs["auto"]["weights"]),
+        "shard_counts": {setting: run["shard_counts"] for setting, run in runs.items()},
+        "lstm_shards": {setting: run["lstm_shards"] for setting, run in runs.items()},
+    }
 
 
 @check
